@@ -1,0 +1,51 @@
+"""litellm-llamafile: a local llamafile / llama.cpp server as a first-class LiteLLM provider.
+
+import litellm, litellm_llamafile
+litellm_llamafile.register()
+litellm.completion(model="llamafile/mistral-7b-instruct", messages=[...], tools=[...])
+"""
+
+from __future__ import annotations
+
+import os
+
+# Local-first: unless the user chose otherwise, LiteLLM reads its bundled price map instead of fetching
+# one from GitHub at import (only effective when litellm has not been imported yet).
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from .parsing import ParsedReply, ToolCall, parse_tool_calls
+from .provider import LlamafileProvider
+from .settings import LlamafileSettings, TemplateName
+from .templates import reshape_messages
+from .tokens import acount_tokens, count_text_tokens, count_tokens
+
+__all__ = [
+    "LlamafileProvider",
+    "LlamafileSettings",
+    "ParsedReply",
+    "TemplateName",
+    "ToolCall",
+    "acount_tokens",
+    "count_text_tokens",
+    "count_tokens",
+    "parse_tool_calls",
+    "register",
+    "reshape_messages",
+    "unregister",
+]
+__version__ = "0.1.0"
+
+
+def register() -> LlamafileProvider:
+    """Make `model="llamafile/<name>"` use this adapter in completion/acompletion (streaming too),
+    litellm.token_counter and the proxy. Idempotent; returns the handler LiteLLM calls."""
+    from .routing import install
+
+    return install()
+
+
+def unregister() -> None:
+    """Give `llamafile/` back to LiteLLM's built-in passthrough."""
+    from .routing import uninstall
+
+    uninstall()

@@ -1,0 +1,151 @@
+"""What each failure becomes: LiteLLM's exception classes, so callers, the Router and fallbacks can act.
+
+Messages name the server URL and the status, quote at most a short excerpt of the body, and never
+contain the API key (callers pass `secret` so it is masked even if a server echoes it).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from litellm.exceptions import (
+    APIConnectionError,
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ContextWindowExceededError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServiceUnavailableError,
+    Timeout,
+    UnprocessableEntityError,
+)
+
+PROVIDER = "llamafile"
+EXCERPT_CHARS = 300
+START_HINT = (
+    "Start one with `python -m litellm_llamafile.server` or `./your-model.llamafile --server`, "
+    "or point LLAMAFILE_API_BASE (or api_base=) at a running one."
+)
+
+# Phrases llama.cpp-family servers use when the prompt (or prompt + reply) does not fit the context.
+_CONTEXT_MARKERS = ("exceed_context_size", "context size has been exceeded", "exceeds the available context")
+
+
+def mask(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def excerpt(body: str, secret: str | None = None) -> str:
+    body = mask(body, secret).strip()
+    return body if len(body) <= EXCERPT_CHARS else body[:EXCERPT_CHARS] + "…"
+
+
+def invalid_request(message: str, model: str = "") -> BadRequestError:
+    error: BadRequestError = BadRequestError(message=message, model=model, llm_provider=PROVIDER)
+    return error
+
+
+def server_message(body: str) -> str:
+    """The human part of an error body: `error.message` of OpenAI-shaped JSON, else the body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+    return body
+
+
+def is_context_overflow(body: str) -> bool:
+    lowered = body.lower()
+    return any(marker in lowered for marker in _CONTEXT_MARKERS)
+
+
+def from_status(
+    status: int,
+    body: str,
+    *,
+    url: str,
+    model: str,
+    secret: str | None,
+    response: httpx.Response | None = None,
+) -> Exception:
+    """A non-2xx answer -> the LiteLLM exception for it."""
+    detail = excerpt(server_message(body), secret)
+    message = f"{url} answered HTTP {status}: {detail}"
+    if status == 401:
+        message += " (the server wants its --api-key: pass api_key= or set LLAMAFILE_API_KEY)"
+    if is_context_overflow(body) or status == 413:
+        kind: Any = ContextWindowExceededError
+    elif status >= 500 and status != 503:
+        kind = InternalServerError
+    else:
+        kind = _BY_STATUS.get(status, APIError)
+    if kind is APIError:
+        return _as_exception(
+            APIError(status_code=status, message=message, model=model, llm_provider=PROVIDER)
+        )
+    if kind is Timeout:
+        return _as_exception(Timeout(message=message, model=model, llm_provider=PROVIDER))
+    # Some LiteLLM exceptions require a response object.
+    response = response or httpx.Response(status, request=httpx.Request("POST", url))
+    return _as_exception(kind(message=message, model=model, llm_provider=PROVIDER, response=response))
+
+
+_BY_STATUS: dict[int, Any] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    408: Timeout,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+    503: ServiceUnavailableError,
+}
+
+
+def _as_exception(error: object) -> Exception:
+    # LiteLLM's exception constructors are untyped; this keeps the package's own signatures exact.
+    assert isinstance(error, Exception)
+    return error
+
+
+def connection_failed(url: str, model: str, reason: str) -> APIConnectionError:
+    return APIConnectionError(
+        message=f"no llamafile server answered at {url} ({reason}). {START_HINT}",
+        model=model,
+        llm_provider=PROVIDER,
+        request=httpx.Request("POST", url),
+    )
+
+
+def timed_out(url: str, model: str, seconds: float | None) -> Timeout:
+    limit = f" after {seconds:g}s" if seconds else ""
+    return Timeout(message=f"{url} did not answer{limit}", model=model, llm_provider=PROVIDER)
+
+
+def bad_body(url: str, model: str, status: int, body: str, secret: str | None, why: str) -> APIError:
+    return APIError(
+        status_code=status,
+        message=f"{url} answered HTTP {status} with {why}: {excerpt(body, secret)!r}",
+        model=model,
+        llm_provider=PROVIDER,
+    )
+
+
+def stream_broken(url: str, model: str, reason: str) -> APIConnectionError:
+    return APIConnectionError(
+        message=f"the stream from {url} ended before the reply was complete ({reason})",
+        model=model,
+        llm_provider=PROVIDER,
+        request=httpx.Request("POST", url),
+    )

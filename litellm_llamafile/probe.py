@@ -1,0 +1,102 @@
+"""What a server is, learned once per base URL from GET /props: its chat template (which picks the role
+strategy), its special tokens, context size and slot count. Older llamafile servers have no /props; they
+get the strict strategy, which every template accepts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from litellm.exceptions import NotFoundError
+
+from .client import ServerClient
+from .settings import LlamafileSettings, TemplateName
+from .templates import template_from_chat_template
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    chat_template: str | None = None
+    template: TemplateName = TemplateName.MISTRAL
+    bos_token: str | None = None
+    eos_token: str | None = None
+    n_ctx: int | None = None
+    total_slots: int | None = None
+    has_props: bool = False
+
+
+_lock = threading.Lock()
+_known: dict[str, ServerInfo] = {}
+
+
+def info_from_props(props: Mapping[str, Any]) -> ServerInfo:
+    chat_template = props.get("chat_template")
+    caps = props.get("chat_template_caps")
+    system_role = caps.get("supports_system_role") if isinstance(caps, Mapping) else None
+    settings = props.get("default_generation_settings")
+    n_ctx = settings.get("n_ctx") if isinstance(settings, Mapping) else None
+    return ServerInfo(
+        chat_template=chat_template if isinstance(chat_template, str) else None,
+        template=template_from_chat_template(
+            chat_template if isinstance(chat_template, str) else None,
+            system_role if isinstance(system_role, bool) else None,
+        ),
+        bos_token=props.get("bos_token") if isinstance(props.get("bos_token"), str) else None,
+        eos_token=props.get("eos_token") if isinstance(props.get("eos_token"), str) else None,
+        n_ctx=n_ctx if isinstance(n_ctx, int) else None,
+        total_slots=props.get("total_slots") if isinstance(props.get("total_slots"), int) else None,
+        has_props=True,
+    )
+
+
+def _remember(api_base: str, info: ServerInfo) -> ServerInfo:
+    with _lock:
+        _known[api_base] = info
+    return info
+
+
+def cached_info(api_base: str) -> ServerInfo | None:
+    with _lock:
+        return _known.get(api_base)
+
+
+def forget(api_base: str | None = None) -> None:
+    """Drop what is known about one server (or all), e.g. after restarting it with another model."""
+    with _lock:
+        if api_base is None:
+            _known.clear()
+        else:
+            _known.pop(api_base, None)
+
+
+def server_info(client: ServerClient) -> ServerInfo:
+    known = cached_info(client.settings.api_base)
+    if known is not None:
+        return known
+    try:
+        props = client.request_json("GET", "/props")
+    except NotFoundError:
+        props = None
+    return _remember(client.settings.api_base, info_from_props(props) if props else ServerInfo())
+
+
+async def aserver_info(client: ServerClient) -> ServerInfo:
+    known = cached_info(client.settings.api_base)
+    if known is not None:
+        return known
+    try:
+        props = await client.arequest_json("GET", "/props")
+    except NotFoundError:
+        props = None
+    return _remember(client.settings.api_base, info_from_props(props) if props else ServerInfo())
+
+
+def chosen_template(settings: LlamafileSettings, info: ServerInfo | None) -> TemplateName:
+    """An explicit setting wins; `auto` follows the server's template."""
+    if settings.template is not TemplateName.AUTO:
+        return TemplateName.CHATML if settings.template is TemplateName.LLAMA3 else settings.template
+    if info is None:
+        return TemplateName.MISTRAL
+    return TemplateName.CHATML if info.template is TemplateName.LLAMA3 else info.template

@@ -1,0 +1,106 @@
+"""Connection and behaviour settings: one pydantic model, resolved per call.
+
+Precedence for every field: the call's own argument, then the environment, then the default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+DEFAULT_API_BASE = "http://127.0.0.1:8080"
+DEFAULT_TIMEOUT_SECONDS = 600.0
+
+# Per-call options a user may pass to litellm.completion (or put in a proxy model's litellm_params).
+# LiteLLM hands unknown kwargs of custom providers to the handler in `optional_params`.
+CALL_OPTION_PREFIX = "llamafile_"
+
+
+class TemplateName(StrEnum):
+    """How roles are reshaped before they reach the server's chat template."""
+
+    AUTO = "auto"  # read the server's chat template from GET /props
+    MISTRAL = "mistral"  # no system role, strict user/assistant alternation
+    CHATML = "chatml"  # system role accepted, any order (ChatML, Llama-3, most modern templates)
+    LLAMA3 = "llama3"  # same rules as chatml
+
+
+class LlamafileSettings(BaseModel):
+    """Everything the adapter needs to talk to one server."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_base: str = Field(default=DEFAULT_API_BASE, description="Server root, without /v1.")
+    api_key: SecretStr | None = Field(default=None, description="llamafile --api-key; never invented.")
+    timeout: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0)
+    connect_timeout: float = Field(default=5.0, gt=0)
+    template: TemplateName = TemplateName.AUTO
+    connect_retries: int = Field(default=2, ge=0, description="Extra attempts when nothing listens.")
+    loading_wait: float = Field(
+        default=60.0, ge=0, description="Seconds to wait while the server answers 503."
+    )
+    constrain_auto: bool = Field(
+        default=False, description="Constrain tool_choice='auto' replies to prose-or-valid-call."
+    )
+    repair_retry: bool = Field(default=False, description="Re-ask once when a reply holds broken call JSON.")
+
+    @field_validator("api_base")
+    @classmethod
+    def _root_url(cls, value: str) -> str:
+        return normalize_api_base(value)
+
+    @property
+    def openai_base(self) -> str:
+        return f"{self.api_base}/v1"
+
+    def auth_headers(self) -> dict[str, str]:
+        if self.api_key is None:
+            return {}
+        return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        options: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> LlamafileSettings:
+        """Build settings for one call: explicit values, then LLAMAFILE_* variables, then defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            env_value = env.get(f"LLAMAFILE_{name.upper()}")
+            if env_value not in (None, ""):
+                values[name] = env_value
+        for key, value in (options or {}).items():
+            if key.startswith(CALL_OPTION_PREFIX) and value is not None:
+                values[key.removeprefix(CALL_OPTION_PREFIX)] = value
+        if api_base:
+            values["api_base"] = api_base
+        if api_key:
+            values["api_key"] = api_key
+        if timeout is not None:
+            values["timeout"] = timeout
+        return cls.model_validate(values)
+
+
+def normalize_api_base(url: str) -> str:
+    """`http://h:8080/v1/` -> `http://h:8080`: strip a trailing /v1 as a suffix, never as characters."""
+    root = url.strip().rstrip("/")
+    if root.endswith("/v1"):
+        root = root[: -len("/v1")]
+    return root.rstrip("/")
+
+
+def split_call_options(optional_params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Separate `llamafile_*` adapter options from the request parameters meant for the server."""
+    options = {k: v for k, v in optional_params.items() if k.startswith(CALL_OPTION_PREFIX)}
+    params = {k: v for k, v in optional_params.items() if not k.startswith(CALL_OPTION_PREFIX)}
+    return options, params

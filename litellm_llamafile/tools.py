@@ -1,0 +1,150 @@
+"""Tools without a function-calling API: the instruction text, the JSON the model is asked to write,
+and the JSON schema that constrains the server's sampling when a call is forced.
+
+The instruction depends only on the tool list, never on `tool_choice` or the turn, so it renders at the
+same place in every request and the server's prompt cache keeps it (forcing is done by the schema).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+ToolChoiceMode = Literal["none", "auto", "required", "named"]
+
+INSTRUCTION_HEADER = (
+    "You can call these tools. Each line is one tool as JSON (name, description, parameters):"
+)
+INSTRUCTION_FOOTER = (
+    "To call a tool, answer with only a JSON object and nothing else: "
+    '{"name": "<tool name>", "arguments": {<arguments matching its parameters>}}. '
+    "To call several tools at once, answer with a JSON array of such objects. "
+    "If no tool is needed, answer normally in plain text."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolChoice:
+    """`tool_choice` normalized: the mode and, for a named function, its name."""
+
+    mode: ToolChoiceMode
+    name: str | None = None
+
+    @property
+    def forces_call(self) -> bool:
+        return self.mode in ("required", "named")
+
+
+def function_spec(tool: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The `function` part of an OpenAI tool (also accepts a bare function dict)."""
+    function = tool.get("function")
+    return function if isinstance(function, Mapping) else tool
+
+
+def tool_name(tool: Mapping[str, Any]) -> str:
+    name = function_spec(tool).get("name")
+    return name if isinstance(name, str) else ""
+
+
+def normalize_tool_choice(tool_choice: object, tools: Sequence[Mapping[str, Any]]) -> ToolChoice:
+    """OpenAI's `tool_choice` forms -> ToolChoice. Raises ValueError for a choice that cannot be honoured."""
+    if not tools:
+        return ToolChoice("none")
+    if tool_choice is None or tool_choice == "auto":
+        return ToolChoice("auto")
+    if tool_choice in ("none", "required"):
+        return ToolChoice(tool_choice)
+    if tool_choice == "any":  # Anthropic/Mistral spelling of "required"
+        return ToolChoice("required")
+    if isinstance(tool_choice, Mapping):
+        function = tool_choice.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else tool_choice.get("name")
+        if isinstance(name, str):
+            if name not in {tool_name(t) for t in tools}:
+                raise ValueError(f"tool_choice names {name!r}, which is not among the offered tools")
+            return ToolChoice("named", name)
+    raise ValueError(f"unsupported tool_choice: {tool_choice!r}")
+
+
+def tool_instructions(tools: Sequence[Mapping[str, Any]]) -> str:
+    """The system-prompt block that tells the model which tools exist and how to call them."""
+    lines = [INSTRUCTION_HEADER]
+    for tool in tools:
+        spec = function_spec(tool)
+        entry: dict[str, Any] = {"name": spec.get("name", "")}
+        if spec.get("description"):
+            entry["description"] = spec["description"]
+        entry["parameters"] = spec.get("parameters") or {"type": "object", "properties": {}}
+        lines.append(json.dumps(entry, ensure_ascii=False, sort_keys=True))
+    lines.append(INSTRUCTION_FOOTER)
+    return "\n".join(lines)
+
+
+def _arguments_value(arguments: object) -> object:
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments) if arguments.strip() else {}
+        except ValueError:
+            return arguments  # keep what the caller sent, verbatim
+    return {} if arguments is None else arguments
+
+
+def render_tool_calls(tool_calls: Sequence[Mapping[str, Any]]) -> str:
+    """An assistant turn's OpenAI `tool_calls` as the very JSON text the model is asked to write."""
+    calls = []
+    for call in tool_calls:
+        spec = function_spec(call)
+        calls.append({"name": spec.get("name", ""), "arguments": _arguments_value(spec.get("arguments"))})
+    payload: object = calls[0] if len(calls) == 1 else calls
+    return json.dumps(payload, ensure_ascii=False)
+
+
+# Bounds added to unbounded strings and arrays of a constraint schema: a small model under greedy
+# sampling can otherwise repeat inside one string until max_tokens, and a cut-off call is no call.
+MAX_STRING_LENGTH = 200
+MAX_ARRAY_ITEMS = 16
+_STRING_LIMITERS = ("maxLength", "enum", "const", "pattern", "format")
+
+
+def bounded(schema: object, max_string: int = MAX_STRING_LENGTH, max_items: int = MAX_ARRAY_ITEMS) -> object:
+    """A copy of a JSON schema where every string has a maxLength and every array a maxItems."""
+    if isinstance(schema, list):
+        return [bounded(item, max_string, max_items) for item in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    out = {key: bounded(value, max_string, max_items) for key, value in schema.items()}
+    types = out.get("type")
+    type_set = set(types) if isinstance(types, list) else {types}
+    if "string" in type_set and not any(key in out for key in _STRING_LIMITERS):
+        out["maxLength"] = max_string
+    if "array" in type_set and "maxItems" not in out:
+        out["maxItems"] = max_items
+    return out
+
+
+def call_schema(
+    tools: Sequence[Mapping[str, Any]], choice: ToolChoice, *, parallel: bool = False
+) -> dict[str, Any]:
+    """JSON schema of a valid reply when a call is forced: one call object (or an array of them when
+    parallel calls are allowed) whose `name` is an offered tool and whose `arguments` follow its schema
+    (with strings and arrays bounded, so the reply always ends)."""
+    variants = []
+    for tool in tools:
+        name = tool_name(tool)
+        if choice.mode == "named" and name != choice.name:
+            continue
+        parameters = bounded(function_spec(tool).get("parameters") or {"type": "object", "properties": {}})
+        variants.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": name}, "arguments": parameters},
+                "required": ["name", "arguments"],
+                "additionalProperties": False,
+            }
+        )
+    single: dict[str, Any] = variants[0] if len(variants) == 1 else {"anyOf": variants}
+    if parallel and choice.mode != "named":
+        return {"type": "array", "items": single, "minItems": 1, "maxItems": MAX_ARRAY_ITEMS}
+    return single

@@ -1,0 +1,192 @@
+"""Pure request/response transforms for POST /v1/chat/completions (the LiteLLM provider-module shape).
+
+`build_chat_request` turns LiteLLM's call (messages + optional params) into the server's JSON body;
+`build_model_response` turns the server's JSON answer into a LiteLLM ModelResponse. No I/O here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from litellm.exceptions import APIError
+from litellm.types.utils import (
+    ChatCompletionMessageToolCall,
+    Choices,
+    Function,
+    Message,
+    ModelResponse,
+    Usage,
+)
+
+from .errors import invalid_request
+from .parsing import ParsedReply, parse_tool_calls, tool_names
+from .settings import TemplateName
+from .streaming import final_finish_reason
+from .templates import WireMessage, reshape_messages
+from .tools import ToolChoice, call_schema, normalize_tool_choice, tool_instructions
+
+# Parameters the adapter consumes itself; everything else is forwarded to the server as is
+# (llama.cpp accepts OpenAI's sampling fields plus its own: top_k, min_p, grammar, json_schema, ...).
+_CONSUMED = frozenset(
+    {"tools", "tool_choice", "parallel_tool_calls", "functions", "function_call", "stream", "stream_options"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """A prepared request: the body to send and what the response parser needs to know."""
+
+    payload: dict[str, Any]
+    messages: list[WireMessage]
+    tools: tuple[Mapping[str, Any], ...] = ()
+    tool_choice: ToolChoice = field(default_factory=lambda: ToolChoice("none"))
+
+    @property
+    def parses_tools(self) -> bool:
+        return bool(self.tools) and self.tool_choice.mode != "none"
+
+    @property
+    def tool_names(self) -> frozenset[str]:
+        return tool_names(self.tools) if self.parses_tools else frozenset()
+
+
+def _tools_from(params: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], object]:
+    tools = list(params.get("tools") or [])
+    tool_choice = params.get("tool_choice")
+    if not tools and params.get("functions"):  # legacy functions API
+        tools = [{"type": "function", "function": f} for f in params["functions"]]
+        function_call = params.get("function_call")
+        if function_call is not None:
+            tool_choice = function_call if isinstance(function_call, str) else {"function": function_call}
+    for index, tool in enumerate(tools):
+        if not isinstance(tool, Mapping) or not isinstance(tool.get("function", tool).get("name"), str):
+            raise invalid_request(f"tools[{index}] is not a function tool with a name")
+    return tools, tool_choice
+
+
+def build_chat_request(
+    model: str,
+    messages: Sequence[object],
+    params: Mapping[str, Any],
+    template: TemplateName,
+    *,
+    stream: bool = False,
+) -> ChatRequest:
+    """LiteLLM call -> server request. `template` must be resolved (not AUTO)."""
+    tools, raw_choice = _tools_from(params)
+    try:
+        choice = normalize_tool_choice(raw_choice, tools)
+    except ValueError as error:
+        raise invalid_request(str(error), model) from None
+    offered = tools if choice.mode != "none" else []
+    wire = reshape_messages(
+        messages, template, system_preamble=tool_instructions(offered) if offered else None
+    )
+
+    payload: dict[str, Any] = {k: v for k, v in params.items() if k not in _CONSUMED and v is not None}
+    if "max_completion_tokens" in payload:
+        payload.setdefault("max_tokens", payload.pop("max_completion_tokens"))
+    payload["model"] = model
+    payload["messages"] = wire
+    if choice.forces_call:
+        # Constrained sampling makes a forced call always valid; it overrides a caller's response_format.
+        schema = call_schema(offered, choice, parallel=params.get("parallel_tool_calls") is True)
+        payload.pop("grammar", None)
+        payload.pop("json_schema", None)
+        payload["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "tool_call", "schema": schema},
+        }
+    if stream:
+        payload["stream"] = True
+        payload["stream_options"] = {"include_usage": True}
+    return ChatRequest(payload=payload, messages=wire, tools=tuple(offered), tool_choice=choice)
+
+
+def usage_from(data: Mapping[str, Any]) -> Usage | None:
+    """OpenAI usage from a server answer, with cached prompt tokens (llama.cpp reports them as
+    usage.prompt_tokens_details.cached_tokens, or only as timings.cache_n on older builds)."""
+    usage = data.get("usage")
+    if not isinstance(usage, Mapping):
+        return None
+    prompt = int(usage.get("prompt_tokens") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
+    details = usage.get("prompt_tokens_details")
+    cached: int | None = None
+    if isinstance(details, Mapping) and details.get("cached_tokens") is not None:
+        cached = int(details["cached_tokens"])
+    else:
+        timings = data.get("timings")
+        if isinstance(timings, Mapping) and timings.get("cache_n") is not None:
+            cached = int(timings["cache_n"])
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=int(usage.get("total_tokens") or prompt + completion),
+        prompt_tokens_details={"cached_tokens": cached} if cached is not None else None,
+    )
+
+
+def to_litellm_tool_calls(reply: ParsedReply) -> list[ChatCompletionMessageToolCall] | None:
+    if not reply.tool_calls:
+        return None
+    return [
+        ChatCompletionMessageToolCall(
+            id=c.id, type="function", function=Function(name=c.name, arguments=c.arguments)
+        )
+        for c in reply.tool_calls
+    ]
+
+
+def parse_reply(text: str, request: ChatRequest, *, id_seed: str, server_reason: str | None) -> ParsedReply:
+    """The reply text split into content and calls (only when tools were offered)."""
+    if not request.parses_tools:
+        return ParsedReply(content=text)
+    return parse_tool_calls(text, request.tool_names, id_seed=id_seed, truncated=server_reason == "length")
+
+
+def build_model_response(
+    data: Mapping[str, Any], request: ChatRequest, model_response: ModelResponse, model: str
+) -> ModelResponse:
+    """Server JSON answer -> the LiteLLM ModelResponse (filled in place, as custom handlers do)."""
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+        raise APIError(
+            status_code=200,
+            message=f"server answer has no choices: {json.dumps(data)[:200]!r}",
+            model=model,
+            llm_provider="llamafile",
+        )
+    response_id = str(data.get("id") or f"chatcmpl-{time.time_ns()}")
+    new_choices = []
+    for index, choice in enumerate(choices):
+        message = choice.get("message") or {}
+        text = message.get("content") or ""
+        server_reason = choice.get("finish_reason")
+        seed = response_id if index == 0 else f"{response_id}/{index}"
+        reply = parse_reply(text, request, id_seed=seed, server_reason=server_reason)
+        reason = (
+            final_finish_reason(server_reason, bool(reply.tool_calls))
+            if request.parses_tools
+            else (server_reason or "stop")
+        )
+        content = reply.content if request.parses_tools else text
+        new_choices.append(
+            Choices(
+                index=index,
+                finish_reason=reason,
+                message=Message(role="assistant", content=content, tool_calls=to_litellm_tool_calls(reply)),
+            )
+        )
+    model_response.choices = new_choices
+    model_response.id = response_id
+    model_response.created = int(data.get("created") or time.time())
+    model_response.model = model
+    usage = usage_from(data)
+    if usage is not None:
+        model_response.usage = usage  # type: ignore[attr-defined]
+    return model_response

@@ -1,0 +1,173 @@
+"""Test tiers.
+
+    pytest                 replay: cassettes only, no server, network blocked (the default)
+    pytest --live          the same tests (plus `live`-only fault tests) against real llama.cpp servers
+    pytest --record        re-record the cassettes from real servers (implies --live)
+    LLAMAFILE_LIVE=1       same as --live
+
+Live servers are started from the registries (litellm_llamafile.server) and stopped at session end;
+LLAMAFILE_API_BASE points the ChatML tier at a server you already run instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+# Before LiteLLM is imported anywhere: no price-map download at import time.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import pytest
+
+import litellm_llamafile
+from litellm_llamafile import probe, tokens
+from litellm_llamafile.server import EmbeddedServer
+
+CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
+# The key the keyed server is started with while recording; test_cassettes.py proves no cassette holds it.
+RECORDING_API_KEY = "sk-llamafile-recording-key-7f3a9c"
+# Replay URLs: recorded requests are rewritten to these hosts, so cassettes do not depend on free ports.
+CANONICAL = {
+    "chatml": "http://chatml.llamafile.test:8080",
+    "mistral": "http://mistral.llamafile.test:8080",
+    "keyed": "http://keyed.llamafile.test:8080",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--live", action="store_true", help="run against real llama.cpp servers")
+    parser.addoption("--record", action="store_true", help="re-record cassettes from real servers")
+
+
+def is_live(config: pytest.Config) -> bool:
+    return bool(
+        config.getoption("--live") or config.getoption("--record") or os.environ.get("LLAMAFILE_LIVE") == "1"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--record"):
+        config.option.record_mode = "all"
+        config.option.block_network = False
+    elif is_live(config):
+        config.option.disable_recording = True
+        config.option.block_network = False
+    else:
+        config.option.record_mode = "none"
+        config.option.block_network = True
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if is_live(config):
+        return
+    skip = pytest.mark.skip(reason="needs a real server: run with --live")
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(skip)
+
+
+class Servers:
+    """Base URLs by role; real servers are started on first use (live) or never (replay)."""
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+        self._running: dict[str, EmbeddedServer] = {}
+        self.url_to_role: dict[str, str] = {}
+
+    def url(self, role: str) -> str:
+        if not self.live:
+            return CANONICAL[role]
+        if role == "chatml" and os.environ.get("LLAMAFILE_API_BASE"):
+            url = os.environ["LLAMAFILE_API_BASE"].rstrip("/").removesuffix("/v1")
+            self.url_to_role[url] = role
+            return url
+        if role not in self._running:
+            server = EmbeddedServer(
+                template="mistral" if role == "mistral" else "chatml",
+                api_key=RECORDING_API_KEY if role == "keyed" else None,
+            )
+            self._running[role] = server.start()
+            self.url_to_role[server.base_url] = role
+        return self._running[role].base_url
+
+    def stop(self) -> None:
+        for server in self._running.values():
+            server.stop()
+        self._running.clear()
+
+
+@pytest.fixture(scope="session")
+def servers(request: pytest.FixtureRequest) -> Iterator[Servers]:
+    pool = Servers(is_live(request.config))
+    yield pool
+    pool.stop()  # also runs when tests fail; EmbeddedServer children die with this process anyway
+
+
+@pytest.fixture(scope="session")
+def live(request: pytest.FixtureRequest) -> bool:
+    return is_live(request.config)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_adapter_state() -> Iterator[None]:
+    """Each test sees an unprobed server and an empty token cache, so cassettes never depend on order."""
+    litellm_llamafile.register()
+    probe.forget()
+    tokens.clear_cache()
+    yield
+
+
+# -- cassettes ------------------------------------------------------------------------------------
+
+
+def _json_or_raw(body: Any) -> Any:
+    if body is None:
+        return None
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        return json.loads(body)
+    except (ValueError, TypeError):
+        return body
+
+
+def _same_json_body(r1: Any, r2: Any) -> None:
+    assert _json_or_raw(r1.body) == _json_or_raw(r2.body)
+
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
+    return str(CASSETTES / request.module.__name__.split(".")[-1])
+
+
+@pytest.fixture(scope="session")
+def vcr_config(servers: Servers) -> dict[str, Any]:
+    def canonical_request(request: Any) -> Any:
+        for url, role in servers.url_to_role.items():
+            if request.uri.startswith(url):
+                request.uri = CANONICAL[role] + request.uri[len(url) :]
+        request.headers.pop("Authorization", None)
+        request.headers.pop("authorization", None)
+        request.headers.pop("X-Api-Key", None)
+        return request
+
+    def scrubbed_response(response: dict[str, Any]) -> dict[str, Any]:
+        body = response.get("body", {}).get("string")
+        if isinstance(body, bytes) and RECORDING_API_KEY.encode() in body:
+            response["body"]["string"] = body.replace(RECORDING_API_KEY.encode(), b"***")
+        return response
+
+    return {
+        "filter_headers": ["authorization", "x-api-key"],
+        "before_record_request": canonical_request,
+        "before_record_response": scrubbed_response,
+        "match_on": ["method", "host", "port", "path", "query", "json_body"],
+        "decode_compressed_response": True,
+    }
+
+
+def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
+    vcr.register_matcher("json_body", _same_json_body)
