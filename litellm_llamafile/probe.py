@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from litellm.exceptions import NotFoundError
 
@@ -25,6 +25,12 @@ class ServerInfo:
     n_ctx: int | None = None
     total_slots: int | None = None
     has_props: bool = False
+
+    @property
+    def constraint(self) -> Literal["json_schema", "grammar"]:
+        """llama-server and llamafiler honour a JSON schema; the classic llamafile server (no /props)
+        drops response_format but keeps a GBNF grammar."""
+        return "json_schema" if self.has_props else "grammar"
 
 
 _lock = threading.Lock()

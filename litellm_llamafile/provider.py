@@ -17,7 +17,7 @@ from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage
 
 from . import errors, probe
 from .client import JSON, ServerClient
-from .settings import LlamafileSettings, TemplateName, split_call_options
+from .settings import LlamafileSettings, split_call_options
 from .streaming import StreamAssembler, argument_fragments
 from .templates import to_text_turns
 from .transformation import ChatRequest, build_chat_request, build_model_response, usage_from
@@ -141,7 +141,7 @@ class LlamafileProvider(CustomLLM):
     def _request(
         self,
         settings: LlamafileSettings,
-        info: probe.ServerInfo | None,
+        info: probe.ServerInfo,
         model: str,
         messages: list[Any],
         params: Mapping[str, Any],
@@ -149,7 +149,14 @@ class LlamafileProvider(CustomLLM):
         stream: bool,
     ) -> ChatRequest:
         return build_chat_request(
-            model, messages, params, probe.chosen_template(settings, info), stream=stream
+            model,
+            messages,
+            params,
+            probe.chosen_template(settings, info),
+            stream=stream,
+            constraint=info.constraint,
+            constrain_auto=settings.constrain_auto,
+            slots=info.total_slots if settings.slot_affinity else None,
         )
 
     @staticmethod
@@ -185,7 +192,7 @@ class LlamafileProvider(CustomLLM):
         client: Any = None,
     ) -> ModelResponse:
         settings, server, params = self._prepare(model, messages, api_base, api_key, optional_params, timeout)
-        info = probe.server_info(server) if settings.template is TemplateName.AUTO else None
+        info = probe.server_info(server)
         request = self._request(settings, info, model, messages, params, stream=False)
         self._log(logging_obj, messages, request, server)
         data = server.request_json("POST", CHAT_PATH, request.payload)
@@ -211,7 +218,7 @@ class LlamafileProvider(CustomLLM):
         client: Any = None,
     ) -> ModelResponse:
         settings, server, params = self._prepare(model, messages, api_base, api_key, optional_params, timeout)
-        info = await probe.aserver_info(server) if settings.template is TemplateName.AUTO else None
+        info = await probe.aserver_info(server)
         request = self._request(settings, info, model, messages, params, stream=False)
         self._log(logging_obj, messages, request, server)
         data = await server.arequest_json("POST", CHAT_PATH, request.payload)
@@ -237,7 +244,7 @@ class LlamafileProvider(CustomLLM):
         client: Any = None,
     ) -> Iterator[GenericStreamingChunk]:
         settings, server, params = self._prepare(model, messages, api_base, api_key, optional_params, timeout)
-        info = probe.server_info(server) if settings.template is TemplateName.AUTO else None
+        info = probe.server_info(server)
         request = self._request(settings, info, model, messages, params, stream=True)
         self._log(logging_obj, messages, request, server)
         return self._stream(server, request, model)
@@ -271,7 +278,7 @@ class LlamafileProvider(CustomLLM):
         client: Any = None,
     ) -> AsyncIterator[GenericStreamingChunk]:
         settings, server, params = self._prepare(model, messages, api_base, api_key, optional_params, timeout)
-        info = await probe.aserver_info(server) if settings.template is TemplateName.AUTO else None
+        info = await probe.aserver_info(server)
         request = self._request(settings, info, model, messages, params, stream=True)
         self._log(logging_obj, messages, request, server)
         translator = StreamTranslator(request)

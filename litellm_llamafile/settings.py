@@ -47,6 +47,10 @@ class LlamafileSettings(BaseModel):
         default=False, description="Constrain tool_choice='auto' replies to prose-or-valid-call."
     )
     repair_retry: bool = Field(default=False, description="Re-ask once when a reply holds broken call JSON.")
+    slot_affinity: bool = Field(
+        default=False,
+        description="Pin each conversation (by its opening messages) to one server slot via id_slot.",
+    )
 
     @field_validator("api_base")
     @classmethod

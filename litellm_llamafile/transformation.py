@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from litellm.exceptions import APIError
 from litellm.types.utils import (
@@ -29,11 +30,16 @@ from .streaming import final_finish_reason
 from .templates import WireMessage, reshape_messages
 from .tools import ToolChoice, call_schema, normalize_tool_choice, tool_instructions
 
+ConstraintField = Literal["json_schema", "grammar"]
+
 # Parameters the adapter consumes itself; everything else is forwarded to the server as is
 # (llama.cpp accepts OpenAI's sampling fields plus its own: top_k, min_p, grammar, json_schema, ...).
 _CONSUMED = frozenset(
     {"tools", "tool_choice", "parallel_tool_calls", "functions", "function_call", "stream", "stream_options"}
 )
+
+
+_CALLER_CONSTRAINTS = ("grammar", "json_schema", "response_format")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +81,16 @@ def build_chat_request(
     template: TemplateName,
     *,
     stream: bool = False,
+    constraint: ConstraintField = "json_schema",
+    constrain_auto: bool = False,
+    slots: int | None = None,
 ) -> ChatRequest:
-    """LiteLLM call -> server request. `template` must be resolved (not AUTO)."""
+    """LiteLLM call -> server request. `template` must be resolved (not AUTO).
+
+    `constraint` is the field the server honours for constrained sampling: `json_schema` (sent as
+    OpenAI's response_format, which llama-server and llamafiler accept) or `grammar` (GBNF, classic
+    llamafile). `constrain_auto` also constrains tool_choice="auto" to prose-or-a-valid-call (GBNF).
+    """
     tools, raw_choice = _tools_from(params)
     try:
         choice = normalize_tool_choice(raw_choice, tools)
@@ -101,10 +115,19 @@ def build_chat_request(
             "type": "json_schema",
             "json_schema": {"name": "tool_call", "schema": schema},
         }
+    if slots and "id_slot" not in payload:
+        payload["id_slot"] = affinity_slot(wire, slots)
     if stream:
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
     return ChatRequest(payload=payload, messages=wire, tools=tuple(offered), tool_choice=choice)
+
+
+def affinity_slot(messages: Sequence[WireMessage], total_slots: int) -> int:
+    """A stable slot for a conversation, from its opening turns (which an agent never rewrites), so
+    each agent's requests land where its prompt prefix is already cached."""
+    opening = json.dumps(list(messages[:2]), sort_keys=True).encode()
+    return int.from_bytes(hashlib.blake2b(opening, digest_size=8).digest(), "big") % total_slots
 
 
 def usage_from(data: Mapping[str, Any]) -> Usage | None:
