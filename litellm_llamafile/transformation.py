@@ -211,7 +211,7 @@ def build_model_response(
     model_response.model = model
     usage = usage_from(data)
     if usage is not None:
-        model_response.usage = usage
+        model_response.usage = usage  # type: ignore[attr-defined]
     if isinstance(data.get("timings"), Mapping):  # llama.cpp's prefill/decode timings, for benchmarks
-        model_response._hidden_params["llamafile_timings"] = dict(data["timings"])  # type: ignore[attr-defined]
+        model_response._hidden_params["llamafile_timings"] = dict(data["timings"])
     return model_response
