@@ -50,7 +50,7 @@ def is_live(config: pytest.Config) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--record"):
-        config.option.record_mode = "all"
+        config.option.record_mode = "rewrite"
         config.option.block_network = False
     elif is_live(config):
         config.option.disable_recording = True
