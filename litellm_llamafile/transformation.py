@@ -24,6 +24,7 @@ from litellm.types.utils import (
 )
 
 from .errors import invalid_request
+from .grammar import grammar_for_schema, prose_or_call_grammar
 from .parsing import ParsedReply, parse_tool_calls, tool_names
 from .settings import TemplateName
 from .streaming import final_finish_reason
@@ -106,15 +107,21 @@ def build_chat_request(
         payload.setdefault("max_tokens", payload.pop("max_completion_tokens"))
     payload["model"] = model
     payload["messages"] = wire
+    parallel = params.get("parallel_tool_calls") is True
     if choice.forces_call:
-        # Constrained sampling makes a forced call always valid; it overrides a caller's response_format.
-        schema = call_schema(offered, choice, parallel=params.get("parallel_tool_calls") is True)
-        payload.pop("grammar", None)
-        payload.pop("json_schema", None)
-        payload["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": "tool_call", "schema": schema},
-        }
+        # Constrained sampling makes a forced call always valid; it overrides a caller's own constraint.
+        schema = call_schema(offered, choice, parallel=parallel)
+        for key in _CALLER_CONSTRAINTS:
+            payload.pop(key, None)
+        if constraint == "grammar":
+            payload["grammar"] = grammar_for_schema(schema)
+        else:
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "tool_call", "schema": schema},
+            }
+    elif constrain_auto and choice.mode == "auto" and not any(k in payload for k in _CALLER_CONSTRAINTS):
+        payload["grammar"] = prose_or_call_grammar(call_schema(offered, choice, parallel=parallel))
     if slots and "id_slot" not in payload:
         payload["id_slot"] = affinity_slot(wire, slots)
     if stream:

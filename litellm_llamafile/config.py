@@ -1,0 +1,239 @@
+"""Generate a LiteLLM proxy config (yaml) for llamafile / llama.cpp servers.
+
+    python -m litellm_llamafile.config --model smart=http://127.0.0.1:8080 --model fast=http://127.0.0.1:8081
+    python -m litellm_llamafile.config --model fast=http://10.0.0.5:8080 --model fast=http://10.0.0.6:8080 \\
+        --api-key-env LLAMAFILE_API_KEY > proxy.yaml
+    LITELLM_MASTER_KEY=sk-... litellm --config proxy.yaml --host 127.0.0.1 --port 4000
+
+Each `--model NAME=URL` is one deployment: a server that answers requests for the model name NAME. The
+same NAME given twice or more makes replicas: LiteLLM's Router spreads requests over them and, when one
+fails, retries the request on another. URL may also be `os.environ/VAR` (read by the proxy at start).
+
+What the generated file contains:
+
+* `model_list`: one entry per deployment, `model: llamafile/NAME` (so the adapter handles it) and its
+  `api_base`. With `--api-key-env VAR`, `api_key: os.environ/VAR` on every deployment: that is the
+  llamafile servers' `--api-key`, sent to them, never to clients.
+* For a replicated name, each deployment gets `llamafile_connect_retries: 0` and
+  `llamafile_loading_wait: 0`: the adapter gives up on a dead or still-loading server at once and
+  the Router moves the request to another replica. A name served by one server keeps the adapter's
+  defaults (retry a refused connection, wait while the model loads), since there is nowhere else to go.
+* `router_settings`: `enable_weighted_failover`, so a request that failed on one replica is re-sent to
+  another one (the failed one excluded), `num_retries` (default 2) with no wait while a healthy replica
+  is left, and `allowed_fails: 0` with `cooldown_time` (default 10 s): a replica that answered 503 or
+  another server error leaves the rotation for that long. LiteLLM never cools a deployment down for a
+  connection error (a dead server); the failover is what routes around it. A name with one server
+  is never cooled down (LiteLLM's rule), its retries back off instead.
+* `litellm_settings.custom_provider_map`: the `llamafile` provider, `litellm_llamafile.proxy.handler`.
+* `general_settings.master_key: os.environ/LITELLM_MASTER_KEY`: the proxy's own key, what clients
+  send. It is independent of the servers' `--api-key`.
+* With `--alias PUBLIC=NAME`: `router_settings.model_group_alias`, so clients that only accept
+  names they know (AutoGPT: `gpt-4o`, `gpt-4o-mini`, ...) reach NAME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .errors import PROVIDER
+from .settings import normalize_api_base
+
+ENV_PREFIX = "os.environ/"
+DEFAULT_MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
+HANDLER = "litellm_llamafile.proxy.handler"
+DEFAULT_NUM_RETRIES = 2
+DEFAULT_COOLDOWN_SECONDS = 10.0
+DEFAULT_ALLOWED_FAILS = 0
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One server answering for one public model name."""
+
+    name: str
+    api_base: str
+
+    @classmethod
+    def parse(cls, spec: str) -> Deployment:
+        """`NAME=URL` (or `NAME=os.environ/VAR`) -> Deployment; ValueError names what is wrong."""
+        name, sep, url = spec.partition("=")
+        if not sep:
+            raise ValueError(f"expected NAME=URL, got {spec!r}")
+        return cls.of(name, url)
+
+    @classmethod
+    def of(cls, name: str, api_base: str) -> Deployment:
+        name, api_base = name.strip(), api_base.strip()
+        if not name or any(ch.isspace() for ch in name):
+            raise ValueError(f"model name {name!r} must be non-empty, without spaces")
+        if api_base.startswith(ENV_PREFIX):
+            if not api_base[len(ENV_PREFIX) :].strip():
+                raise ValueError(f"{api_base!r} names no environment variable")
+            return cls(name, api_base)
+        if not api_base.startswith(("http://", "https://")):
+            raise ValueError(f"server URL for {name!r} must start with http:// or https://, got {api_base!r}")
+        return cls(name, normalize_api_base(api_base))
+
+
+def _scalar(value: object) -> str:
+    """A yaml scalar. Strings are double-quoted with every character outside printable ASCII escaped
+    (yaml's \\uXXXX / \\UXXXXXXXX), so any name or URL reads back exactly; numbers and booleans as JSON."""
+    if not isinstance(value, str):
+        return json.dumps(value)
+    out = []
+    for char in value:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 0x20 <= code < 0x7F:
+            out.append(char)
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
+
+
+def _env_ref(variable: str) -> str:
+    variable = variable.strip()
+    if not variable or not all(ch.isalnum() or ch == "_" for ch in variable):
+        raise ValueError(f"environment variable name {variable!r} must be letters, digits and '_'")
+    return f"{ENV_PREFIX}{variable}"
+
+
+def render_config(
+    deployments: Iterable[Deployment | tuple[str, str]],
+    *,
+    api_key_env: str | None = None,
+    master_key_env: str = DEFAULT_MASTER_KEY_ENV,
+    aliases: Mapping[str, str] | None = None,
+    num_retries: int = DEFAULT_NUM_RETRIES,
+    cooldown_time: float = DEFAULT_COOLDOWN_SECONDS,
+    allowed_fails: int = DEFAULT_ALLOWED_FAILS,
+) -> str:
+    """The proxy yaml for these deployments (see the module docstring). Pure: no I/O, no environment."""
+    items = [d if isinstance(d, Deployment) else Deployment.of(*d) for d in deployments]
+    if not items:
+        raise ValueError("at least one model (NAME=URL) is needed")
+    if num_retries < 0 or allowed_fails < 0 or cooldown_time < 0:
+        raise ValueError("num_retries, allowed_fails and cooldown_time must not be negative")
+    seen: set[tuple[str, str]] = set()
+    for item in items:
+        if (item.name, item.api_base) in seen:
+            raise ValueError(f"{item.name}={item.api_base} is listed twice")
+        seen.add((item.name, item.api_base))
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.name] = counts.get(item.name, 0) + 1
+    alias_map = dict(aliases or {})
+    for public, target in alias_map.items():
+        if target not in counts:
+            raise ValueError(f"alias {public!r} points at {target!r}, which is not a --model name")
+        if public in counts:
+            raise ValueError(f"alias {public!r} is already a model name")
+    key_ref = _env_ref(api_key_env) if api_key_env else None
+    largest = max(counts.values())
+
+    lines = [
+        "# LiteLLM proxy config for llamafile / llama.cpp servers (python -m litellm_llamafile.config).",
+        "# Run: LITELLM_MASTER_KEY=sk-... litellm --config <this file> --host 127.0.0.1 --port 4000",
+        "model_list:",
+    ]
+    numbers: dict[str, int] = {}
+    for item in items:
+        replicated = counts[item.name] > 1
+        numbers[item.name] = numbers.get(item.name, 0) + 1
+        note = f"  # replica {numbers[item.name]} of {counts[item.name]}" if replicated else ""
+        lines += [
+            f"  - model_name: {_scalar(item.name)}{note}",
+            "    litellm_params:",
+            f"      model: {_scalar(f'{PROVIDER}/{item.name}')}",
+            f"      api_base: {_scalar(item.api_base)}",
+        ]
+        if key_ref:
+            lines.append(f"      api_key: {_scalar(key_ref)}   # the server's --api-key")
+        if replicated:
+            lines += [
+                "      llamafile_connect_retries: 0   # dead replica: fail at once, the Router moves on",
+                "      llamafile_loading_wait: 0      # loading replica (503): same",
+            ]
+    lines += [
+        "router_settings:",
+        '  routing_strategy: "simple-shuffle"',
+        f"  num_retries: {num_retries}",
+        "  retry_after: 0",
+        "  enable_weighted_failover: true   # a failed replica is excluded and the request re-picked",
+        f"  max_fallbacks: {max(5, largest)}",
+        f"  allowed_fails: {allowed_fails}",
+        f"  cooldown_time: {_scalar(cooldown_time)}",
+    ]
+    if alias_map:
+        lines.append("  model_group_alias:")
+        lines += [f"    {_scalar(public)}: {_scalar(target)}" for public, target in alias_map.items()]
+    lines += [
+        "litellm_settings:",
+        "  custom_provider_map:",
+        f"    - provider: {_scalar(PROVIDER)}",
+        f"      custom_handler: {_scalar(HANDLER)}",
+        "general_settings:",
+        f"  master_key: {_scalar(_env_ref(master_key_env))}   # the proxy's own key (clients send it)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _alias(spec: str) -> tuple[str, str]:
+    public, sep, target = spec.partition("=")
+    if not sep or not public.strip() or not target.strip():
+        raise ValueError(f"expected PUBLIC=NAME, got {spec!r}")
+    return public.strip(), target.strip()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m litellm_llamafile.config",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="NAME=URL",
+        help="a server for model NAME (repeat NAME for replicas); URL may be os.environ/VAR",
+    )
+    parser.add_argument("--api-key-env", metavar="VAR", help="variable holding the servers' --api-key")
+    parser.add_argument("--master-key-env", metavar="VAR", default=DEFAULT_MASTER_KEY_ENV)
+    parser.add_argument(
+        "--alias", action="append", default=[], metavar="PUBLIC=NAME", help="another name for NAME"
+    )
+    parser.add_argument("--num-retries", type=int, default=DEFAULT_NUM_RETRIES)
+    parser.add_argument("--cooldown-time", type=float, default=DEFAULT_COOLDOWN_SECONDS)
+    parser.add_argument("--allowed-fails", type=int, default=DEFAULT_ALLOWED_FAILS)
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    args = parser.parse_args(argv)
+    try:
+        text = render_config(
+            [Deployment.parse(spec) for spec in args.model],
+            api_key_env=args.api_key_env,
+            master_key_env=args.master_key_env,
+            aliases=dict(_alias(spec) for spec in args.alias),
+            num_retries=args.num_retries,
+            cooldown_time=args.cooldown_time,
+            allowed_fails=args.allowed_fails,
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as sink:
+            sink.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
