@@ -24,11 +24,18 @@ TOOL_TURNS: list[dict[str, Any]] = [
         "role": "assistant",
         "content": None,
         "tool_calls": [
-            {"id": "call_1", "type": "function",
-             "function": {"name": "web_search", "arguments": '{"query": "Roman dodecahedron"}'}},
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "web_search", "arguments": '{"query": "Roman dodecahedron"}'},
+            },
         ],
     },
-    {"role": "tool", "tool_call_id": "call_1", "content": "Hollow bronze objects with twelve pentagonal faces."},
+    {
+        "role": "tool",
+        "tool_call_id": "call_1",
+        "content": "Hollow bronze objects with twelve pentagonal faces.",
+    },
     {"role": "assistant", "content": "They are small bronze objects of unknown purpose."},
     {"role": "user", "content": "Where were they found?"},
 ]
