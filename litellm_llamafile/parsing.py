@@ -430,3 +430,23 @@ def parse_tool_calls(
     scanner.feed(text)
     scanner.finish(truncated=truncated)
     return reply_from_scanner(scanner, id_seed=id_seed)
+
+
+def broken_call_reason(text: str, tools: Iterable[Any] | None) -> str | None:
+    """Why `text` looks like an attempted tool call that could not be used, or None when it does not
+    look like one (plain prose). Used to show the model its mistake in the opt-in repair retry."""
+    names = tool_names(tools)
+    if not names or parse_tool_calls(text, names).tool_calls:
+        return None
+    attempted = TOOL_CALLS_MARKER in text or '"name"' in text or any(json.dumps(n) in text for n in names)
+    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+    if not attempted or start < 0:
+        return None
+    try:
+        json.JSONDecoder().raw_decode(text[start:])
+    except ValueError as error:
+        return f"the JSON is invalid ({error})"
+    except RecursionError:
+        return "the JSON is nested too deeply"
+    offered = ", ".join(sorted(names))
+    return f'the JSON is not {{"name": <one of: {offered}>, "arguments": {{...}}}}'

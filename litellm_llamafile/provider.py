@@ -20,7 +20,14 @@ from .client import JSON, ServerClient
 from .settings import LlamafileSettings, split_call_options
 from .streaming import StreamAssembler, argument_fragments
 from .templates import to_text_turns
-from .transformation import ChatRequest, build_chat_request, build_model_response, usage_from
+from .transformation import (
+    ChatRequest,
+    build_chat_request,
+    build_model_response,
+    merged_retry,
+    repair_request,
+    usage_from,
+)
 
 CHAT_PATH = "/v1/chat/completions"
 
@@ -196,6 +203,9 @@ class LlamafileProvider(CustomLLM):
         request = self._request(settings, info, model, messages, params, stream=False)
         self._log(logging_obj, messages, request, server)
         data = server.request_json("POST", CHAT_PATH, request.payload)
+        retry = repair_request(request, data) if settings.repair_retry else None
+        if retry is not None:
+            data = merged_retry(retry, data, server.request_json("POST", CHAT_PATH, retry.payload))
         return build_model_response(data, request, model_response, model)
 
     async def acompletion(
@@ -222,6 +232,9 @@ class LlamafileProvider(CustomLLM):
         request = self._request(settings, info, model, messages, params, stream=False)
         self._log(logging_obj, messages, request, server)
         data = await server.arequest_json("POST", CHAT_PATH, request.payload)
+        retry = repair_request(request, data) if settings.repair_retry else None
+        if retry is not None:
+            data = merged_retry(retry, data, await server.arequest_json("POST", CHAT_PATH, retry.payload))
         return build_model_response(data, request, model_response, model)
 
     def streaming(

@@ -25,7 +25,7 @@ from litellm.types.utils import (
 
 from .errors import invalid_request
 from .grammar import grammar_for_schema, prose_or_call_grammar
-from .parsing import ParsedReply, parse_tool_calls, tool_names
+from .parsing import ParsedReply, broken_call_reason, parse_tool_calls, tool_names
 from .settings import TemplateName
 from .streaming import final_finish_reason
 from .templates import WireMessage, reshape_messages
@@ -135,6 +135,51 @@ def affinity_slot(messages: Sequence[WireMessage], total_slots: int) -> int:
     each agent's requests land where its prompt prefix is already cached."""
     opening = json.dumps(list(messages[:2]), sort_keys=True).encode()
     return int.from_bytes(hashlib.blake2b(opening, digest_size=8).digest(), "big") % total_slots
+
+
+REPAIR_PROMPT = "Your tool call could not be used: {reason}. Answer again with only the corrected JSON call."
+
+
+def _first_reply(data: Mapping[str, Any]) -> tuple[str, str | None]:
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+        return "", None
+    message = choices[0].get("message") or {}
+    return str(message.get("content") or ""), choices[0].get("finish_reason")
+
+
+def repair_request(request: ChatRequest, data: Mapping[str, Any]) -> ChatRequest | None:
+    """The one repair retry (opt-in): when tools were offered and the reply tried a call but its JSON
+    could not be used, show the model its reply and the parse error and ask again. None otherwise."""
+    text, reason = _first_reply(data)
+    if not request.parses_tools or reason == "length" or request.messages[-1]["role"] != "user":
+        return None
+    why = broken_call_reason(text, request.tools)
+    if why is None:
+        return None
+    messages: list[WireMessage] = [
+        *request.messages,
+        {"role": "assistant", "content": text},
+        {"role": "user", "content": REPAIR_PROMPT.format(reason=why)},
+    ]
+    return ChatRequest(
+        {**request.payload, "messages": messages}, messages, request.tools, request.tool_choice
+    )
+
+
+def merged_retry(request: ChatRequest, first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
+    """The retry's answer when it holds a usable call, else the first answer (nothing is lost); usage
+    counts both requests."""
+    text, reason = _first_reply(second)
+    repaired = reason != "length" and parse_tool_calls(text, request.tool_names).tool_calls
+    chosen = dict(second if repaired else first)
+    usages = [u for u in (first.get("usage"), second.get("usage")) if isinstance(u, Mapping)]
+    if len(usages) == 2:
+        chosen["usage"] = {
+            key: int(usages[0].get(key) or 0) + int(usages[1].get(key) or 0)
+            for key in ("prompt_tokens", "completion_tokens", "total_tokens")
+        }
+    return chosen
 
 
 def usage_from(data: Mapping[str, Any]) -> Usage | None:

@@ -199,3 +199,38 @@ def test_usage_carries_cached_tokens_from_either_field() -> None:
     assert new is not None and old is not None
     assert new.prompt_tokens_details.cached_tokens == old.prompt_tokens_details.cached_tokens == 7
     assert json.loads(json.dumps(new.model_dump()))["total_tokens"] == 12
+
+
+def _answer(text: str, reason: str = "stop", prompt: int = 10) -> dict[str, Any]:
+    return {
+        "choices": [{"index": 0, "finish_reason": reason, "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": 5, "total_tokens": prompt + 5},
+    }
+
+
+def test_repair_retry_shows_the_model_its_parse_error_once() -> None:
+    from litellm_llamafile.transformation import merged_retry, repair_request
+
+    request = build_chat_request("m", USER, {"tools": [SEARCH]}, TemplateName.MISTRAL)
+    broken = _answer('{"name": "search", "arguments": {"q": "x"')
+    retry = repair_request(request, broken)
+    assert retry is not None
+    assert [m["role"] for m in retry.messages[-2:]] == ["assistant", "user"]
+    assert "invalid" in retry.messages[-1]["content"]
+    fixed = merged_retry(retry, broken, _answer('{"name": "search", "arguments": {"q": "x"}}', prompt=30))
+    assert fixed["choices"][0]["message"]["content"].endswith("}}")
+    assert fixed["usage"]["prompt_tokens"] == 40  # both requests are counted
+    still_broken = merged_retry(retry, broken, _answer("sorry"))
+    assert still_broken["choices"] == broken["choices"]  # nothing lost: the first reply stays
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Roman dodecahedrons are bronze objects.", '{"name": "search", "arguments": {"q": "x"}}'],
+)
+def test_prose_and_valid_calls_are_never_retried(text: str) -> None:
+    from litellm_llamafile.transformation import repair_request
+
+    request = build_chat_request("m", USER, {"tools": [SEARCH]}, TemplateName.CHATML)
+    assert repair_request(request, _answer(text)) is None
+    assert repair_request(request, _answer('{"name": "search", "argu', reason="length")) is None
