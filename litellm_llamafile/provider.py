@@ -145,18 +145,19 @@ class LlamafileProvider(CustomLLM):
         settings = settings_for_call(api_base, api_key, timeout, options)
         return settings, ServerClient(settings, model), params
 
+    @staticmethod
     def _request(
-        self,
         settings: LlamafileSettings,
         info: probe.ServerInfo,
-        model: str,
+        server: ServerClient,
         messages: list[Any],
         params: Mapping[str, Any],
+        logging_obj: Any,
         *,
         stream: bool,
     ) -> ChatRequest:
-        return build_chat_request(
-            model,
+        request = build_chat_request(
+            server.model,
             messages,
             params,
             probe.chosen_template(settings, info),
@@ -165,139 +166,106 @@ class LlamafileProvider(CustomLLM):
             constrain_auto=settings.constrain_auto,
             slots=info.total_slots if settings.slot_affinity else None,
         )
-
-    @staticmethod
-    def _log(logging_obj: Any, messages: list[Any], request: ChatRequest, client: ServerClient) -> None:
-        # The key is never handed to LiteLLM's logger.
         pre_call: Callable[..., Any] | None = getattr(logging_obj, "pre_call", None)
-        if pre_call is not None:
+        if pre_call is not None:  # the key is never handed to LiteLLM's logger
             pre_call(
                 input=messages,
                 api_key="",
-                additional_args={"complete_input_dict": request.payload, "api_base": client.url(CHAT_PATH)},
+                additional_args={"complete_input_dict": request.payload, "api_base": server.url(CHAT_PATH)},
             )
+        return request
 
-    # -- LiteLLM entry points ---------------------------------------------------------------------
+    # -- LiteLLM entry points: LiteLLM calls them with keyword arguments; the ones not needed here
+    # (custom_prompt_dict, print_verbose, encoding, litellm_params, headers, client, ...) land in `_`.
 
-    def completion(
+    def completion(  # type: ignore[override]
         self,
+        *,
         model: str,
         messages: list[Any],
         api_base: str | None,
-        custom_prompt_dict: dict[str, Any],
-        model_response: ModelResponse,
-        print_verbose: Callable[..., Any],
-        encoding: Any,
         api_key: str | None,
-        logging_obj: Any,
+        model_response: ModelResponse,
         optional_params: dict[str, Any],
-        acompletion: Any = None,
-        litellm_params: Any = None,
-        logger_fn: Any = None,
-        headers: Any = None,
+        logging_obj: Any = None,
         timeout: float | httpx.Timeout | None = None,
-        client: Any = None,
+        **_: Any,
     ) -> ModelResponse:
         settings, server, params = self._prepare(model, messages, api_base, api_key, optional_params, timeout)
         info = probe.server_info(server)
-        request = self._request(settings, info, model, messages, params, stream=False)
-        self._log(logging_obj, messages, request, server)
+        request = self._request(settings, info, server, messages, params, logging_obj, stream=False)
         data = server.request_json("POST", CHAT_PATH, request.payload)
         retry = repair_request(request, data) if settings.repair_retry else None
         if retry is not None:
             data = merged_retry(retry, data, server.request_json("POST", CHAT_PATH, retry.payload))
         return build_model_response(data, request, model_response, model)
 
-    async def acompletion(
+    async def acompletion(  # type: ignore[override]
         self,
+        *,
         model: str,
         messages: list[Any],
         api_base: str | None,
-        custom_prompt_dict: dict[str, Any],
-        model_response: ModelResponse,
-        print_verbose: Callable[..., Any],
-        encoding: Any,
         api_key: str | None,
-        logging_obj: Any,
+        model_response: ModelResponse,
         optional_params: dict[str, Any],
-        acompletion: Any = None,
-        litellm_params: Any = None,
-        logger_fn: Any = None,
-        headers: Any = None,
+        logging_obj: Any = None,
         timeout: float | httpx.Timeout | None = None,
-        client: Any = None,
+        **_: Any,
     ) -> ModelResponse:
         settings, server, params = self._prepare(model, messages, api_base, api_key, optional_params, timeout)
         info = await probe.aserver_info(server)
-        request = self._request(settings, info, model, messages, params, stream=False)
-        self._log(logging_obj, messages, request, server)
+        request = self._request(settings, info, server, messages, params, logging_obj, stream=False)
         data = await server.arequest_json("POST", CHAT_PATH, request.payload)
         retry = repair_request(request, data) if settings.repair_retry else None
         if retry is not None:
             data = merged_retry(retry, data, await server.arequest_json("POST", CHAT_PATH, retry.payload))
         return build_model_response(data, request, model_response, model)
 
-    def streaming(
+    def streaming(  # type: ignore[override]
         self,
+        *,
         model: str,
         messages: list[Any],
         api_base: str | None,
-        custom_prompt_dict: dict[str, Any],
-        model_response: ModelResponse,
-        print_verbose: Callable[..., Any],
-        encoding: Any,
         api_key: str | None,
-        logging_obj: Any,
         optional_params: dict[str, Any],
-        acompletion: Any = None,
-        litellm_params: Any = None,
-        logger_fn: Any = None,
-        headers: Any = None,
+        logging_obj: Any = None,
         timeout: float | httpx.Timeout | None = None,
-        client: Any = None,
+        **_: Any,
     ) -> Iterator[GenericStreamingChunk]:
         settings, server, params = self._prepare(model, messages, api_base, api_key, optional_params, timeout)
         info = probe.server_info(server)
-        request = self._request(settings, info, model, messages, params, stream=True)
-        self._log(logging_obj, messages, request, server)
-        return self._stream(server, request, model)
+        request = self._request(settings, info, server, messages, params, logging_obj, stream=True)
+        return self._stream(server, request)
 
-    def _stream(
-        self, server: ServerClient, request: ChatRequest, model: str
-    ) -> Iterator[GenericStreamingChunk]:
+    @staticmethod
+    def _stream(server: ServerClient, request: ChatRequest) -> Iterator[GenericStreamingChunk]:
         translator = StreamTranslator(request)
         with server.stream_events(CHAT_PATH, request.payload) as events:
             for event in events:
                 yield from translator.on_event(event)
-        yield from translator.on_end(server.url(CHAT_PATH), model)
+        yield from translator.on_end(server.url(CHAT_PATH), server.model)
 
-    async def astreaming(  # type: ignore[override,misc]
+    async def astreaming(  # type: ignore[override]
         self,
+        *,
         model: str,
         messages: list[Any],
         api_base: str | None,
-        custom_prompt_dict: dict[str, Any],
-        model_response: ModelResponse,
-        print_verbose: Callable[..., Any],
-        encoding: Any,
         api_key: str | None,
-        logging_obj: Any,
         optional_params: dict[str, Any],
-        acompletion: Any = None,
-        litellm_params: Any = None,
-        logger_fn: Any = None,
-        headers: Any = None,
+        logging_obj: Any = None,
         timeout: float | httpx.Timeout | None = None,
-        client: Any = None,
+        **_: Any,
     ) -> AsyncIterator[GenericStreamingChunk]:
         settings, server, params = self._prepare(model, messages, api_base, api_key, optional_params, timeout)
         info = await probe.aserver_info(server)
-        request = self._request(settings, info, model, messages, params, stream=True)
-        self._log(logging_obj, messages, request, server)
+        request = self._request(settings, info, server, messages, params, logging_obj, stream=True)
         translator = StreamTranslator(request)
         async with server.astream_events(CHAT_PATH, request.payload) as events:
             async for event in events:
                 for chunk in translator.on_event(event):
                     yield chunk
-        for chunk in translator.on_end(server.url(CHAT_PATH), model):
+        for chunk in translator.on_end(server.url(CHAT_PATH), server.model):
             yield chunk
