@@ -158,7 +158,7 @@ class EmbeddedServer:
     template: str = "chatml"
     api_key: str | None = None
     port: int = 0
-    ctx_size: int = 2048
+    ctx_size: int = 8192  # shared by the slots (4 by default): 2048 tokens each
     slots: int | None = None
     extra_args: Sequence[str] = ()
     log_path: Path | None = None
@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--template", choices=TEMPLATES, default="chatml")
     parser.add_argument("--api-key", default=os.environ.get("LLAMAFILE_SERVER_API_KEY"))
-    parser.add_argument("--ctx-size", type=int, default=2048)
+    parser.add_argument("--ctx-size", type=int, default=8192)
     parser.add_argument("--slots", type=int, default=None)
     parser.add_argument(
         "--install-only", action="store_true", help="build/fetch llama-server and the model, exit"
