@@ -71,9 +71,7 @@ class Deployment:
         if not name or any(ch.isspace() for ch in name):
             raise ValueError(f"model name {name!r} must be non-empty, without spaces")
         if api_base.startswith(ENV_PREFIX):
-            if not api_base[len(ENV_PREFIX) :].strip():
-                raise ValueError(f"{api_base!r} names no environment variable")
-            return cls(name, api_base)
+            return cls(name, _env_ref(api_base[len(ENV_PREFIX) :]))
         if not api_base.startswith(("http://", "https://")):
             raise ValueError(f"server URL for {name!r} must start with http:// or https://, got {api_base!r}")
         return cls(name, normalize_api_base(api_base))

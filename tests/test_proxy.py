@@ -1,0 +1,445 @@
+"""The real LiteLLM proxy (`litellm --config`, the yaml written by `litellm_llamafile.config`) in front of
+real llama.cpp servers, driven by unmodified clients: the official `openai` SDK and LangChain's `ChatOpenAI`.
+
+Live only (`pytest --live`): one proxy for the module, serving
+    smart    -> a ChatML server            fast   -> a Mistral-template server
+    pool     -> two ChatML replicas (one is SIGKILLed by a test)
+    warming  -> a server still loading its model (503) and a ready replica
+    gpt-4o   -> alias of smart (the kind of name AutoGPT insists on)
+Every server runs with --metrics, so a test can see which server did the work.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openai import OpenAI
+
+import litellm_llamafile
+from litellm_llamafile.config import render_config
+from litellm_llamafile.server import EmbeddedServer, ensure_llama_server, free_port
+
+pytestmark = pytest.mark.live
+
+ROOT = Path(__file__).resolve().parent.parent
+LITELLM = Path(sys.executable).with_name("litellm")
+GREEDY: dict[str, Any] = {"temperature": 0, "seed": 7}
+SYSTEM = "You are a careful research assistant. Answer in one short paragraph."
+TASK = "Tell me about Roman dodecahedrons"
+SEARCH = {
+    "type": "function",
+    "function": {
+        "name": "web_search",
+        "description": "Search the web and return the top results.",
+        "parameters": {
+            "type": "object",
+            "properties": {"query": {"type": "string", "description": "What to search for"}},
+            "required": ["query"],
+        },
+    },
+}
+FINISH = {
+    "type": "function",
+    "function": {
+        "name": "finish",
+        "description": "End the task with a final answer.",
+        "parameters": {
+            "type": "object",
+            "properties": {"answer": {"type": "string"}},
+            "required": ["answer"],
+        },
+    },
+}
+TOOLS: list[Any] = [SEARCH, FINISH]
+
+
+# -- the processes ---------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadingServer:
+    """A real llama-server whose model never finishes loading: its model path is a FIFO nobody writes,
+    so it listens and answers every request with 503 "Loading model", as a server that is starting."""
+
+    fifo: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LoadingServer:
+        os.mkfifo(self.fifo)
+        command = EmbeddedServer(port=self.port).command(ensure_llama_server(), self.fifo)
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.base_url}/health", timeout=2).status_code == 503:
+                    return self
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the loading llama-server did not come up")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+@dataclass
+class Proxy:
+    url: str
+    key: str
+    servers: dict[str, EmbeddedServer]
+    loading: LoadingServer
+
+    def client(self, **kwargs: Any) -> OpenAI:
+        return OpenAI(base_url=f"{self.url}/v1", api_key=self.key, **kwargs)
+
+
+@contextlib.contextmanager
+def litellm_proxy(config: Path, log: Path) -> Iterator[tuple[str, str]]:
+    """`litellm --config <config>` on a free port, with a strong random master key; always terminated."""
+    key = "sk-" + secrets.token_urlsafe(32)
+    port = free_port()
+    env = {**os.environ, "LITELLM_MASTER_KEY": key, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    command = [str(LITELLM), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=config.parent)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the LiteLLM proxy exited:\n{log.read_text(errors='replace')[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/health/liveliness", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the LiteLLM proxy did not start; see {log}")
+            time.sleep(0.5)
+        yield url, key
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    work = tmp_path_factory.mktemp("proxy")
+    with contextlib.ExitStack() as stack:
+        servers: dict[str, EmbeddedServer] = {}
+        for role, template in [("smart", "chatml"), ("fast", "mistral"), ("r1", "chatml"), ("r2", "chatml")]:
+            server = EmbeddedServer(template=template, extra_args=("--metrics",))
+            stack.callback(server.stop)
+            servers[role] = server.start()
+        loading = LoadingServer(work / "never-loaded.gguf")
+        stack.callback(loading.stop)
+        loading.start()
+        config = work / "proxy.yaml"
+        config.write_text(
+            render_config(
+                [
+                    ("smart", servers["smart"].base_url),
+                    ("fast", servers["fast"].base_url),
+                    ("pool", servers["r1"].base_url),
+                    ("pool", servers["r2"].base_url),
+                    ("warming", loading.base_url),
+                    ("warming", servers["r1"].base_url),
+                ],
+                aliases={"gpt-4o": "smart"},
+            )
+        )
+        url, key = stack.enter_context(litellm_proxy(config, work / "proxy.log"))
+        yield Proxy(url, key, servers, loading)
+
+
+def tokens_predicted(server: EmbeddedServer) -> float:
+    """llama-server's own count of tokens it generated (from --metrics)."""
+    for line in httpx.get(f"{server.base_url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("llamacpp:tokens_predicted_total "):
+            return float(line.split()[1])
+    raise AssertionError("no llamacpp:tokens_predicted_total in /metrics")
+
+
+def served_by(proxy: Proxy, raw: Any) -> str:
+    """Which server LiteLLM's Router sent a request to (the proxy's response header)."""
+    base = raw.headers.get("x-litellm-model-api-base")
+    assert isinstance(base, str), dict(raw.headers)
+    return base.rstrip("/").removesuffix("/v1")
+
+
+def assembled_tool_calls(chunks: Any) -> tuple[list[tuple[str, Any]], str | None]:
+    """Tool calls rebuilt from streamed deltas the way OpenAI clients do it (by index)."""
+    calls: dict[int, dict[str, str]] = {}
+    finish = None
+    for chunk in chunks:
+        if not chunk.choices:
+            continue
+        choice = chunk.choices[0]
+        finish = choice.finish_reason or finish
+        for delta in choice.delta.tool_calls or []:
+            call = calls.setdefault(delta.index, {"name": "", "arguments": ""})
+            if delta.function and delta.function.name:
+                call["name"] += delta.function.name
+            if delta.function and delta.function.arguments:
+                call["arguments"] += delta.function.arguments
+    return [(c["name"], json.loads(c["arguments"])) for _, c in sorted(calls.items())], finish
+
+
+# -- (a) (b) chat and streaming ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["smart", "fast"])
+def test_chat_with_a_system_prompt(proxy: Proxy, model: str) -> None:
+    response = proxy.client().chat.completions.create(
+        model=model,
+        messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": TASK}],
+        max_tokens=24,
+        **GREEDY,
+    )
+    choice = response.choices[0]
+    assert isinstance(choice.message.content, str)
+    assert choice.finish_reason in ("stop", "length")
+    assert response.usage is not None and response.usage.prompt_tokens > 0
+    if model == "smart":  # SmolLM2 often ends at once in the Mistral format it was not trained on
+        assert choice.message.content
+        assert response.usage.completion_tokens > 0
+
+
+@pytest.mark.parametrize("model", ["smart", "fast"])
+def test_stream_carries_the_same_reply_as_the_non_streamed_call(proxy: Proxy, model: str) -> None:
+    client = proxy.client()
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": "user", "content": TASK}],
+        "max_tokens": 24,
+        **GREEDY,
+    }
+    whole = client.chat.completions.create(**kwargs)
+    chunks = list(
+        client.chat.completions.create(stream=True, stream_options={"include_usage": True}, **kwargs)
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    reasons = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    usage = [c.usage for c in chunks if c.usage is not None]
+    if model == "smart":
+        assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) > 1  # it really streamed
+    assert text == whole.choices[0].message.content
+    assert reasons == [whole.choices[0].finish_reason]
+    assert usage and whole.usage is not None
+    assert usage[-1].prompt_tokens == whole.usage.prompt_tokens
+
+
+# -- (c) tools ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["smart", "fast"])
+def test_required_tool_call_then_the_tool_result_is_answered(proxy: Proxy, model: str) -> None:
+    client = proxy.client()
+    messages: list[Any] = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": TASK},
+    ]
+    first = client.chat.completions.create(
+        model=model, messages=messages, tools=TOOLS, tool_choice="required", max_tokens=160, **GREEDY
+    )
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    calls = choice.message.tool_calls or []
+    assert calls
+    for call in calls:
+        assert call.type == "function" and call.id
+        assert call.function.name in {"web_search", "finish"}
+        assert isinstance(json.loads(call.function.arguments), dict)
+    messages.append(choice.message.model_dump(exclude_none=True))
+    for call in calls:
+        messages.append(
+            {
+                "role": "tool",
+                "tool_call_id": call.id,
+                "content": "Roman dodecahedrons are hollow bronze objects of unknown purpose.",
+            }
+        )
+    follow_up = client.chat.completions.create(
+        model=model, messages=messages, tools=TOOLS, max_tokens=48, **GREEDY
+    ).choices[0]
+    assert follow_up.message.content or follow_up.message.tool_calls
+    assert follow_up.finish_reason in ("stop", "length", "tool_calls")
+
+
+@pytest.mark.parametrize("model", ["smart", "fast"])
+def test_streamed_tool_call_equals_the_non_streamed_one(proxy: Proxy, model: str) -> None:
+    client = proxy.client()
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": "user", "content": TASK}],
+        "tools": TOOLS,
+        "tool_choice": "required",
+        "max_tokens": 160,
+        **GREEDY,
+    }
+    whole = client.chat.completions.create(**kwargs).choices[0]
+    streamed, finish = assembled_tool_calls(client.chat.completions.create(stream=True, **kwargs))
+    expected = [(c.function.name, json.loads(c.function.arguments)) for c in whole.message.tool_calls or []]
+    assert expected
+    assert streamed == expected
+    assert finish == whole.finish_reason == "tool_calls"
+
+
+# -- (d) exact token counts --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["smart", "fast"])
+def test_token_counter_endpoint_is_the_servers_exact_count(proxy: Proxy, model: str) -> None:
+    messages: list[Any] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": TASK}]
+    answer = httpx.post(
+        f"{proxy.url}/utils/token_counter",
+        params={"call_endpoint": "true"},
+        headers={"Authorization": f"Bearer {proxy.key}"},
+        json={"model": model, "messages": messages, "tools": TOOLS},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    expected = litellm_llamafile.count_tokens(
+        messages, model=f"llamafile/{model}", tools=TOOLS, api_base=proxy.servers[model].base_url
+    )
+    assert body["total_tokens"] == expected
+    assert body["tokenizer_type"] == "llamafile /tokenize"  # the adapter answered, not tiktoken
+    # ... and it is what the server then bills for that request.
+    usage = (
+        proxy.client()
+        .chat.completions.create(model=model, messages=messages, tools=TOOLS, max_tokens=4, **GREEDY)
+        .usage
+    )
+    assert usage is not None and usage.prompt_tokens == expected
+
+
+# -- (e) LangChain -----------------------------------------------------------------------------------
+
+
+def test_langchain_chat_openai_chats_and_calls_bound_tools(proxy: Proxy) -> None:
+    langchain_openai = pytest.importorskip("langchain_openai")
+    llm = langchain_openai.ChatOpenAI(
+        model="smart", base_url=f"{proxy.url}/v1", api_key=proxy.key, max_tokens=48, temperature=0, seed=7
+    )
+    reply = llm.invoke([("system", SYSTEM), ("human", TASK)])
+    assert isinstance(reply.content, str) and reply.content
+    with_tools = llm.bind_tools(TOOLS, tool_choice="required")
+    called = with_tools.invoke([("human", TASK)])
+    assert called.tool_calls
+    for call in called.tool_calls:
+        assert call["name"] in {"web_search", "finish"}
+        assert isinstance(call["args"], dict)
+        assert call["id"]
+
+
+# -- (f) smart / fast --------------------------------------------------------------------------------
+
+
+def test_each_model_name_reaches_its_own_server(proxy: Proxy) -> None:
+    client = proxy.client()
+    for model, alias in [("smart", "smart"), ("fast", "fast"), ("smart", "gpt-4o")]:
+        before = {role: tokens_predicted(proxy.servers[role]) for role in ("smart", "fast")}
+        raw = client.chat.completions.with_raw_response.create(
+            model=alias, messages=[{"role": "user", "content": "Name a Roman emperor."}], max_tokens=8
+        )
+        assert raw.parse().choices[0].message.content is not None
+        assert served_by(proxy, raw) == proxy.servers[model].base_url
+        after = {role: tokens_predicted(proxy.servers[role]) for role in ("smart", "fast")}
+        other = "fast" if model == "smart" else "smart"
+        assert after[model] > before[model], f"{alias}: {model}'s server generated nothing"
+        assert after[other] == before[other], f"{alias}: {other}'s server did the work"
+
+
+def test_alias_is_listed_in_v1_models(proxy: Proxy) -> None:
+    """Clients such as AutoGPT only use a model that GET /v1/models lists."""
+    listed = {model.id for model in proxy.client().models.list()}
+    assert {"smart", "fast", "gpt-4o"} <= listed
+
+
+def test_example_agent_finishes_through_the_proxy(proxy: Proxy, tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("agent_example", ROOT / "examples" / "agent.py")
+    assert spec is not None and spec.loader is not None
+    agent = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = agent  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(agent)
+    finally:
+        del sys.modules[spec.name]
+    before = {role: tokens_predicted(proxy.servers[role]) for role in ("smart", "fast")}
+    run = agent.run_agent(proxy.client(), workspace=tmp_path, max_steps=3)
+    assert run.steps and run.steps[-1].name == "finish"
+    assert run.answer
+    assert run.steps[0].model == "smart"
+    assert tokens_predicted(proxy.servers["smart"]) > before["smart"]
+    if any(step.model == "fast" for step in run.steps):
+        assert tokens_predicted(proxy.servers["fast"]) > before["fast"]
+
+
+# -- (g) replicas ------------------------------------------------------------------------------------
+
+
+def test_a_replica_still_loading_is_skipped(proxy: Proxy) -> None:
+    client = proxy.client(max_retries=0)  # no client-side retries: the proxy alone must cope
+    for number in range(4):
+        raw = client.chat.completions.with_raw_response.create(
+            model="warming", messages=[{"role": "user", "content": f"Say {number}."}], max_tokens=4
+        )
+        assert raw.parse().choices[0].message.content is not None
+        assert served_by(proxy, raw) == proxy.servers["r1"].base_url
+    assert httpx.get(f"{proxy.loading.base_url}/health", timeout=5).status_code == 503  # still loading
+
+
+def test_every_request_is_answered_when_a_replica_is_killed_mid_run(proxy: Proxy) -> None:
+    client = proxy.client(max_retries=0)
+    victim, survivor = proxy.servers["r2"], proxy.servers["r1"]
+
+    def ask(number: int) -> tuple[str, str]:
+        raw = client.chat.completions.with_raw_response.create(
+            model="pool", messages=[{"role": "user", "content": f"Count to {number}."}], max_tokens=12
+        )
+        content = raw.parse().choices[0].message.content
+        assert content is not None
+        return served_by(proxy, raw), content
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [pool.submit(ask, number) for number in range(9)]
+        for done, _ in enumerate(concurrent.futures.as_completed(futures), start=1):
+            if done == 3:
+                victim.kill()  # SIGKILL while the other requests are queued or in flight
+                break
+        answers = [future.result() for future in futures]  # raises if any request failed
+    assert len(answers) == 9 and all(content for _, content in answers)
+    # After the crash: plain and streamed requests keep working, all on the survivor.
+    for number in range(4):
+        assert ask(number)[0] == survivor.base_url
+        stream = client.chat.completions.create(
+            model="pool", messages=[{"role": "user", "content": f"Say {number}."}], max_tokens=6, stream=True
+        )
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
