@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import pytest
 
 import litellm_llamafile
 from litellm_llamafile import probe, tokens
+from litellm_llamafile.client import ServerClient
 from litellm_llamafile.server import EmbeddedServer
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
@@ -118,6 +120,34 @@ def _fresh_adapter_state() -> Iterator[None]:
     probe.forget()
     tokens.clear_cache()
     yield
+
+
+@dataclass
+class SentRequest:
+    path: str
+    body: Any
+    headers: dict[str, str]
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[SentRequest]:
+    """Every request the adapter sends (path, JSON body, headers), replayed or live: a spy on the one
+    HTTP module; the real request still goes out."""
+    calls: list[SentRequest] = []
+    request_json = ServerClient.request_json
+    stream_events = ServerClient.stream_events
+
+    def spy_json(self: ServerClient, method: str, path: str, payload: Any = None) -> Any:
+        calls.append(SentRequest(path, payload, self._headers()))
+        return request_json(self, method, path, payload)
+
+    def spy_stream(self: ServerClient, path: str, payload: Any) -> Any:
+        calls.append(SentRequest(path, payload, self._headers()))
+        return stream_events(self, path, payload)
+
+    monkeypatch.setattr(ServerClient, "request_json", spy_json)
+    monkeypatch.setattr(ServerClient, "stream_events", spy_stream)
+    return calls
 
 
 # -- cassettes ------------------------------------------------------------------------------------

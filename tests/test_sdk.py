@@ -13,7 +13,7 @@ import pytest
 import litellm_llamafile
 from litellm_llamafile import LlamafileProvider
 
-from .conftest import RECORDING_API_KEY, Servers
+from .conftest import RECORDING_API_KEY, SentRequest, Servers
 
 pytestmark = pytest.mark.vcr
 
@@ -46,12 +46,12 @@ TASK = "Tell me about Roman dodecahedrons"
 GREEDY: dict[str, Any] = {"temperature": 0, "seed": 7}
 
 
-def chat_requests(cassette: Any) -> list[dict[str, Any]]:
-    return [json.loads(r.body) for r in cassette.requests if r.path.endswith("/v1/chat/completions")]
+def chat_requests(sent: list[SentRequest]) -> list[dict[str, Any]]:
+    return [r.body for r in sent if r.path == "/v1/chat/completions"]
 
 
 def test_llamafile_prefix_reaches_the_adapter_and_folds_system_on_the_wire(
-    servers: Servers, vcr: Any
+    servers: Servers, sent: list[SentRequest]
 ) -> None:
     before = LlamafileProvider.calls_handled
     response = litellm.completion(
@@ -62,14 +62,14 @@ def test_llamafile_prefix_reaches_the_adapter_and_folds_system_on_the_wire(
         **GREEDY,
     )
     assert LlamafileProvider.calls_handled == before + 1  # the adapter ran, not LiteLLM's passthrough
-    sent = chat_requests(vcr)[-1]["messages"]
+    sent = chat_requests(sent)[-1]["messages"]
     assert sent == [{"role": "user", "content": f"{SYSTEM}\n\n{TASK}"}]  # folded, not dropped
     assert isinstance(response, litellm.ModelResponse)
     assert isinstance(response.choices[0].message.content, str)  # SmolLM2 is weak in Mistral format
     assert response.usage.prompt_tokens > 0
 
 
-def test_no_key_is_invented_when_none_is_configured(servers: Servers, vcr: Any) -> None:
+def test_no_key_is_invented_when_none_is_configured(servers: Servers, sent: list[SentRequest]) -> None:
     litellm.completion(
         model="llamafile/smol",
         messages=[{"role": "user", "content": "Hi"}],
@@ -77,10 +77,10 @@ def test_no_key_is_invented_when_none_is_configured(servers: Servers, vcr: Any) 
         max_tokens=4,
         **GREEDY,
     )
-    assert all("authorization" not in {k.lower() for k in r.headers} for r in vcr.requests)
+    assert sent and all("authorization" not in {k.lower() for k in r.headers} for r in sent)
 
 
-def test_plain_chat_with_a_system_prompt_on_chatml(servers: Servers, vcr: Any) -> None:
+def test_plain_chat_with_a_system_prompt_on_chatml(servers: Servers, sent: list[SentRequest]) -> None:
     response = litellm.completion(
         model="llamafile/smollm2",
         messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": TASK}],
@@ -88,7 +88,7 @@ def test_plain_chat_with_a_system_prompt_on_chatml(servers: Servers, vcr: Any) -
         max_tokens=32,
         **GREEDY,
     )
-    sent = chat_requests(vcr)[-1]["messages"]
+    sent = chat_requests(sent)[-1]["messages"]
     assert sent[0] == {"role": "system", "content": SYSTEM}  # ChatML accepts system: not mangled
     assert response.choices[0].finish_reason in ("stop", "length")
     assert response.usage.completion_tokens > 0
@@ -152,7 +152,9 @@ def test_streamed_tool_call_equals_the_non_streamed_one(servers: Servers, role: 
     assert not built.message.content  # no fence or marker leaked into content
 
 
-def test_multi_turn_with_tool_results_is_accepted_by_a_strict_template(servers: Servers, vcr: Any) -> None:
+def test_multi_turn_with_tool_results_is_accepted_by_a_strict_template(
+    servers: Servers, sent: list[SentRequest]
+) -> None:
     messages = [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": TASK},
@@ -188,7 +190,7 @@ def test_multi_turn_with_tool_results_is_accepted_by_a_strict_template(servers: 
         **GREEDY,
     )
     assert response.choices[0].message.content or response.choices[0].message.tool_calls
-    sent = chat_requests(vcr)[-1]["messages"]
+    sent = chat_requests(sent)[-1]["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "user"]
     assert "call_a" in sent[2]["content"] and "call_b" in sent[2]["content"]
 

@@ -10,9 +10,8 @@ import pytest
 
 import litellm_llamafile
 from litellm_llamafile import tokens
-from litellm_llamafile.client import ServerClient
 
-from .conftest import Servers
+from .conftest import SentRequest, Servers
 from .test_sdk import FINISH, SEARCH, SYSTEM, TASK
 
 pytestmark = pytest.mark.vcr
@@ -74,21 +73,7 @@ def test_litellm_token_counter_counts_llamafile_models_on_the_server(
     assert litellm.token_counter(model="gpt-4o", messages=messages) > 0
 
 
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
-    """Every (path, body) the adapter sends; the real request still goes out (replayed or live)."""
-    calls: list[tuple[str, Any]] = []
-    original = ServerClient.request_json
-
-    def spy(self: ServerClient, method: str, path: str, payload: Any = None) -> Any:
-        calls.append((path, payload))
-        return original(self, method, path, payload)
-
-    monkeypatch.setattr(ServerClient, "request_json", spy)
-    return calls
-
-
-def test_a_growing_history_only_tokenizes_what_is_new(servers: Servers, sent: list[tuple[str, Any]]) -> None:
+def test_a_growing_history_only_tokenizes_what_is_new(servers: Servers, sent: list[SentRequest]) -> None:
     url = servers.url("chatml")
     history: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}]
     counts = []
@@ -99,7 +84,7 @@ def test_a_growing_history_only_tokenizes_what_is_new(servers: Servers, sent: li
         ]
         before = len(sent)
         counts.append(litellm_llamafile.count_tokens(history, api_base=url))
-        tokenized = [body["content"] for path, body in sent[before:] if path == "/tokenize"]
+        tokenized = [r.body["content"] for r in sent[before:] if r.path == "/tokenize"]
         if turn >= tokens.VERIFY_FIRST + 1:  # after the self-check, only the new tail is tokenized
             rendered = sum(len(m["content"]) for m in history)
             assert sum(len(text) for text in tokenized) < rendered / 2
