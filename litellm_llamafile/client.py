@@ -3,6 +3,9 @@
 Retries happen only where they are safe: while nothing listens (connect errors, a bounded number of
 times) and while the server answers 503 because it is still loading (up to `loading_wait` seconds).
 A request the server has started answering is never retried.
+
+Failures are raised outside the `except` that caught them: httpx errors hold the request, and with it the
+Authorization header, so chaining them (`__context__`) would put the API key inside our exceptions.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import atexit
 import json
 import threading
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -29,7 +32,9 @@ from . import errors
 from .settings import LlamafileSettings
 
 JSON = dict[str, Any]
-POOL_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
+# llama-server and llamafile (cpp-httplib) close a connection idle for 5 s. Reusing one at that instant
+# fails as "Server disconnected", which for a POST is not safe to retry, so ours expire first.
+POOL_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=4)
 _CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
@@ -42,6 +47,23 @@ class _Loading(Exception):
         self.body = body
 
 
+class _CutOff(Exception):
+    """The server sent its status line, then the connection broke before the body was complete."""
+
+    def __init__(self, response: httpx.Response, received: bytes, reason: str) -> None:
+        super().__init__("body cut off")
+        self.response = response
+        self.received = received
+        self.reason = reason
+
+
+async def _close_at_loop_shutdown(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
 class _Pools:
     """One sync client per process and one async client per event loop (httpx async clients are
     bound to the loop that created them)."""
@@ -49,9 +71,10 @@ class _Pools:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sync: httpx.Client | None = None
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        # loop -> (its client, the async generator that closes that client when the loop shuts down)
+        self._async: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, AsyncGenerator[None, None]]
+        ] = weakref.WeakKeyDictionary()
 
     def sync(self) -> httpx.Client:
         with self._lock:
@@ -59,14 +82,28 @@ class _Pools:
                 self._sync = httpx.Client(limits=POOL_LIMITS, trust_env=False)
             return self._sync
 
-    def for_loop(self) -> httpx.AsyncClient:
+    async def for_loop(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         with self._lock:
-            client = self._async.get(loop)
-            if client is None or client.is_closed:
-                client = httpx.AsyncClient(limits=POOL_LIMITS, trust_env=False)
-                self._async[loop] = client
-            return client
+            self._forget_closed_loops()
+            entry = self._async.get(loop)
+            if entry is not None and not entry[0].is_closed:
+                return entry[0]
+            client = httpx.AsyncClient(limits=POOL_LIMITS, trust_env=False)
+            closer = _close_at_loop_shutdown(client)
+            self._async[loop] = (client, closer)
+        # Started, the closer is an unfinished async generator of this loop, and asyncio.run() / Runner
+        # finalize those (loop.shutdown_asyncgens) while the loop still runs: the client's sockets are
+        # closed before its loop is. Without it every asyncio.run() left its keep-alive sockets open (the
+        # client's transports keep the loop alive, so neither is ever collected).
+        await closer.__anext__()
+        return client
+
+    def _forget_closed_loops(self) -> None:
+        # A loop closed without shutdown_asyncgens cannot close its client any more; dropping our reference
+        # at least lets the garbage collector reclaim the client and its sockets.
+        for loop in [loop for loop in self._async if loop.is_closed()]:
+            del self._async[loop]
 
     def close(self) -> None:
         with self._lock:
@@ -76,9 +113,47 @@ class _Pools:
 
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()
-        client = self._async.pop(loop, None)
-        if client is not None:
-            await client.aclose()
+        with self._lock:
+            entry = self._async.pop(loop, None)
+        if entry is not None:
+            await entry[1].aclose()  # its `finally` closes the client
+
+
+def _is_event_stream(response: httpx.Response) -> bool:
+    """Whether a streamed answer is server-sent events. Read as events, anything else (an HTML error page,
+    a whole JSON reply) would be skipped line by line and end as a reply with nothing in it."""
+    content_type = response.headers.get("content-type")
+    return content_type is None or content_type.lower().startswith("text/event-stream")
+
+
+def _body_text(response: httpx.Response, received: bytes) -> str:
+    return received.decode(response.encoding or "utf-8", errors="replace")
+
+
+def _read(response: httpx.Response, chunks: Iterable[bytes]) -> str:
+    """The body of a response opened with stream=True; a connection that breaks after the status line
+    is a _CutOff carrying what did arrive (a timeout stays a timeout)."""
+    received = bytearray()
+    try:
+        for chunk in chunks:
+            received += chunk
+    except httpx.TimeoutException:
+        raise
+    except httpx.TransportError as error:
+        raise _CutOff(response, bytes(received), str(error) or type(error).__name__) from None
+    return _body_text(response, bytes(received))
+
+
+async def _aread(response: httpx.Response, chunks: AsyncIterator[bytes]) -> str:
+    received = bytearray()
+    try:
+        async for chunk in chunks:
+            received += chunk
+    except httpx.TimeoutException:
+        raise
+    except httpx.TransportError as error:
+        raise _CutOff(response, bytes(received), str(error) or type(error).__name__) from None
+    return _body_text(response, bytes(received))
 
 
 POOLS = _Pools()
@@ -128,7 +203,17 @@ class ServerClient:
                 response=response,
             )
 
-    def _translate(self, error: BaseException, url: str) -> Exception:
+    def _translate(self, error: BaseException, url: str, *, streaming: bool = False) -> Exception:
+        if isinstance(error, _CutOff):
+            reason = errors.mask(error.reason, self._secret)
+            return errors.bad_body(
+                url,
+                self.model,
+                error.response.status_code,
+                _body_text(error.response, error.received),
+                self._secret,
+                f"a body cut off after {len(error.received)} bytes ({reason})",
+            )
         if isinstance(error, _Loading):
             return errors.from_status(
                 503,
@@ -145,15 +230,13 @@ class ServerClient:
         if isinstance(error, httpx.TimeoutException):
             return errors.timed_out(url, self.model, self.settings.timeout)
         if isinstance(error, httpx.HTTPError):
-            return errors.stream_broken(
-                url, self.model, errors.mask(str(error) or type(error).__name__, self._secret)
-            )
+            broken = errors.stream_broken if streaming else errors.connection_broken
+            return broken(url, self.model, errors.mask(str(error) or type(error).__name__, self._secret))
         return error if isinstance(error, Exception) else RuntimeError(str(error))
 
     def _decode(self, response: httpx.Response, body: str) -> JSON:
-        try:
-            data = json.loads(body)
-        except ValueError:
+        data = _json_or_missing(body)
+        if data is _MISSING:
             raise errors.bad_body(
                 str(response.request.url),
                 self.model,
@@ -161,7 +244,7 @@ class ServerClient:
                 body,
                 self._secret,
                 "a body that is not JSON",
-            ) from None
+            )
         if not isinstance(data, dict):
             raise errors.bad_body(
                 str(response.request.url),
@@ -173,6 +256,16 @@ class ServerClient:
             )
         return data
 
+    def _not_a_stream(self, response: httpx.Response, body: str) -> Exception:
+        return errors.bad_body(
+            str(response.request.url),
+            self.model,
+            response.status_code,
+            body,
+            self._secret,
+            "a body that is not an event stream",
+        )
+
     def _headers(self) -> dict[str, str]:
         return {"Content-Type": "application/json", **self.settings.auth_headers()}
 
@@ -183,18 +276,24 @@ class ServerClient:
         client = POOLS.sync()
 
         def once() -> tuple[httpx.Response, str]:
-            response = client.request(
+            request = client.build_request(
                 method, url, json=payload, headers=self._headers(), timeout=self._timeout
             )
-            body = response.text
+            response = client.send(request, stream=True)
+            try:
+                body = _read(response, response.iter_bytes())
+            finally:
+                response.close()
             self._check(response, body)
             return response, body
 
         try:
             response, body = Retrying(**self._retry_kwargs())(once)
         except Exception as error:
-            raise self._translate(error, url) from None
-        return self._decode(response, body)
+            failure = self._translate(error, url)
+        else:
+            return self._decode(response, body)
+        raise failure
 
     @contextmanager
     def stream_events(self, path: str, payload: Mapping[str, Any]) -> Iterator[Iterator[JSON]]:
@@ -207,22 +306,29 @@ class ServerClient:
                 "POST", url, json=payload, headers=self._headers(), timeout=self._timeout
             )
             response = client.send(request, stream=True)
-            if response.status_code >= 400:
-                body = response.read().decode("utf-8", "replace")
-                response.close()
+            if response.status_code >= 400 or not _is_event_stream(response):
+                try:
+                    body = _read(response, response.iter_bytes())
+                finally:
+                    response.close()
                 self._check(response, body)
+                raise self._not_a_stream(response, body)
             return response
 
+        failure: Exception | None = None
         try:
             response = Retrying(**self._retry_kwargs())(opened)
         except Exception as error:
-            raise self._translate(error, url) from None
+            failure = self._translate(error, url)
+        if failure is not None:
+            raise failure
         try:
             yield self._events(response.iter_lines(), url)
         finally:
             response.close()
 
     def _events(self, lines: Iterator[str], url: str) -> Iterator[JSON]:
+        failure: Exception | None = None
         try:
             for line in lines:
                 event = self._event(line, url)
@@ -231,19 +337,25 @@ class ServerClient:
                 if event is not None:
                     yield event  # type: ignore[misc]
         except httpx.HTTPError as error:
-            raise self._translate(error, url) from None
+            failure = self._translate(error, url, streaming=True)
+        if failure is not None:
+            raise failure
 
     # -- async ------------------------------------------------------------------------------------
 
     async def arequest_json(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> JSON:
         url = self.url(path)
-        client = POOLS.for_loop()
+        client = await POOLS.for_loop()
 
         async def once() -> tuple[httpx.Response, str]:
-            response = await client.request(
+            request = client.build_request(
                 method, url, json=payload, headers=self._headers(), timeout=self._timeout
             )
-            body = response.text
+            response = await client.send(request, stream=True)
+            try:
+                body = await _aread(response, response.aiter_bytes())
+            finally:
+                await response.aclose()
             self._check(response, body)
             return response, body
 
@@ -252,37 +364,46 @@ class ServerClient:
             body: str
             response, body = await AsyncRetrying(**self._retry_kwargs())(once)
         except Exception as error:
-            raise self._translate(error, url) from None
-        return self._decode(response, body)
+            failure = self._translate(error, url)
+        else:
+            return self._decode(response, body)
+        raise failure
 
     @asynccontextmanager
     async def astream_events(
         self, path: str, payload: Mapping[str, Any]
     ) -> AsyncIterator[AsyncIterator[JSON]]:
         url = self.url(path)
-        client = POOLS.for_loop()
+        client = await POOLS.for_loop()
 
         async def opened() -> httpx.Response:
             request = client.build_request(
                 "POST", url, json=payload, headers=self._headers(), timeout=self._timeout
             )
             response = await client.send(request, stream=True)
-            if response.status_code >= 400:
-                body = (await response.aread()).decode("utf-8", "replace")
-                await response.aclose()
+            if response.status_code >= 400 or not _is_event_stream(response):
+                try:
+                    body = await _aread(response, response.aiter_bytes())
+                finally:
+                    await response.aclose()
                 self._check(response, body)
+                raise self._not_a_stream(response, body)
             return response
 
+        failure: Exception | None = None
         try:
             response: httpx.Response = await AsyncRetrying(**self._retry_kwargs())(opened)
         except Exception as error:
-            raise self._translate(error, url) from None
+            failure = self._translate(error, url)
+        if failure is not None:
+            raise failure
         try:
             yield self._aevents(response.aiter_lines(), url)
         finally:
             await response.aclose()
 
     async def _aevents(self, lines: AsyncIterator[str], url: str) -> AsyncIterator[JSON]:
+        failure: Exception | None = None
         try:
             async for line in lines:
                 event = self._event(line, url)
@@ -291,29 +412,32 @@ class ServerClient:
                 if event is not None:
                     yield event  # type: ignore[misc]
         except httpx.HTTPError as error:
-            raise self._translate(error, url) from None
+            failure = self._translate(error, url, streaming=True)
+        if failure is not None:
+            raise failure
 
     # -- SSE --------------------------------------------------------------------------------------
 
     def _event(self, line: str, url: str) -> JSON | object | None:
-        """One SSE line -> a JSON event, _DONE, or None (comments, blank lines, other fields)."""
-        if line.startswith("error:"):
-            line = "data:" + line[len("error:") :]
-        if not line.startswith("data:"):
+        """One SSE line -> a JSON event, _DONE, or None (comments, blank lines, other fields).
+
+        llama-server reports a failure mid-stream (e.g. "Context size has been exceeded.") as an `error:`
+        field holding the bare error object; other servers send `data: {"error": {...}}`."""
+        field, _, data = line.partition(":")
+        data = data.strip()
+        if field not in ("data", "error") or not data:
             return None
-        data = line[len("data:") :].strip()
         if data == "[DONE]":
             return _DONE
-        try:
-            event = json.loads(data)
-        except ValueError:
-            raise errors.bad_body(
-                url, self.model, 200, data, self._secret, "a stream event that is not JSON"
-            ) from None
+        event = _json_or_missing(data)
+        if event is _MISSING:
+            raise errors.bad_body(url, self.model, 200, data, self._secret, "a stream event that is not JSON")
         if not isinstance(event, dict):
             raise errors.bad_body(
                 url, self.model, 200, data, self._secret, "a stream event that is not an object"
             )
+        if field == "error" and "error" not in event:
+            event = {"error": event}
         if "error" in event:
             error = event["error"]
             status = error.get("code", 500) if isinstance(error, dict) else 500
@@ -328,3 +452,13 @@ class ServerClient:
 
 
 _DONE = object()
+_MISSING = object()
+
+
+def _json_or_missing(text: str) -> object:
+    """json.loads, or _MISSING for text that is not JSON (or nests deeper than Python's recursion limit).
+    Callers raise outside `except`: the decoder's error holds the whole body, which must not be chained."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return _MISSING

@@ -96,9 +96,28 @@ def from_status(
         )
     if kind is Timeout:
         return _as_exception(Timeout(message=message, model=model, llm_provider=PROVIDER))
-    # Some LiteLLM exceptions require a response object.
-    response = response or httpx.Response(status, request=httpx.Request("POST", url))
-    return _as_exception(kind(message=message, model=model, llm_provider=PROVIDER, response=response))
+    # The exception's status_code comes from this response. An overflow is a 400 even when llama-server
+    # says 500 ("Context size has been exceeded."): the same request cannot fit, so it is not retried, and
+    # LiteLLM's stream wrapper raises it as is instead of as a MidStreamFallbackError.
+    response_status = 400 if kind is ContextWindowExceededError else status
+    public = _without_credentials(response, response_status, url, mask(body, secret))
+    return _as_exception(kind(message=message, model=model, llm_provider=PROVIDER, response=public))
+
+
+# Describe the bytes as sent; the copy below holds them decoded.
+_ENCODING_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding"})
+
+
+def _without_credentials(response: httpx.Response | None, status: int, url: str, body: str) -> httpx.Response:
+    """The answer as an exception may keep it: its request carries no headers (the original's holds the
+    Authorization header, i.e. the API key) and its body is the masked text."""
+    method = response.request.method if response is not None else "POST"
+    headers = (
+        [(k, v) for k, v in response.headers.items() if k.lower() not in _ENCODING_HEADERS]
+        if response is not None
+        else []
+    )
+    return httpx.Response(status, headers=headers, text=body, request=httpx.Request(method, url))
 
 
 _BY_STATUS: dict[int, Any] = {
@@ -139,6 +158,15 @@ def bad_body(url: str, model: str, status: int, body: str, secret: str | None, w
         message=f"{url} answered HTTP {status} with {why}: {excerpt(body, secret)!r}",
         model=model,
         llm_provider=PROVIDER,
+    )
+
+
+def connection_broken(url: str, model: str, reason: str) -> APIConnectionError:
+    return APIConnectionError(
+        message=f"the connection to {url} broke before the reply arrived ({reason})",
+        model=model,
+        llm_provider=PROVIDER,
+        request=httpx.Request("POST", url),
     )
 
 

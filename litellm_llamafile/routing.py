@@ -118,11 +118,14 @@ class AdapterChatConfig(LlamafileChatConfig):
         return LlamafileTokenCounter()
 
 
+_ADAPTER_CONFIG = AdapterChatConfig()
+
+
 def _wrapped_model_info(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def get_provider_model_info(model: str | None, provider: LlmProviders, *args: Any, **kwargs: Any) -> Any:
         if provider == LlmProviders.LLAMAFILE:
-            return AdapterChatConfig()
+            return _ADAPTER_CONFIG
         return original(model, provider, *args, **kwargs)
 
     get_provider_model_info.__llamafile_adapter__ = True  # type: ignore[attr-defined]

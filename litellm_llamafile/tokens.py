@@ -21,6 +21,7 @@ import hashlib
 import itertools
 import json
 import logging
+import marshal
 import threading
 from collections import OrderedDict
 from collections.abc import Generator, Mapping, Sequence
@@ -156,6 +157,12 @@ def count_flow(
         except NotFoundError:  # an older llamafile without /props
             info = _remember(api_base, ServerInfo())
     template = chosen_template(settings, info)
+    raw_key = _raw_key(api_base, template.value, messages, params)
+    if raw_key is not None:
+        with _lock:
+            known = _requests.get(raw_key)
+        if known is not None:
+            return known  # the exact same input as before: no transform, no HTTP
     request = build_chat_request(model, messages, params, template)
     request_key = hashlib.blake2b(
         json.dumps([api_base, template.value, request.messages], sort_keys=True).encode(), digest_size=20
@@ -163,6 +170,9 @@ def count_flow(
     with _lock:
         known = _requests.get(request_key)
     if known is not None:
+        if raw_key is not None:
+            with _lock:
+                _requests.put(raw_key, known)
         return known
 
     rendered = yield ("POST", "/apply-template", {"messages": request.messages})
@@ -177,7 +187,21 @@ def count_flow(
     total = yield from _count_prompt(api_base, prompt, state)
     with _lock:
         _requests.put(request_key, total)
+        if raw_key is not None:
+            _requests.put(raw_key, total)
     return total
+
+
+def _raw_key(
+    api_base: str, template: str, messages: Sequence[object], params: Mapping[str, Any]
+) -> bytes | None:
+    """A cache key of the caller's input as given (marshal: fast, exact for plain JSON-like data);
+    None for inputs marshal cannot encode (e.g. pydantic message objects), which take the slower key."""
+    try:
+        raw = marshal.dumps((api_base, template, list(messages), dict(params)))
+    except ValueError:
+        return None
+    return b"raw:" + hashlib.blake2b(raw, digest_size=20).digest()
 
 
 def _count_prompt(api_base: str, prompt: str, state: _ServerTokenState) -> Flow:

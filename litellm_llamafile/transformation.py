@@ -28,7 +28,7 @@ from .grammar import grammar_for_schema, prose_or_call_grammar
 from .parsing import ParsedReply, broken_call_reason, parse_tool_calls, tool_names
 from .settings import TemplateName
 from .streaming import final_finish_reason
-from .templates import WireMessage, reshape_messages
+from .templates import WireMessage, reshape_messages, to_text_turns
 from .tools import ToolChoice, call_schema, normalize_tool_choice, tool_instructions
 
 ConstraintField = Literal["json_schema", "grammar"]
@@ -123,17 +123,23 @@ def build_chat_request(
     elif constrain_auto and choice.mode == "auto" and not any(k in payload for k in _CALLER_CONSTRAINTS):
         payload["grammar"] = prose_or_call_grammar(call_schema(offered, choice, parallel=parallel))
     if slots and "id_slot" not in payload:
-        payload["id_slot"] = affinity_slot(wire, slots)
+        payload["id_slot"] = affinity_slot(messages, slots)
     if stream:
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
     return ChatRequest(payload=payload, messages=wire, tools=tuple(offered), tool_choice=choice)
 
 
-def affinity_slot(messages: Sequence[WireMessage], total_slots: int) -> int:
-    """A stable slot for a conversation, from its opening turns (which an agent never rewrites), so
-    each agent's requests land where its prompt prefix is already cached."""
-    opening = json.dumps(list(messages[:2]), sort_keys=True).encode()
+def affinity_slot(messages: Sequence[object], total_slots: int) -> int:
+    """A stable slot for a conversation, so each agent's requests land where its prompt prefix is cached.
+
+    The key is the caller's first system text and first user text, as given: an agent only appends,
+    so these never change, whereas the reshaped turns do (Mistral merges a new user message into the
+    previous one)."""
+    turns = to_text_turns(messages)
+    first_system = next((t["content"] for t in turns if t["role"] == "system"), "")
+    first_user = next((t["content"] for t in turns if t["role"] == "user"), "")
+    opening = json.dumps([first_system, first_user]).encode()
     return int.from_bytes(hashlib.blake2b(opening, digest_size=8).digest(), "big") % total_slots
 
 

@@ -1,0 +1,1101 @@
+"""Faults, bad input and secrets: every failure reaches the caller as a typed LiteLLM exception, nothing the
+server said is lost or passed off as complete, and the API key never shows.
+
+Faults a real llama-server can produce are produced on one (`live`: they run with `pytest --live`). Faults it
+cannot produce on demand (a 503 window, a broken body, a stalled or cut stream) come from `FaultyServer`, a
+tiny real HTTP server on 127.0.0.1 that answers like a llama.cpp server except for the fault under test; those
+run in both tiers. Nothing of the adapter is mocked, and no assertion depends on timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import socket
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import litellm
+import pytest
+from litellm.exceptions import LITELLM_EXCEPTION_TYPES, MidStreamFallbackError
+
+from litellm_llamafile import probe
+from litellm_llamafile.client import POOL_LIMITS, ServerClient
+from litellm_llamafile.errors import START_HINT
+from litellm_llamafile.server import EmbeddedServer, ensure_llama_server, ensure_model, free_port
+from litellm_llamafile.settings import LlamafileSettings
+
+from .conftest import RECORDING_API_KEY, Servers
+
+CHAT_PATH = "/v1/chat/completions"
+CHATML_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
+    "{% endfor %}<|im_start|>assistant\n"
+)
+SEARCH = {
+    "type": "function",
+    "function": {
+        "name": "web_search",
+        "description": "Search the web.",
+        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+    },
+}
+HI = [{"role": "user", "content": "Hi"}]
+LONG_GENERATION: dict[str, Any] = {
+    "messages": [{"role": "user", "content": "Count from one to one thousand in words."}],
+    "max_tokens": 1500,
+    "ignore_eos": True,  # llama.cpp: never stop early, so the reply is surely still running
+    "temperature": 0,
+}
+MODES = ["sync", "async", "stream", "astream"]
+
+# FaultyServer tests talk to 127.0.0.1 only; the replay tier blocks every other host.
+local_only = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+
+
+# -- a tiny real server that misbehaves on purpose ------------------------------------------------
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Exchange:
+    """One request to a FaultyServer and the ways to answer it (or not)."""
+
+    def __init__(self, handler: BaseHTTPRequestHandler, server: FaultyServer, seen: Seen) -> None:
+        self.handler = handler
+        self.server = server
+        self.seen = seen
+
+    @property
+    def number(self) -> int:
+        """1 for the first request to this path, 2 for the second, ..."""
+        return sum(1 for s in self.server.requests if s.path == self.seen.path)
+
+    def payload(self) -> Any:
+        return json.loads(self.seen.body or b"null")
+
+    def reply(self, status: int, body: Any, content_type: str = "application/json") -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        head = f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n\r\n"
+        self.raw(head.encode() + data)
+
+    def raw(self, data: bytes) -> None:
+        self.handler.wfile.write(data)
+        self.handler.wfile.flush()
+
+    def sse(self, events: list[Any], *, end: str = "done") -> None:
+        """A chunked event stream. end: "done" ([DONE] and a clean end), "close" (a clean end, no [DONE]),
+        "cut" (the connection drops mid-body), "stall" (nothing more until the test ends)."""
+        self.raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        lines = [e if isinstance(e, str) else f"data: {json.dumps(e)}" for e in events]
+        if end == "done":
+            lines.append("data: [DONE]")
+        for line in lines:
+            data = f"{line}\n\n".encode()
+            self.raw(b"%x\r\n%s\r\n" % (len(data), data))
+        if end in ("done", "close"):
+            self.raw(b"0\r\n\r\n")
+        elif end == "cut":
+            self.drop()
+        elif end == "stall":
+            self.stall()
+
+    def drop(self) -> None:
+        """Close the connection with whatever was sent so far (possibly nothing)."""
+        self.handler.close_connection = True
+        with contextlib.suppress(OSError):
+            self.handler.connection.shutdown(socket.SHUT_RDWR)
+
+    def stall(self) -> None:
+        self.server.release.wait(timeout=60)
+        self.drop()
+
+
+def props_reply(exchange: Exchange) -> None:
+    exchange.reply(200, {"chat_template": CHATML_TEMPLATE, "total_slots": 1})
+
+
+def chat_completion(text: str, finish_reason: str = "stop") -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-faulty",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "faulty",
+        "choices": [
+            {"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", "content": text}}
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
+
+
+def chunk(text: str | None = None, finish_reason: str | None = None) -> dict[str, Any]:
+    delta = {"content": text} if text is not None else {}
+    return {
+        "id": "chatcmpl-faulty",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "faulty",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
+def answer_chat(text: str) -> Callable[[Exchange], None]:
+    """A well-behaved chat endpoint (streaming too) that replies `text`."""
+
+    def chat(exchange: Exchange) -> None:
+        if exchange.payload().get("stream"):
+            exchange.sse([chunk(text), chunk(finish_reason="stop")])
+        else:
+            exchange.reply(200, chat_completion(text))
+
+    return chat
+
+
+class FaultyServer(ThreadingHTTPServer):
+    """Answers GET /props like llama-server (ChatML), and the chat endpoint with `chat`. `every` (if
+    given) answers every request instead, /props included. Records each request."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 256  # a hundred concurrent clients must not overflow the listen backlog
+
+    def __init__(
+        self,
+        chat: Callable[[Exchange], None],
+        *,
+        every: Callable[[Exchange], None] | None = None,
+    ) -> None:
+        self.chat = chat
+        self.every = every
+        self.requests: list[Seen] = []
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _FaultyHandler)
+        self.port = int(self.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def chat_requests(self) -> list[Seen]:
+        return [s for s in self.requests if s.path == CHAT_PATH]
+
+    def record(self, seen: Seen) -> None:
+        with self._lock:
+            self.requests.append(seen)
+
+    def close(self) -> None:
+        self.release.set()
+        self.shutdown()
+        self.server_close()
+
+
+class _FaultyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: FaultyServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        seen = Seen(self.command, self.path, dict(self.headers), self.rfile.read(length) if length else b"")
+        self.server.record(seen)
+        exchange = Exchange(self, self.server, seen)
+        try:
+            if self.server.every is not None:
+                self.server.every(exchange)
+            elif self.path == "/props":
+                props_reply(exchange)
+            elif self.path == CHAT_PATH:
+                self.server.chat(exchange)
+            else:
+                exchange.reply(404, {"error": {"code": 404, "message": "File Not Found"}})
+        except OSError:  # the client went away: that is its business
+            self.close_connection = True
+
+    do_GET = do_POST = _answer
+
+
+@pytest.fixture
+def faulty() -> Iterator[Callable[..., FaultyServer]]:
+    started: list[FaultyServer] = []
+
+    def start(chat: Callable[[Exchange], None] | None = None, **kwargs: Any) -> FaultyServer:
+        server = FaultyServer(chat or answer_chat("ok"), **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()
+
+
+@pytest.fixture
+def own_server() -> Iterator[Callable[..., EmbeddedServer]]:
+    """Real llama-servers this test alone uses (and may kill); always stopped."""
+    started: list[EmbeddedServer] = []
+
+    def start(**kwargs: Any) -> EmbeddedServer:
+        server = EmbeddedServer(**kwargs)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def call(mode: str, **kwargs: Any) -> Any:
+    """One litellm call: sync, async, stream or astream (a stream is read to its end, chunks returned)."""
+    kwargs.setdefault("model", "llamafile/smol")
+    kwargs.setdefault("messages", HI)
+    if mode == "sync":
+        return litellm.completion(**kwargs)
+    if mode == "stream":
+        return list(litellm.completion(stream=True, **kwargs))
+
+    async def run() -> Any:
+        if mode == "async":
+            return await litellm.acompletion(**kwargs)
+        stream = await litellm.acompletion(stream=True, **kwargs)
+        return [piece async for piece in stream]
+
+    return asyncio.run(run())
+
+
+def content_of(result: Any) -> str | None:
+    if isinstance(result, list):
+        built = litellm.stream_chunk_builder(result)
+        return None if built is None else built.choices[0].message.content
+    return str(result.choices[0].message.content)
+
+
+def underlying(error: BaseException) -> BaseException:
+    """LiteLLM's stream wrapper raises failures after the stream opened as a MidStreamFallbackError (a
+    ServiceUnavailableError the Router can fall back on) carrying the provider's exception."""
+    if isinstance(error, MidStreamFallbackError) and error.original_exception is not None:
+        return error.original_exception
+    return error
+
+
+@contextlib.contextmanager
+def raises_typed(expected: type[BaseException]) -> Iterator[list[BaseException]]:
+    """Like pytest.raises, but looks through a MidStreamFallbackError: an async stream opens lazily, so a
+    failure before its first chunk still arrives wrapped. Yields [the provider's exception] once raised."""
+    caught: list[BaseException] = []
+    with pytest.raises(Exception) as info:
+        yield caught
+    caught.append(underlying(info.value))
+    assert isinstance(caught[0], expected), repr(info.value)
+
+
+@pytest.fixture
+def dead_url() -> Iterator[str]:
+    """A URL where nothing listens: its port is bound but never listened on, so every connect is refused
+    and no other process can take the port while the test runs."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
+
+
+@contextlib.contextmanager
+def counted_connects(monkeypatch: pytest.MonkeyPatch, port: int) -> Iterator[list[object]]:
+    """Every TCP connect() this process makes to 127.0.0.1:`port` (sync and asyncio both call it)."""
+    attempts: list[object] = []
+    original = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any, *args: Any) -> Any:
+        if isinstance(address, tuple) and address[1] == port:
+            attempts.append(address)
+        return original(self, address, *args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(socket.socket, "connect", connect)
+        yield attempts
+
+
+def client_sockets(port: int) -> set[str]:
+    """TCP sockets of this process whose far end is `port`, open or half-closed (their inodes, from /proc:
+    the real file descriptors)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] in inodes:
+                    found.add(fields[9])
+    return found
+
+
+def exception_text(error: BaseException) -> str:
+    """Everything an exception holds that a logger, a traceback or an error tracker could print: its
+    text, its attributes (the response and the request inside it, headers included), the exceptions
+    chained to it and the one a MidStreamFallbackError wraps."""
+    texts: list[str] = []
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        texts += [str(current), repr(current), *map(repr, current.args)]
+        for value in vars(current).values():
+            texts.append(repr(value))
+            if isinstance(value, BaseException):
+                pending.append(value)
+            if isinstance(value, httpx.Response):
+                with contextlib.suppress(httpx.ResponseNotRead):
+                    texts.append(value.text)
+                texts.append(repr(value.headers.raw))
+                value = value.request
+            if isinstance(value, httpx.Request):
+                texts += [str(value.url), repr(value.headers.raw)]
+        pending += [linked for linked in (current.__cause__, current.__context__) if linked is not None]
+    return "\n".join(texts)
+
+
+# -- server not running -----------------------------------------------------------------------------
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("retries", [0, 2])
+def test_server_not_running_is_a_connection_error_after_bounded_retries(
+    monkeypatch: pytest.MonkeyPatch, dead_url: str, mode: str, retries: int
+) -> None:
+    url = dead_url
+    port = int(url.rsplit(":", 1)[1])
+    with counted_connects(monkeypatch, port) as attempts, raises_typed(litellm.APIConnectionError) as caught:
+        call(mode, api_base=url, llamafile_connect_retries=retries)
+    assert len(attempts) == 1 + retries
+    message = str(caught[0])
+    assert url in message
+    assert START_HINT in message  # how to start a server
+
+
+# -- server loading ---------------------------------------------------------------------------------
+
+LOADING = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+def test_server_loading_is_waited_for_then_the_call_succeeds(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    ready = answer_chat("ready now")
+    loading_answers = 3
+
+    def every(exchange: Exchange) -> None:
+        if len(exchange.server.requests) <= loading_answers:
+            exchange.reply(503, LOADING)
+        elif exchange.seen.path == "/props":
+            props_reply(exchange)
+        else:
+            ready(exchange)
+
+    server = faulty(every=every)
+    result = call(mode, api_base=server.url, llamafile_loading_wait=60)
+    assert content_of(result) == "ready now"
+    paths = [s.path for s in server.requests]
+    assert paths == ["/props"] * (loading_answers + 1) + [CHAT_PATH]  # retried only while loading
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+def test_server_loading_past_the_bound_is_service_unavailable(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    server = faulty(every=lambda exchange: exchange.reply(503, LOADING))
+    with pytest.raises(litellm.ServiceUnavailableError) as caught:
+        call(mode, api_base=server.url, llamafile_loading_wait=0)
+    assert len(server.requests) == 1  # a zero wait is one attempt
+    assert "503" in str(caught.value) and "Loading model" in str(caught.value)
+    assert server.url in str(caught.value)
+
+    with pytest.raises(litellm.ServiceUnavailableError):
+        call(mode, api_base=server.url, llamafile_loading_wait=0.5)
+    assert all(s.path == "/props" for s in server.requests)  # nothing was sent past a loading server
+
+
+@pytest.mark.live
+def test_server_still_starting_is_waited_for() -> None:
+    """A real llama-server called the instant its process starts: whether nothing listens yet or it
+    answers 503 while loading, the call waits (bounded) and then succeeds."""
+    server = EmbeddedServer(port=free_port())
+    server.process = subprocess.Popen(
+        server.command(ensure_llama_server(), ensure_model()),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # EmbeddedServer.stop() signals the process group
+    )
+    try:
+        response = litellm.completion(
+            model="llamafile/smol",
+            messages=HI,
+            api_base=server.base_url,
+            max_tokens=4,
+            llamafile_connect_retries=100,
+            llamafile_loading_wait=300,
+        )
+        assert response.choices[0].message.content is not None
+    finally:
+        server.stop()
+
+
+# -- server killed mid-stream, and streams that break ------------------------------------------------
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_server_killed_mid_stream_raises_a_typed_error(
+    own_server: Callable[..., EmbeddedServer], mode: str
+) -> None:
+    server = own_server()
+    kwargs: dict[str, Any] = {"model": "llamafile/smol", "api_base": server.base_url, **LONG_GENERATION}
+    received: list[Any] = []
+
+    def on_chunk(piece: Any) -> None:
+        received.append(piece)
+        if len(received) == 1:
+            server.kill()  # SIGKILL, as a crash would; the reply is far from done
+
+    with pytest.raises(litellm.ServiceUnavailableError) as caught:
+        if mode == "stream":
+            for piece in litellm.completion(stream=True, **kwargs):
+                on_chunk(piece)
+        else:
+
+            async def read() -> None:
+                async for piece in await litellm.acompletion(stream=True, **kwargs):
+                    on_chunk(piece)
+
+            asyncio.run(read())
+
+    error = caught.value
+    assert isinstance(error, MidStreamFallbackError)
+    assert isinstance(underlying(error), litellm.APIConnectionError)
+    assert server.base_url in str(underlying(error))
+    assert received, "the stream had started"
+    assert all(piece.choices[0].finish_reason is None for piece in received)  # never passed off as complete
+    streamed = "".join(piece.choices[0].delta.content or "" for piece in received)
+    assert error.generated_content == streamed  # what did arrive is kept for the caller (and the Router)
+
+
+@local_only
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+@pytest.mark.parametrize("end", ["cut", "close"])
+def test_stream_that_breaks_is_a_typed_error_and_is_not_retried(
+    faulty: Callable[..., FaultyServer], mode: str, end: str
+) -> None:
+    """`cut`: the connection drops mid-body; `close`: the body ends cleanly but without a finish_reason
+    (a server restarted under us). Either way the partial reply is an error, and the request is not
+    sent again: the server had already started answering it."""
+    server = faulty(lambda exchange: exchange.sse([chunk("The answer"), chunk(" is")], end=end))
+    with pytest.raises(litellm.ServiceUnavailableError) as caught:
+        call(mode, api_base=server.url)
+    error = caught.value
+    assert isinstance(error, MidStreamFallbackError)
+    assert isinstance(underlying(error), litellm.APIConnectionError)
+    assert "before the reply was complete" in str(underlying(error))
+    assert error.generated_content == "The answer is"
+    assert len(server.chat_requests) == 1
+
+
+# -- timeouts ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_request_timeout_is_litellm_timeout(own_server: Callable[..., EmbeddedServer], mode: str) -> None:
+    server = own_server()
+    probe.server_info(ServerClient(LlamafileSettings(api_base=server.base_url)))  # only the chat can time out
+    with pytest.raises(litellm.Timeout) as caught:
+        call(mode, api_base=server.base_url, timeout=0.5, **LONG_GENERATION)
+    assert server.base_url in str(caught.value)
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+def test_server_that_stalls_is_a_timeout_and_is_not_retried(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    def stall(exchange: Exchange) -> None:
+        if exchange.payload().get("stream"):
+            exchange.sse([chunk("Half an")], end="stall")  # stalls mid-stream
+        else:
+            exchange.stall()  # never answers
+
+    server = faulty(stall)
+    with pytest.raises(litellm.Timeout) as caught:
+        call(mode, api_base=server.url, timeout=0.3)
+    assert server.url in str(caught.value)
+    assert len(server.chat_requests) == 1
+
+
+# -- keys ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("key", [None, "sk-wrong-key-3b1f"])
+def test_wrong_or_missing_key_is_an_authentication_error(
+    servers: Servers, mode: str, key: str | None
+) -> None:
+    with pytest.raises(litellm.AuthenticationError) as caught:
+        call(mode, api_base=servers.url("keyed"), api_key=key, max_tokens=4)
+    text = exception_text(caught.value)
+    assert RECORDING_API_KEY not in text
+    if key is not None:
+        assert key not in text
+    assert "LLAMAFILE_API_KEY" in str(caught.value)  # says what to do
+
+
+ECHOED_KEY = "sk-echoed-by-a-chatty-server-91c2"
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+def test_key_echoed_by_the_server_never_reaches_the_exception(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    def chatty(exchange: Exchange) -> None:
+        exchange.reply(401, {"error": {"code": 401, "message": f"bad key: {exchange.seen.headers}"}})
+
+    server = faulty(chatty)
+    with pytest.raises(litellm.AuthenticationError) as caught:
+        call(mode, api_base=server.url, api_key=ECHOED_KEY)
+    assert f"Bearer {ECHOED_KEY}" in server.chat_requests[0].headers.values()  # it was sent, and echoed
+    assert ECHOED_KEY not in exception_text(caught.value)
+    assert "***" in str(caught.value)
+
+
+# -- context ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("mode", MODES)
+def test_prompt_longer_than_the_context_is_a_context_window_error(servers: Servers, mode: str) -> None:
+    long_text = "dodecahedron " * 3000  # > 2048 tokens of context
+    with pytest.raises(litellm.ContextWindowExceededError) as caught:
+        call(
+            mode,
+            api_base=servers.url("chatml"),
+            messages=[{"role": "user", "content": long_text}],
+            max_tokens=4,
+        )
+    assert "exceeds the available context size" in str(caught.value)
+
+
+@pytest.mark.live
+def test_reply_that_runs_out_of_context_is_a_context_window_error(
+    own_server: Callable[..., EmbeddedServer],
+) -> None:
+    """llama-server's own 500 "Context size has been exceeded.": its slots share one KV cache (-c 256
+    here), and a reply with no max_tokens runs out of it when another request needs the room."""
+    server = own_server(ctx_size=256)
+    first_prompt = "Tell me a very long story about Roman dodecahedrons. " * 10  # ~130 tokens each:
+    second_prompt = "Write a long poem about the bronze traders of Britain. " * 10  # both cannot fit
+    common: dict[str, Any] = {"model": "llamafile/smol", "api_base": server.base_url, "temperature": 0}
+    outcomes: list[BaseException | str] = []
+    stream = litellm.completion(
+        stream=True, messages=[{"role": "user", "content": first_prompt}], ignore_eos=True, **common
+    )
+    pieces = iter(stream)
+    next(pieces)  # the first reply is generating (no max_tokens: it would run to the end of the context)
+    try:
+        litellm.completion(messages=[{"role": "user", "content": second_prompt}], **common)
+        outcomes.append("second completed")
+    except Exception as error:
+        outcomes.append(error)
+    try:
+        reasons = [piece.choices[0].finish_reason for piece in pieces]
+        outcomes.append(f"first completed: {reasons[-1]}")
+    except Exception as error:
+        outcomes.append(error)
+    errors = [underlying(o) for o in outcomes if isinstance(o, BaseException)]
+    assert errors, outcomes
+    assert all(isinstance(e, litellm.ContextWindowExceededError) for e in errors), outcomes
+    assert any("Context size has been exceeded" in str(e) for e in errors), outcomes
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+def test_context_size_exceeded_500_is_a_context_window_error(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    """The same 500 as llama-server sends it: as the answer, or as an `error:` event mid-stream."""
+    exceeded = {"error": {"code": 500, "message": "Context size has been exceeded.", "type": "server_error"}}
+
+    def chat(exchange: Exchange) -> None:
+        if exchange.payload().get("stream"):
+            exchange.sse([chunk("Once upon"), f"error: {json.dumps(exceeded['error'])}"], end="close")
+        else:
+            exchange.reply(500, exceeded)
+
+    server = faulty(chat)
+    with pytest.raises(litellm.ContextWindowExceededError) as caught:
+        call(mode, api_base=server.url)
+    assert "Context size has been exceeded." in str(caught.value)
+    assert caught.value.status_code == 400  # not a 500 to retry: the same request would not fit again
+    assert len(server.chat_requests) == 1
+
+
+# -- broken bodies ----------------------------------------------------------------------------------
+
+CUT_JSON = json.dumps(chat_completion("This reply was cut"))[:60].encode()
+BROKEN_BODIES = {
+    "html": (b"<html><body>502 Bad Gateway from some proxy</body></html>", "text/html", None),
+    "truncated json": (CUT_JSON, "application/json", None),
+    "connection cut mid-body": (CUT_JSON, "application/json", len(CUT_JSON) + 500),
+    "json list": (b'["not", "an", "object"]', "application/json", None),
+    "nested beyond recursion": (b"[" * 200_000 + b"]" * 200_000, "application/json", None),
+    "long garbage": (b"\x00\xff garbage " * 50_000, "application/octet-stream", None),
+}
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kind", list(BROKEN_BODIES))
+def test_non_json_or_truncated_body_is_an_api_error(
+    faulty: Callable[..., FaultyServer], mode: str, kind: str
+) -> None:
+    body, content_type, claimed_length = BROKEN_BODIES[kind]
+
+    def chat(exchange: Exchange) -> None:
+        length = claimed_length or len(body)
+        exchange.raw(
+            f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n".encode()
+            + body
+        )
+        exchange.drop()
+
+    server = faulty(chat)
+    with raises_typed(litellm.APIError) as caught:  # a stream asked for and not sent is the same fault
+        call(mode, api_base=server.url)
+    error = caught[0]
+    assert isinstance(error, litellm.APIError)
+    message = str(error)
+    assert error.status_code == 200
+    assert "answered HTTP 200" in message
+    assert len(message) < 800  # a short excerpt, not the body
+    assert body[:20].decode("utf-8", "replace").replace("\x00", "\\x00")[:10] in message
+    assert len(server.chat_requests) == 1
+
+
+@local_only
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_stream_event_that_is_not_json_is_an_api_error(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    server = faulty(lambda exchange: exchange.sse([chunk("Hello"), 'data: {"choices": [{"delta": {"con']))
+    with pytest.raises(MidStreamFallbackError) as caught:
+        call(mode, api_base=server.url)
+    error = underlying(caught.value)
+    assert isinstance(error, litellm.APIError)
+    assert "a stream event that is not JSON" in str(error) and '{"choices"' in str(error)
+
+
+# -- what the model writes --------------------------------------------------------------------------
+
+BROKEN_CALL = '{"name": "web_search", "arguments": {"query": "roman'
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("mode", ["sync", "stream"])
+def test_model_writing_broken_tool_call_json_gives_plain_content(servers: Servers, mode: str) -> None:
+    """The real model, made (by a llama.cpp grammar) to write a call whose JSON never closes."""
+    grammar = "root ::= " + json.dumps(BROKEN_CALL)
+    result = call(
+        mode,
+        api_base=servers.url("chatml"),
+        tools=[SEARCH],
+        tool_choice="auto",
+        grammar=grammar,
+        max_tokens=64,
+        temperature=0,
+    )
+    message = (
+        litellm.stream_chunk_builder(result).choices[0].message
+        if mode == "stream"
+        else result.choices[0].message
+    )
+    assert message.content == BROKEN_CALL
+    assert not message.tool_calls
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+def test_broken_tool_call_json_from_the_server_gives_plain_content(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    server = faulty(answer_chat(f"Let me search. {BROKEN_CALL}"))
+    result = call(mode, api_base=server.url, tools=[SEARCH], tool_choice="auto")
+    built = litellm.stream_chunk_builder(result) if isinstance(result, list) else result
+    assert built.choices[0].message.content == f"Let me search. {BROKEN_CALL}"
+    assert not built.choices[0].message.tool_calls
+    assert built.choices[0].finish_reason == "stop"
+
+
+def adversarial_reply() -> str:
+    """About 1 MB built to hurt a parser: deep nesting, unclosed fences, call-shaped text that never
+    completes, runs of braces and markers. None of it is a valid call, so all of it is content."""
+    parts = [
+        "Here is the data you asked for.\n",
+        "[" * 150_000,
+        "```json\n{" * 15_000,
+        '{"name": "web_search", "arguments": ' * 4_000,
+        "{}" * 60_000,
+        "}" * 40_000 + "]" * 40_000,
+        "web_search[ARGS]{" * 2_000,
+        "``` " * 10_000,
+        '{"a": [{"b": [{"c": ' * 6_000,
+        '\n{"name": "web_search", "arguments": {"query": "never closed',
+    ]
+    text = "".join(parts)
+    return text + "{[" * ((1_048_576 - len(text)) // 2 + 1)
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+def test_megabyte_adversarial_reply_is_parsed_and_kept(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    text = adversarial_reply()
+    assert len(text) >= 1_048_576
+
+    def chat(exchange: Exchange) -> None:
+        if exchange.payload().get("stream"):
+            size = 16_384
+            pieces = [chunk(text[i : i + size]) for i in range(0, len(text), size)]
+            exchange.sse([*pieces, chunk(finish_reason="stop")])
+        else:
+            exchange.reply(200, chat_completion(text))
+
+    server = faulty(chat)
+    result = call(mode, api_base=server.url, tools=[SEARCH], tool_choice="auto")
+    built = litellm.stream_chunk_builder(result) if isinstance(result, list) else result
+    assert built.choices[0].message.content == text  # every character kept, in order
+    assert not built.choices[0].message.tool_calls
+
+
+# -- bad input --------------------------------------------------------------------------------------
+
+BAD_INPUT: dict[str, tuple[list[Any], str]] = {
+    "unknown role": (
+        [{"role": "user", "content": "a"}, {"role": "wizard", "content": "b"}],
+        r"messages\[1\]",
+    ),
+    "image part": (
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "see"},
+                    {"type": "image_url", "image_url": {"url": "data:,"}},
+                ],
+            }
+        ],
+        r"messages\[0\]\.content\[1\]",
+    ),
+    "empty messages": ([], "messages is empty"),
+    "dict content": ([{"role": "user", "content": {"text": "hi"}}], r"messages\[0\]\.content"),
+    "number as system content": (
+        [{"role": "system", "content": 42}, {"role": "user", "content": "hi"}],
+        r"messages\[0\]",
+    ),
+    "number as tool result": (
+        [{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "c1", "content": 3.5}],
+        r"messages\[1\]",
+    ),
+    "number in a content list": ([{"role": "user", "content": ["fine", 7]}], r"messages\[0\]\.content\[1\]"),
+}
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_is_a_bad_request_naming_the_message_index(
+    monkeypatch: pytest.MonkeyPatch, dead_url: str, mode: str, case: str
+) -> None:
+    messages, where = BAD_INPUT[case]
+    url = dead_url
+    port = int(url.rsplit(":", 1)[1])
+    with counted_connects(monkeypatch, port) as attempts, pytest.raises(litellm.BadRequestError, match=where):
+        call(mode, api_base=url, messages=messages)
+    assert attempts == []  # refused before any request
+
+
+# -- many calls, one failing server -----------------------------------------------------------------
+
+
+def _fails(exchange: Exchange) -> None:
+    """Every other answer is a 500; the rest drop the connection without a word."""
+    if exchange.number % 2:
+        exchange.reply(500, {"error": {"code": 500, "message": "slot crashed", "type": "server_error"}})
+    else:
+        exchange.drop()
+
+
+async def _hundred_calls(good_url: str, bad_url: str, **kwargs: Any) -> list[Any]:
+    calls = [
+        litellm.acompletion(
+            model="llamafile/smol",
+            messages=[{"role": "user", "content": "Say hi."}],
+            api_base=bad_url if index % 10 == 0 else good_url,
+            **kwargs,
+        )
+        for index in range(100)
+    ]
+    return await asyncio.gather(*calls, return_exceptions=True)
+
+
+def _check_hundred(results: list[Any], bad_error: type[Exception]) -> None:
+    good = [r for index, r in enumerate(results) if index % 10]
+    bad = [r for index, r in enumerate(results) if index % 10 == 0]
+    assert all(isinstance(r, litellm.ModelResponse) for r in good), [
+        r for r in good if isinstance(r, Exception)
+    ]
+    assert all(isinstance(r, (bad_error, litellm.APIConnectionError)) for r in bad), bad
+
+
+@local_only
+def test_hundred_concurrent_calls_with_one_failing_server(faulty: Callable[..., FaultyServer]) -> None:
+    good, bad = faulty(answer_chat("hi")), faulty(_fails)
+
+    async def batch() -> list[Any]:
+        results = await _hundred_calls(good.url, bad.url)
+        # While the loop runs the pool keeps at most its keep-alive limit, and nothing to the failing server
+        # beyond that: broken connections were not kept.
+        pooled = client_sockets(good.port) | client_sockets(bad.port)
+        assert len(pooled) <= POOL_LIMITS.max_keepalive_connections
+        return results
+
+    for _ in range(2):  # twice: a leak would show as growth
+        _check_hundred(asyncio.run(batch()), litellm.InternalServerError)
+        # The loop is gone: so are its connections (none left open, none in CLOSE_WAIT).
+        assert client_sockets(good.port) == set()
+        assert client_sockets(bad.port) == set()
+    assert len(bad.chat_requests) == 20  # a 500 and a dropped request are not retried
+
+
+@pytest.mark.live
+def test_hundred_concurrent_calls_on_a_real_server_with_one_down(servers: Servers, dead_url: str) -> None:
+    url = servers.url("chatml")
+    port = int(url.rsplit(":", 1)[1])
+    before = client_sockets(port)  # the sync pool's, from earlier tests
+    results = asyncio.run(_hundred_calls(url, dead_url, max_tokens=1, temperature=0))
+    _check_hundred(results, litellm.APIConnectionError)
+    assert client_sockets(port) - before == set()  # the loop is gone, and so are its connections
+
+
+# -- retries only where safe ------------------------------------------------------------------------
+
+
+def _cut_mid_body(exchange: Exchange) -> None:
+    exchange.raw(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 900\r\n\r\n{"ch')
+    exchange.drop()
+
+
+UNSAFE_TO_RETRY: dict[str, tuple[Callable[[Exchange], None], type[Exception]]] = {
+    "500": (lambda e: e.reply(500, {"error": {"code": 500, "message": "boom"}}), litellm.InternalServerError),
+    "dropped before any answer": (Exchange.drop, litellm.APIConnectionError),
+    "cut mid-body": (_cut_mid_body, litellm.APIError),
+}
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("fault", list(UNSAFE_TO_RETRY))
+def test_a_request_the_server_received_is_never_retried(
+    faulty: Callable[..., FaultyServer], mode: str, fault: str
+) -> None:
+    answer, expected = UNSAFE_TO_RETRY[fault]
+    server = faulty(answer)
+    with pytest.raises(Exception) as caught:
+        call(mode, api_base=server.url, llamafile_connect_retries=5)
+    assert isinstance(underlying(caught.value), expected)
+    assert len(server.chat_requests) == 1
+
+
+# -- what LiteLLM's Router does with these errors (docs/faults.md) ------------------------------------
+
+OVERFLOW = {
+    "error": {
+        "code": 400,
+        "message": "request (9032 tokens) exceeds the available context size (2048 tokens)",
+        "type": "exceed_context_size_error",
+    }
+}
+
+
+@local_only
+def test_router_fallbacks_act_on_the_typed_errors(faulty: Callable[..., FaultyServer], dead_url: str) -> None:
+    fallback = faulty(answer_chat("from the fallback"))
+    small = faulty(lambda exchange: exchange.reply(400, OVERFLOW))
+    cut = faulty(lambda exchange: exchange.sse([chunk("Half a")], end="cut"))
+
+    def deployment(name: str, url: str, **extra: Any) -> dict[str, Any]:
+        return {"model_name": name, "litellm_params": {"model": "llamafile/smol", "api_base": url, **extra}}
+
+    router = litellm.Router(
+        model_list=[
+            deployment("down", dead_url, llamafile_connect_retries=0),
+            deployment("small", small.url),
+            deployment("cut", cut.url),
+            deployment("fast", fallback.url),
+        ],
+        fallbacks=[{"down": ["fast"]}, {"cut": ["fast"]}],
+        context_window_fallbacks=[{"small": ["fast"]}],
+        num_retries=0,
+    )
+    # Bad input is the caller's fault: no fallback, even where one is configured.
+    with pytest.raises(litellm.BadRequestError, match=r"messages\[0\]"):
+        router.completion(model="down", messages=[{"role": "wizard", "content": "x"}])
+    # A server that is down (APIConnectionError) -> `fallbacks`.
+    assert content_of(router.completion(model="down", messages=HI)) == "from the fallback"
+    # A prompt that does not fit (ContextWindowExceededError) -> `context_window_fallbacks`.
+    assert content_of(router.completion(model="small", messages=HI)) == "from the fallback"
+    # A stream that broke after content was sent is not spliced onto another model's reply: the Router
+    # re-raises the adapter's APIConnectionError.
+    stream = router.completion(model="cut", messages=HI, stream=True)
+    with pytest.raises(litellm.APIConnectionError, match="before the reply was complete"):
+        list(stream)
+    assert len(cut.chat_requests) == 1
+
+
+# -- the key never shows --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def litellm_debug(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """LiteLLM's debug logging on (its loggers do not propagate to the root, so caplog listens on them
+    directly), plus httpx/httpcore debug logs; everything restored afterwards."""
+    names = ["LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore", "litellm_llamafile"]
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    verbose = litellm.set_verbose
+    litellm._turn_on_debug()
+    litellm.set_verbose = True
+    for logger in loggers:
+        logger.addHandler(caplog.handler)
+        logger.setLevel(logging.DEBUG)
+    caplog.set_level(logging.DEBUG)
+    try:
+        yield
+    finally:
+        litellm.set_verbose = verbose
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(caplog.handler)
+            logger.setLevel(level)
+
+
+def _exercise_keyed_server(
+    url: str, key: str, dead_url: str, *, dropping_url: str | None = None
+) -> list[BaseException]:
+    """Successes and failures in every mode: the right key, a wrong one, none; the right key sent where
+    nothing listens, and (given `dropping_url`) to a server that drops the connection. The errors raised."""
+    errors: list[BaseException] = []
+    for mode in MODES:
+        result = call(mode, api_base=url, api_key=key, max_tokens=4)
+        assert content_of(result) is not None
+        failing: list[dict[str, Any]] = [
+            {"api_base": url, "api_key": f"{key}-but-wrong"},
+            {"api_base": url, "api_key": None},
+            {"api_base": dead_url, "api_key": key, "llamafile_connect_retries": 0},
+        ]
+        if dropping_url is not None:
+            failing.append({"api_base": dropping_url, "api_key": key})
+        for kwargs in failing:
+            with pytest.raises(Exception) as caught:
+                call(mode, max_tokens=4, **kwargs)
+            assert isinstance(underlying(caught.value), tuple(LITELLM_EXCEPTION_TYPES)), caught.value
+            errors.append(caught.value)
+    return errors
+
+
+def _assert_never_shown(key: str, caplog: pytest.LogCaptureFixture, out: str, err: str) -> None:
+    assert caplog.records and "POST Request Sent from LiteLLM" in caplog.text  # debug logging was on
+    for where, text in {"logs": caplog.text, "stdout": out, "stderr": err}.items():
+        assert key not in text, where
+        assert not BEARER_TOKEN.search(text), where
+
+
+BEARER_TOKEN = re.compile(r"Bearer (?!\*\*\*)\S")  # a token, not the masked `Bearer ***`
+
+
+@local_only
+def test_api_key_never_in_debug_logs_or_exceptions(
+    faulty: Callable[..., FaultyServer],
+    dead_url: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    key = "sk-local-debug-secret-5d0e"
+    ok = answer_chat("hello")
+
+    def keyed(exchange: Exchange) -> None:
+        if exchange.seen.headers.get("Authorization") == f"Bearer {key}":
+            ok(exchange)
+        else:  # llama-server's answer, plus the header echoed, as a careless proxy might
+            message = f"Invalid API Key (got {exchange.seen.headers.get('Authorization')})"
+            exchange.reply(401, {"error": {"code": 401, "message": message, "type": "authentication_error"}})
+
+    server, dropping = faulty(keyed), faulty(lambda exchange: exchange.drop())
+    with litellm_debug(caplog):
+        errors = _exercise_keyed_server(server.url, key, dead_url, dropping_url=dropping.url)
+    out, err = capfd.readouterr()
+    _assert_never_shown(key, caplog, out, err)
+    for error in errors:
+        assert key not in exception_text(error)
+
+
+@pytest.mark.live
+def test_api_key_never_in_debug_logs_or_exceptions_on_a_real_keyed_server(
+    servers: Servers, dead_url: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with litellm_debug(caplog):
+        errors = _exercise_keyed_server(servers.url("keyed"), RECORDING_API_KEY, dead_url)
+    out, err = capfd.readouterr()
+    _assert_never_shown(RECORDING_API_KEY, caplog, out, err)
+    for error in errors:
+        assert RECORDING_API_KEY not in exception_text(error)
+
+
+@pytest.mark.live
+def test_pooled_connections_expire_before_the_server_drops_them(servers: Servers) -> None:
+    """llama-server closes a connection idle for `Keep-Alive: timeout=N` seconds; reusing one at that
+    instant fails as "Server disconnected", which is not safe to retry. The pool lets go first."""
+    answer = httpx.get(servers.url("chatml") + "/health")
+    keep_alive = dict(
+        part.strip().split("=", 1) for part in answer.headers.get("keep-alive", "").split(",") if "=" in part
+    )
+    assert "timeout" in keep_alive, answer.headers
+    assert POOL_LIMITS.keepalive_expiry is not None
+    assert POOL_LIMITS.keepalive_expiry < float(keep_alive["timeout"])
