@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import json
 import threading
 import weakref
@@ -333,6 +334,11 @@ class ServerClient:
             for line in lines:
                 event = self._event(line, url)
                 if event is _DONE:
+                    # Read to the end of the body: a fully read response returns its connection to the
+                    # pool; one closed early is dropped and the next stream pays a new TCP handshake.
+                    with contextlib.suppress(httpx.HTTPError):
+                        for _ in lines:
+                            pass
                     return
                 if event is not None:
                     yield event  # type: ignore[misc]
@@ -408,6 +414,9 @@ class ServerClient:
             async for line in lines:
                 event = self._event(line, url)
                 if event is _DONE:
+                    with contextlib.suppress(httpx.HTTPError):  # reuse the connection (see _events)
+                        async for _ in lines:
+                            pass
                     return
                 if event is not None:
                     yield event  # type: ignore[misc]
