@@ -11,21 +11,19 @@ import contextlib
 import json
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 from openai import OpenAI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from agent import TASK, Step, run_agent
 
-from litellm_llamafile.server import EmbeddedServer, free_port
+from litellm_llamafile.config import running_proxy
+from litellm_llamafile.server import EmbeddedServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,52 +42,10 @@ def llamafile_server() -> Iterator[str]:
 @contextlib.contextmanager
 def litellm_proxy(server_url: str, master_key: str) -> Iterator[str]:
     """`litellm --config llamafile.yaml` with both model names (smart, fast) on this one server."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "LITELLM_MASTER_KEY": master_key,
-        "LLAMAFILE_SMART_API_BASE": server_url,
-        "LLAMAFILE_FAST_API_BASE": server_url,
-    }
-    litellm_cli = Path(sys.executable).with_name("litellm")
-    log = Path(tempfile.gettempdir()) / f"litellm-proxy-{port}.log"
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            [
-                str(litellm_cli),
-                "--config",
-                str(ROOT / "llamafile.yaml"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the LiteLLM proxy exited:\n{log.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health/liveliness", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the LiteLLM proxy did not start; see {log}")
-            time.sleep(0.5)
+    env = {"LLAMAFILE_SMART_API_BASE": server_url, "LLAMAFILE_FAST_API_BASE": server_url}
+    with running_proxy(ROOT / "llamafile.yaml", env=env, master_key=master_key) as (url, _):
         print(f"LiteLLM proxy (litellm --config llamafile.yaml) at {url}")
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def show(step: Step) -> None:

@@ -34,10 +34,19 @@ What the generated file contains:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import secrets
+import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
 
 from .errors import PROVIDER
 from .settings import normalize_api_base
@@ -188,6 +197,52 @@ def _alias(spec: str) -> tuple[str, str]:
     if not sep or not public.strip() or not target.strip():
         raise ValueError(f"expected PUBLIC=NAME, got {spec!r}")
     return public.strip(), target.strip()
+
+
+@contextlib.contextmanager
+def running_proxy(
+    config: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    log: Path | None = None,
+    master_key: str | None = None,
+    timeout: float = 180.0,
+) -> Iterator[tuple[str, str]]:
+    """`litellm --config <config>` on 127.0.0.1 and a free port; yields (url, master key) once the
+    proxy is live and always terminates it. The master key is a strong random one unless given."""
+    from .server import free_port
+
+    key = master_key or "sk-" + secrets.token_urlsafe(32)
+    port = free_port()
+    child_env = {**os.environ, **(env or {}), "LITELLM_MASTER_KEY": key}
+    child_env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    litellm_cli = Path(sys.executable).with_name("litellm")
+    log = log or Path(tempfile.gettempdir()) / f"litellm-proxy-{port}.log"
+    command = [str(litellm_cli), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(
+            command, env=child_env, stdout=sink, stderr=subprocess.STDOUT, cwd=config.parent
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the LiteLLM proxy exited:\n{log.read_text(errors='replace')[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/health/liveliness", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the LiteLLM proxy did not start; see {log}")
+            time.sleep(0.5)
+        yield url, key
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

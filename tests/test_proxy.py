@@ -16,7 +16,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -31,40 +30,16 @@ import pytest
 from openai import OpenAI
 
 import litellm_llamafile
-from litellm_llamafile.config import render_config
+from litellm_llamafile.config import render_config, running_proxy
 from litellm_llamafile.server import EmbeddedServer, ensure_llama_server, free_port
+
+from .test_sdk import FINISH, SEARCH, SYSTEM, TASK
 
 pytestmark = pytest.mark.live
 
 ROOT = Path(__file__).resolve().parent.parent
 LITELLM = Path(sys.executable).with_name("litellm")
 GREEDY: dict[str, Any] = {"temperature": 0, "seed": 7}
-SYSTEM = "You are a careful research assistant. Answer in one short paragraph."
-TASK = "Tell me about Roman dodecahedrons"
-SEARCH = {
-    "type": "function",
-    "function": {
-        "name": "web_search",
-        "description": "Search the web and return the top results.",
-        "parameters": {
-            "type": "object",
-            "properties": {"query": {"type": "string", "description": "What to search for"}},
-            "required": ["query"],
-        },
-    },
-}
-FINISH = {
-    "type": "function",
-    "function": {
-        "name": "finish",
-        "description": "End the task with a final answer.",
-        "parameters": {
-            "type": "object",
-            "properties": {"answer": {"type": "string"}},
-            "required": ["answer"],
-        },
-    },
-}
 TOOLS: list[Any] = [SEARCH, FINISH]
 
 
@@ -117,35 +92,9 @@ class Proxy:
         return OpenAI(base_url=f"{self.url}/v1", api_key=self.key, **kwargs)
 
 
-@contextlib.contextmanager
-def litellm_proxy(config: Path, log: Path) -> Iterator[tuple[str, str]]:
+def litellm_proxy(config: Path, log: Path) -> contextlib.AbstractContextManager[tuple[str, str]]:
     """`litellm --config <config>` on a free port, with a strong random master key; always terminated."""
-    key = "sk-" + secrets.token_urlsafe(32)
-    port = free_port()
-    env = {**os.environ, "LITELLM_MASTER_KEY": key, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    command = [str(LITELLM), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=config.parent)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the LiteLLM proxy exited:\n{log.read_text(errors='replace')[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health/liveliness", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the LiteLLM proxy did not start; see {log}")
-            time.sleep(0.5)
-        yield url, key
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    return running_proxy(config, log=log)
 
 
 @pytest.fixture(scope="module")
