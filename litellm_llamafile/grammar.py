@@ -17,8 +17,12 @@ from typing import Any
 
 from .tools import MAX_ARRAY_ITEMS, MAX_STRING_LENGTH, bounded
 
+MAX_LISTED_INTEGERS = 256
+
 _BASE_RULES = {
-    "ws": r'( " " | "\n" [ \t]{0,8} )?',
+    # At most one space between JSON tokens: a small model under a grammar otherwise pads with newlines
+    # and indentation until max_tokens, and a cut-off call is no call.
+    "ws": r'" "?',
     "char": r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})',
     "integer": r'"-"? ([0-9] | [1-9] [0-9]{0,15})',
     "number": r'"-"? ([0-9] | [1-9] [0-9]{0,15}) ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,3})?',
@@ -76,9 +80,21 @@ class _Builder:
             limit = schema.get("maxLength", MAX_STRING_LENGTH)
             low = schema.get("minLength", 0)
             return self.rule(f'"\\"" char{{{low},{limit}}} "\\""', f"{hint}-string")
-        if kind in ("integer", "number", "boolean", "null"):
+        if kind == "integer":
+            return self._integer(schema, hint)
+        if kind in ("number", "boolean", "null"):
             return str(kind)
         return "value"
+
+    def _integer(self, schema: Mapping[str, Any], hint: str) -> str:
+        """Small ranges are listed exactly; a lower bound of 0 or more excludes negatives; other
+        bounds are not enforced by the grammar (documented limit)."""
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if isinstance(low, int) and isinstance(high, int) and 0 <= high - low <= MAX_LISTED_INTEGERS:
+            return self.rule(" | ".join(literal(str(v)) for v in range(low, high + 1)), f"{hint}-int")
+        if isinstance(low, int) and low >= 0:
+            return self.rule("[0-9] | [1-9] [0-9]{0,15}", f"{hint}-nonneg")
+        return "integer"
 
     def _object(self, schema: Mapping[str, Any], hint: str) -> str:
         properties = schema.get("properties")

@@ -28,9 +28,10 @@ class ServerInfo:
 
     @property
     def constraint(self) -> Literal["json_schema", "grammar"]:
-        """llama-server and llamafiler honour a JSON schema; the classic llamafile server (no /props)
-        drops response_format but keeps a GBNF grammar."""
-        return "json_schema" if self.has_props else "grammar"
+        """How to constrain sampling. llama-server (its /props has a chat_template) and the classic
+        llamafile server (no /props; it drops response_format) both take a GBNF grammar, which lets the
+        adapter keep JSON compact; another server with /props (llamafiler) gets a JSON schema."""
+        return "json_schema" if self.has_props and self.chat_template is None else "grammar"
 
 
 _lock = threading.Lock()

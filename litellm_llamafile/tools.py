@@ -124,18 +124,74 @@ def bounded(schema: object, max_string: int = MAX_STRING_LENGTH, max_items: int 
     return out
 
 
+def worst_case_chars(schema: object, max_string: int = MAX_STRING_LENGTH) -> int:
+    """The longest compact JSON text a (bounded) schema admits; a char is at most one token for ASCII
+    text, so this bounds the tokens a constrained reply can take."""
+    if not isinstance(schema, Mapping):
+        return max_string + 2  # a generic value: counted as one bounded string
+    if "const" in schema:
+        return len(json.dumps(schema["const"], ensure_ascii=False))
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return max(len(json.dumps(v, ensure_ascii=False)) for v in schema["enum"])
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if isinstance(options, list) and options:
+        return max(worst_case_chars(option, max_string) for option in options)
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties")
+        if not isinstance(properties, Mapping) or not properties:
+            return max_string + 2
+        members = [
+            len(json.dumps(key)) + 3 + worst_case_chars(value, max_string)
+            for key, value in properties.items()
+        ]
+        return 2 + sum(members)
+    if kind == "array":
+        items = int(schema.get("maxItems", MAX_ARRAY_ITEMS))
+        return 2 + items * (2 + worst_case_chars(schema.get("items"), max_string))
+    if kind == "string":
+        return int(schema.get("maxLength", max_string)) * 2 + 2  # a char may be a 2-char escape
+    if kind in ("integer", "number"):
+        return 24
+    return 5  # boolean, null
+
+
+def _fitted(schema: object, budget: int | None) -> object:
+    """`bounded(schema)` with limits small enough that its worst case fits `budget` tokens, so a forced
+    call ends within max_tokens instead of being cut off (which would be no call at all)."""
+    max_string, max_items = MAX_STRING_LENGTH, MAX_ARRAY_ITEMS
+    fitted = bounded(schema, max_string, max_items)
+    while budget is not None and worst_case_chars(fitted, max_string) > budget:
+        if max_string > 8:
+            max_string //= 2
+        elif max_items > 1:
+            max_items //= 2
+        else:
+            break  # the caller's own limits do not fit: nothing left to shrink
+        fitted = bounded(schema, max_string, max_items)
+    return fitted
+
+
 def call_schema(
-    tools: Sequence[Mapping[str, Any]], choice: ToolChoice, *, parallel: bool = False
+    tools: Sequence[Mapping[str, Any]],
+    choice: ToolChoice,
+    *,
+    parallel: bool = False,
+    budget: int | None = None,
 ) -> dict[str, Any]:
     """JSON schema of a valid reply when a call is forced: one call object (or an array of them when
-    parallel calls are allowed) whose `name` is an offered tool and whose `arguments` follow its schema
-    (with strings and arrays bounded, so the reply always ends)."""
+    parallel calls are allowed) whose `name` is an offered tool and whose `arguments` follow its schema,
+    with strings and arrays bounded so the reply always ends, within `budget` tokens when given."""
     variants = []
     for tool in tools:
         name = tool_name(tool)
         if choice.mode == "named" and name != choice.name:
             continue
-        parameters = bounded(function_spec(tool).get("parameters") or {"type": "object", "properties": {}})
+        overhead = len(json.dumps({"name": name, "arguments": None})) + 8
+        parameters = _fitted(
+            function_spec(tool).get("parameters") or {"type": "object", "properties": {}},
+            None if budget is None else max(budget - overhead, 1),
+        )
         variants.append(
             {
                 "type": "object",

@@ -108,9 +108,10 @@ def build_chat_request(
     payload["model"] = model
     payload["messages"] = wire
     parallel = params.get("parallel_tool_calls") is True
+    budget = payload.get("max_tokens") if isinstance(payload.get("max_tokens"), int) else None
     if choice.forces_call:
         # Constrained sampling makes a forced call always valid; it overrides a caller's own constraint.
-        schema = call_schema(offered, choice, parallel=parallel)
+        schema = call_schema(offered, choice, parallel=parallel, budget=budget)
         for key in _CALLER_CONSTRAINTS:
             payload.pop(key, None)
         if constraint == "grammar":
@@ -121,7 +122,9 @@ def build_chat_request(
                 "json_schema": {"name": "tool_call", "schema": schema},
             }
     elif constrain_auto and choice.mode == "auto" and not any(k in payload for k in _CALLER_CONSTRAINTS):
-        payload["grammar"] = prose_or_call_grammar(call_schema(offered, choice, parallel=parallel))
+        payload["grammar"] = prose_or_call_grammar(
+            call_schema(offered, choice, parallel=parallel, budget=budget)
+        )
     if slots and "id_slot" not in payload:
         payload["id_slot"] = affinity_slot(messages, slots)
     if stream:

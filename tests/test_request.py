@@ -234,3 +234,32 @@ def test_prose_and_valid_calls_are_never_retried(text: str) -> None:
     request = build_chat_request("m", USER, {"tools": [SEARCH]}, TemplateName.CHATML)
     assert repair_request(request, _answer(text)) is None
     assert repair_request(request, _answer('{"name": "search", "argu', reason="length")) is None
+
+
+def test_forced_call_bounds_fit_the_callers_max_tokens() -> None:
+    from litellm_llamafile.tools import worst_case_chars
+
+    writer = {
+        "type": "function",
+        "function": {
+            "name": "write",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "text": {"type": "string"},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    }
+    for budget in (160, 400):
+        schema = call_schema([writer], ToolChoice("required"), budget=budget)
+        assert worst_case_chars(schema) <= budget  # a forced call always ends before max_tokens
+    assert worst_case_chars(call_schema([writer], ToolChoice("required"))) > 400  # no budget: defaults
+
+
+def test_grammar_lists_small_integer_ranges_exactly() -> None:
+    days = {"type": "object", "properties": {"days": {"type": "integer", "minimum": 1, "maximum": 7}}}
+    grammar = grammar_for_schema(days)
+    assert '"7"' in grammar and '"8"' not in grammar and '"0"' not in grammar
