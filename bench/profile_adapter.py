@@ -28,7 +28,7 @@ time, which includes LiteLLM's background logging thread, is the steadier figure
 * input-key  - count_tokens answered from a cache keyed on the call's raw input (marshal + blake2b)
                before any request transform.
 
-Needs pyinstrument (`/work/venv/bin/pip install pyinstrument`).
+Needs pyinstrument (`.venv/bin/pip install pyinstrument`).
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ class Attribution:
 
 
 def short(path: str) -> str:
-    for marker in ("site-packages/", "/work/main/", "/lib/python3"):
+    for marker in ("site-packages/", str(Path(__file__).resolve().parent.parent) + "/", "/lib/python3"):
         if marker in path:
             return path.split(marker, 1)[1]
     return path
@@ -462,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import pyinstrument  # noqa: F401
     except ImportError:
-        print("needs pyinstrument: /work/venv/bin/pip install pyinstrument", file=sys.stderr)
+        print("needs pyinstrument: .venv/bin/pip install pyinstrument", file=sys.stderr)
         return 2
     benchlib.quiet_litellm()
     scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]

@@ -1,6 +1,6 @@
 """Run the whole benchmark suite, print every table and a summary of the targets, optionally save JSON.
 
-    /work/venv/bin/python bench/run_all.py [--quick] [--scale 3] [--json bench/results.json]
+    .venv/bin/python bench/run_all.py [--quick] [--scale 3] [--json bench/results.json]
                                            [--only overhead,concurrency,token_count,startup]
                                            [--profile auto|always|never] [--strict]
 
