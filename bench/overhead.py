@@ -77,7 +77,9 @@ class Paths:
         start = time.perf_counter()
         first: float | None = None
         parts: list[str] = []
-        with self.client.stream("POST", self.url, json=self.stream_body) as response:
+        # As the adapter does: llama-server closes a connection after a stream (see client._headers).
+        headers = {"Connection": "close"}
+        with self.client.stream("POST", self.url, json=self.stream_body, headers=headers) as response:
             response.raise_for_status()
             for line in response.iter_lines():
                 if not line.startswith("data: ") or line == "data: [DONE]":

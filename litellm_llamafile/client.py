@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import json
 import threading
 import weakref
@@ -267,8 +266,14 @@ class ServerClient:
             "a body that is not an event stream",
         )
 
-    def _headers(self) -> dict[str, str]:
-        return {"Content-Type": "application/json", **self.settings.auth_headers()}
+    def _headers(self, *, stream: bool = False) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", **self.settings.auth_headers()}
+        if stream:
+            # llama-server closes the connection after a streamed reply although it says Keep-Alive; a
+            # request sent on it before the close arrives fails ("Server disconnected"), and a POST is not
+            # safe to retry. So a stream's connection never goes back to the pool.
+            headers["Connection"] = "close"
+        return headers
 
     # -- sync -------------------------------------------------------------------------------------
 
@@ -304,7 +309,7 @@ class ServerClient:
 
         def opened() -> httpx.Response:
             request = client.build_request(
-                "POST", url, json=payload, headers=self._headers(), timeout=self._timeout
+                "POST", url, json=payload, headers=self._headers(stream=True), timeout=self._timeout
             )
             response = client.send(request, stream=True)
             if response.status_code >= 400 or not _is_event_stream(response):
@@ -334,11 +339,6 @@ class ServerClient:
             for line in lines:
                 event = self._event(line, url)
                 if event is _DONE:
-                    # Read to the end of the body: a fully read response returns its connection to the
-                    # pool; one closed early is dropped and the next stream pays a new TCP handshake.
-                    with contextlib.suppress(httpx.HTTPError):
-                        for _ in lines:
-                            pass
                     return
                 if event is not None:
                     yield event  # type: ignore[misc]
@@ -384,7 +384,7 @@ class ServerClient:
 
         async def opened() -> httpx.Response:
             request = client.build_request(
-                "POST", url, json=payload, headers=self._headers(), timeout=self._timeout
+                "POST", url, json=payload, headers=self._headers(stream=True), timeout=self._timeout
             )
             response = await client.send(request, stream=True)
             if response.status_code >= 400 or not _is_event_stream(response):
@@ -414,9 +414,6 @@ class ServerClient:
             async for line in lines:
                 event = self._event(line, url)
                 if event is _DONE:
-                    with contextlib.suppress(httpx.HTTPError):  # reuse the connection (see _events)
-                        async for _ in lines:
-                            pass
                     return
                 if event is not None:
                     yield event  # type: ignore[misc]
