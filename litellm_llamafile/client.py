@@ -19,7 +19,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, M
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import aiohttp
 import httpx
+import yarl
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -57,6 +59,76 @@ class _CutOff(Exception):
         self.reason = reason
 
 
+class _AiohttpBody(httpx.AsyncByteStream):
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _aiohttp_errors():
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+
+    async def aclose(self) -> None:
+        self._response.release()  # a body not read to its end closes the connection instead of pooling it
+
+
+class _AiohttpTransport(httpx.AsyncBaseTransport):
+    """httpx's async API on an aiohttp pool. Under concurrency httpcore's async pool spent most of the
+    adapter's CPU time assigning requests to connections (bench/README.md); aiohttp's pool, which LiteLLM
+    itself uses for its async providers, does not. Connection errors become the httpx ones the rest of
+    this module handles."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._session is None:
+            # aiohttp keeps every idle connection until it expires, so its one limit is the keep-alive one:
+            # more requests than that wait here, as they would in the server's few slots anyway.
+            connector = aiohttp.TCPConnector(
+                limit=POOL_LIMITS.max_keepalive_connections or 0,
+                keepalive_timeout=POOL_LIMITS.keepalive_expiry,
+            )
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=False)
+        timeout = request.extensions.get("timeout", {})
+        with _aiohttp_errors():
+            response = await self._session.request(
+                request.method,
+                yarl.URL(str(request.url), encoded=True),
+                headers=request.headers,
+                data=await request.aread() or None,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
+                ),
+            )
+        return httpx.Response(response.status, headers=response.headers, stream=_AiohttpBody(response))
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+@contextmanager
+def _aiohttp_errors() -> Iterator[None]:
+    # Messages only: the aiohttp exception holds the request (and its Authorization header).
+    try:
+        yield
+    except aiohttp.ConnectionTimeoutError as error:
+        mapped: httpx.TransportError = httpx.ConnectTimeout(str(error) or "connect timeout")
+    except (TimeoutError, aiohttp.ServerTimeoutError) as error:
+        mapped = httpx.ReadTimeout(str(error) or "read timeout")
+    except aiohttp.ClientConnectorError as error:
+        mapped = httpx.ConnectError(str(error))
+    except aiohttp.ServerDisconnectedError as error:
+        mapped = httpx.RemoteProtocolError(str(error) or "Server disconnected")
+    except aiohttp.ClientError as error:
+        mapped = httpx.ReadError(str(error) or type(error).__name__)
+    else:
+        return
+    raise mapped
+
+
 async def _close_at_loop_shutdown(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
     try:
         yield
@@ -89,7 +161,7 @@ class _Pools:
             entry = self._async.get(loop)
             if entry is not None and not entry[0].is_closed:
                 return entry[0]
-            client = httpx.AsyncClient(limits=POOL_LIMITS, trust_env=False)
+            client = httpx.AsyncClient(transport=_AiohttpTransport(), trust_env=False)
             closer = _close_at_loop_shutdown(client)
             self._async[loop] = (client, closer)
         # Started, the closer is an unfinished async generator of this loop, and asyncio.run() / Runner

@@ -154,7 +154,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[SentRequest]:
 
 
 def _json_or_raw(body: Any) -> Any:
-    if body is None:
+    if not body:  # no body: None from aiohttp, b"" from httpx
         return None
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")

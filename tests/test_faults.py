@@ -69,7 +69,7 @@ local_only = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 class Seen:
     method: str
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names lower-cased: HTTP header names are case-insensitive
     body: bytes
 
 
@@ -213,7 +213,12 @@ class _FaultyHandler(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        seen = Seen(self.command, self.path, dict(self.headers), self.rfile.read(length) if length else b"")
+        seen = Seen(
+            self.command,
+            self.path,
+            {k.lower(): v for k, v in self.headers.items()},
+            self.rfile.read(length) if length else b"",
+        )
         self.server.record(seen)
         exchange = Exchange(self, self.server, seen)
         try:
@@ -1061,10 +1066,10 @@ def test_api_key_never_in_debug_logs_or_exceptions(
     ok = answer_chat("hello")
 
     def keyed(exchange: Exchange) -> None:
-        if exchange.seen.headers.get("Authorization") == f"Bearer {key}":
+        if exchange.seen.headers.get("authorization") == f"Bearer {key}":
             ok(exchange)
         else:  # llama-server's answer, plus the header echoed, as a careless proxy might
-            message = f"Invalid API Key (got {exchange.seen.headers.get('Authorization')})"
+            message = f"Invalid API Key (got {exchange.seen.headers.get('authorization')})"
             exchange.reply(401, {"error": {"code": 401, "message": message, "type": "authentication_error"}})
 
     server, dropping = faulty(keyed), faulty(lambda exchange: exchange.drop())
