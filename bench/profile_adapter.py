@@ -24,7 +24,6 @@ time, which includes LiteLLM's background logging thread, is the steadier figure
 
 * zero-cost  - a $0 LiteLLM cost-map entry for `llamafile/<model>` (litellm.register_model), so LiteLLM's
                per-request cost lookup hits its cache instead of failing through every fallback;
-* aiohttp    - the adapter's async pool on LiteLLM's aiohttp transport instead of httpcore's pool;
 * input-key  - count_tokens answered from a cache keyed on the call's raw input (marshal + blake2b)
                before any request transform.
 
@@ -40,7 +39,6 @@ import marshal
 import statistics
 import sys
 import time
-import types
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,7 +46,6 @@ from typing import Any
 
 import benchlib  # first: sets LITELLM_LOCAL_MODEL_COST_MAP before litellm is imported
 import conversations
-import httpx
 import litellm
 
 import litellm_llamafile
@@ -313,38 +310,10 @@ def zero_cost_entry() -> Iterator[None]:
         litellm.utils._invalidate_model_cost_lowercase_map()
 
 
-class _HttpxOnAiohttp(types.ModuleType):
-    """Stands in for `httpx` inside litellm_llamafile.client: AsyncClient gets LiteLLM's aiohttp transport."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(httpx, name)
-
-    @staticmethod
-    def AsyncClient(**kwargs: Any) -> httpx.AsyncClient:  # stands in for the class
-        from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
-
-        return httpx.AsyncClient(transport=AsyncHTTPHandler.create_aiohttp_transport(), **kwargs)
-
-
-@contextlib.contextmanager
-def aiohttp_pool() -> Iterator[None]:
-    """New event loops get an adapter client on aiohttp (the pool is per loop; each block is a new loop)."""
-    from litellm_llamafile import client
-
-    original = client.httpx
-    client.httpx = _HttpxOnAiohttp("httpx")  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        client.httpx = original
-
-
 VARIANTS: dict[str, tuple[str, tuple[Callable[[], contextlib.AbstractContextManager[None]], ...]]] = {
     "builtin": ("builtin", ()),
     "adapter": ("adapter", ()),
     "adapter + zero-cost": ("adapter", (zero_cost_entry,)),
-    "adapter + aiohttp": ("adapter", (aiohttp_pool,)),
-    "adapter + aiohttp + zero-cost": ("adapter", (aiohttp_pool, zero_cost_entry)),
 }
 
 
@@ -388,7 +357,7 @@ def what_if(base_url: str, n: int, rounds: int) -> list[dict[str, Any]]:
     plans = {
         "sync-json": ["builtin", "adapter", "adapter + zero-cost"],
         "sync-stream": ["builtin", "adapter", "adapter + zero-cost"],
-        "async-32": ["builtin", "adapter", "adapter + aiohttp", "adapter + aiohttp + zero-cost"],
+        "async-32": ["builtin", "adapter", "adapter + zero-cost"],
     }
     rows: list[dict[str, Any]] = []
     for scenario, variants in plans.items():
