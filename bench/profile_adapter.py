@@ -22,8 +22,9 @@ what-if (not profiled) measures the proposed fixes as bench-local, reversible mo
 with the unpatched adapter and the built-in path, by wall time and by process CPU time per request (CPU
 time, which includes LiteLLM's background logging thread, is the steadier figure on a busy machine):
 
-* zero-cost  - a $0 LiteLLM cost-map entry for `llamafile/<model>` (litellm.register_model), so LiteLLM's
-               per-request cost lookup hits its cache instead of failing through every fallback;
+(Earlier what-ifs, a $0 cost-map entry per model and the async pool on aiohttp, are now how the adapter
+works; the interleaved adapter/built-in comparison stays.)
+
 * input-key  - count_tokens answered from a cache keyed on the call's raw input (marshal + blake2b)
                before any request transform.
 
@@ -40,7 +41,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -285,35 +286,9 @@ def time_per_call(fn: Callable[[], object], n: int) -> float:
 # -- what-if: the proposed fixes as reversible, bench-local patches ------------------------------------
 
 
-@contextlib.contextmanager
-def zero_cost_entry() -> Iterator[None]:
-    """A $0 cost-map entry for the benchmark's model (what the adapter could register per model name)."""
-    import litellm.utils
-
-    key = f"llamafile/{benchlib.MODEL}"
-    litellm.register_model(
-        {
-            key: {
-                "input_cost_per_token": 0.0,
-                "output_cost_per_token": 0.0,
-                "cache_creation_input_token_cost": 0.0,
-                "cache_read_input_token_cost": 0.0,
-                "litellm_provider": "llamafile",
-                "mode": "chat",
-            }
-        }
-    )
-    try:
-        yield
-    finally:
-        litellm.model_cost.pop(key, None)
-        litellm.utils._invalidate_model_cost_lowercase_map()
-
-
 VARIANTS: dict[str, tuple[str, tuple[Callable[[], contextlib.AbstractContextManager[None]], ...]]] = {
     "builtin": ("builtin", ()),
     "adapter": ("adapter", ()),
-    "adapter + zero-cost": ("adapter", (zero_cost_entry,)),
 }
 
 
@@ -355,9 +330,9 @@ def async_block(base_url: str, concurrency: int, total: int) -> tuple[float, flo
 
 def what_if(base_url: str, n: int, rounds: int) -> list[dict[str, Any]]:
     plans = {
-        "sync-json": ["builtin", "adapter", "adapter + zero-cost"],
-        "sync-stream": ["builtin", "adapter", "adapter + zero-cost"],
-        "async-32": ["builtin", "adapter", "adapter + zero-cost"],
+        "sync-json": ["builtin", "adapter"],
+        "sync-stream": ["builtin", "adapter"],
+        "async-32": ["builtin", "adapter"],
     }
     rows: list[dict[str, Any]] = []
     for scenario, variants in plans.items():
