@@ -83,10 +83,12 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._session is None:
-            # aiohttp keeps every idle connection until it expires, so its one limit is the keep-alive one:
-            # more requests than that wait here, as they would in the server's few slots anyway.
+            # aiohttp keeps every idle connection until it expires, so the per-server limit is the
+            # keep-alive one: more requests than that to one server wait here, as they would in its few
+            # slots anyway, and a stalled server cannot take the connections its replicas need.
             connector = aiohttp.TCPConnector(
-                limit=POOL_LIMITS.max_keepalive_connections or 0,
+                limit=POOL_LIMITS.max_connections or 0,
+                limit_per_host=POOL_LIMITS.max_keepalive_connections or 0,
                 keepalive_timeout=POOL_LIMITS.keepalive_expiry,
             )
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=False)

@@ -896,10 +896,10 @@ def test_hundred_concurrent_calls_with_one_failing_server(faulty: Callable[..., 
 
     async def batch() -> list[Any]:
         results = await _hundred_calls(good.url, bad.url)
-        # While the loop runs the pool keeps at most its keep-alive limit, and nothing to the failing server
-        # beyond that: broken connections were not kept.
-        pooled = client_sockets(good.port) | client_sockets(bad.port)
-        assert len(pooled) <= POOL_LIMITS.max_keepalive_connections
+        # While the loop runs the pool keeps at most its keep-alive limit per server, and of the failing
+        # server's connections only those that answered (a 500) and were not dropped.
+        assert len(client_sockets(good.port)) <= POOL_LIMITS.max_keepalive_connections
+        assert len(client_sockets(bad.port)) <= len(bad.chat_requests) // 2
         return results
 
     for _ in range(2):  # twice: a leak would show as growth
@@ -908,6 +908,37 @@ def test_hundred_concurrent_calls_with_one_failing_server(faulty: Callable[..., 
         assert client_sockets(good.port) == set()
         assert client_sockets(bad.port) == set()
     assert len(bad.chat_requests) == 20  # a 500 and a dropped request are not retried
+
+
+@local_only
+def test_a_stalled_server_does_not_hold_up_calls_to_another(faulty: Callable[..., FaultyServer]) -> None:
+    """One event loop's pool serves every server (smart and fast, replicas). A server that hangs with more
+    calls than one server's connection limit in flight must not take the connections the others need."""
+    good, stalled = faulty(answer_chat("hi")), faulty(lambda exchange: exchange.stall())
+    limit = POOL_LIMITS.max_keepalive_connections
+    assert limit is not None
+
+    def call_to(url: str) -> Any:
+        return litellm.acompletion(
+            model="llamafile/smol", messages=[{"role": "user", "content": "Hi"}], api_base=url, timeout=30
+        )
+
+    async def scenario() -> tuple[list[Any], int, list[Any]]:
+        stuck = [asyncio.ensure_future(call_to(stalled.url)) for _ in range(limit + 8)]
+        for _ in range(200):  # until the stalled server holds all the connections it may have
+            if len(stalled.chat_requests) >= limit:
+                break
+            await asyncio.sleep(0.05)
+        answers = await asyncio.gather(*(call_to(good.url) for _ in range(10)), return_exceptions=True)
+        in_flight = sum(1 for task in stuck if not task.done())
+        stalled.release.set()
+        return answers, in_flight, await asyncio.gather(*stuck, return_exceptions=True)
+
+    answers, in_flight, stuck = asyncio.run(scenario())
+    assert all(isinstance(answer, litellm.ModelResponse) for answer in answers), answers
+    assert in_flight == limit + 8  # the good server answered while every stalled call still waited
+    assert len(stalled.chat_requests) >= limit
+    assert all(isinstance(result, litellm.APIConnectionError) for result in stuck), stuck[:3]
 
 
 @pytest.mark.live
