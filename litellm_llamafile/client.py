@@ -113,7 +113,9 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
 
 @contextmanager
 def _aiohttp_errors() -> Iterator[None]:
-    # Messages only: the aiohttp exception holds the request (and its Authorization header).
+    # The httpx error carries the message only; like every httpx error here it is turned into a LiteLLM
+    # exception without chaining (see the module docstring), so the aiohttp one, whose request holds the
+    # Authorization header, never reaches a caller.
     try:
         yield
     except aiohttp.ConnectionTimeoutError as error:
@@ -128,7 +130,7 @@ def _aiohttp_errors() -> Iterator[None]:
         mapped = httpx.ReadError(str(error) or type(error).__name__)
     else:
         return
-    raise mapped
+    raise mapped from None
 
 
 async def _close_at_loop_shutdown(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
