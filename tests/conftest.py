@@ -2,6 +2,7 @@
 
     pytest                 replay: cassettes only, no server, network blocked (the default)
     pytest --live          the same tests (plus `live`-only fault tests) against real llama.cpp servers
+    pytest -m live         the same as `pytest --live -m "vcr or live"`: just the tests that use a server
     pytest --record        re-record the cassettes from real servers (implies --live)
     LLAMAFILE_LIVE=1       same as --live
 
@@ -46,8 +47,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def is_live(config: pytest.Config) -> bool:
     return bool(
-        config.getoption("--live") or config.getoption("--record") or os.environ.get("LLAMAFILE_LIVE") == "1"
+        config.getoption("--live")
+        or config.getoption("--record")
+        or os.environ.get("LLAMAFILE_LIVE") == "1"
+        or _selects_live(config)
     )
+
+
+def _selects_live(config: pytest.Config) -> bool:
+    """Whether `-m` asks for the live tier (`-m live`, `-m "vcr or live"`; not `-m "not live"`)."""
+    from _pytest.mark.expression import Expression
+
+    expression = config.getoption("markexpr", "") or ""
+    return bool(expression) and Expression.compile(expression).evaluate(lambda name, **_: name == "live")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: in the live tier every server test is `live`
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not is_live(config):
+        skip = pytest.mark.skip(reason="needs a real server: run with --live")
+        for item in items:
+            if "live" in item.keywords:
+                item.add_marker(skip)
+        return
+    for item in items:
+        if item.get_closest_marker("vcr") is not None:
+            item.add_marker(pytest.mark.live)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,15 +85,6 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         config.option.record_mode = "none"
         config.option.block_network = True
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if is_live(config):
-        return
-    skip = pytest.mark.skip(reason="needs a real server: run with --live")
-    for item in items:
-        if "live" in item.keywords:
-            item.add_marker(skip)
 
 
 class Servers:
