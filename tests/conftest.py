@@ -65,7 +65,7 @@ def _selects_live(config: pytest.Config) -> bool:
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects: in the live tier every server test is `live`
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not is_live(config):
-        skip = pytest.mark.skip(reason="needs a real server: run with --live")
+        skip = pytest.mark.skip(reason="needs a real server: run with -m live (or --live)")
         for item in items:
             if "live" in item.keywords:
                 item.add_marker(skip)
