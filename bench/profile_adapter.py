@@ -226,21 +226,26 @@ def profile_sync(one: Callable[[], None], n: int, warmup: int, interval: float) 
     return session, time.perf_counter() - start
 
 
+async def acompletions(kwargs: dict[str, Any], concurrency: int, total: int) -> None:
+    """`total` litellm.acompletion calls, sent back to back by `concurrency` workers."""
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await litellm.acompletion(**kwargs)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
 def profile_async(base_url: str, n: int, concurrency: int, interval: float) -> tuple[Any, float]:
     from pyinstrument import Profiler
 
     kwargs = litellm_kwargs(base_url)
 
     async def run(total: int) -> None:
-        remaining = total
-
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                await litellm.acompletion(**kwargs)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await acompletions(kwargs, concurrency, total)
 
     async def main() -> tuple[Any, float]:
         await run(concurrency * 2)
@@ -309,15 +314,7 @@ def async_block(base_url: str, concurrency: int, total: int) -> tuple[float, flo
     kwargs = litellm_kwargs(base_url)
 
     async def run(count: int) -> None:
-        remaining = count
-
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                await litellm.acompletion(**kwargs)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await acompletions(kwargs, concurrency, count)
 
     async def main() -> tuple[float, float]:
         await run(concurrency)

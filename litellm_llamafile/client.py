@@ -206,29 +206,32 @@ def _body_text(response: httpx.Response, received: bytes) -> str:
     return received.decode(response.encoding or "utf-8", errors="replace")
 
 
-def _read(response: httpx.Response, chunks: Iterable[bytes]) -> str:
-    """The body of a response opened with stream=True; a connection that breaks after the status line
-    is a _CutOff carrying what did arrive (a timeout stays a timeout)."""
-    received = bytearray()
+@contextmanager
+def _cut_off_if_broken(response: httpx.Response, received: bytearray) -> Iterator[None]:
+    """A connection that breaks after the status line is a _CutOff carrying what did arrive (a timeout
+    stays a timeout)."""
     try:
-        for chunk in chunks:
-            received += chunk
+        yield
     except httpx.TimeoutException:
         raise
     except httpx.TransportError as error:
         raise _CutOff(response, bytes(received), str(error) or type(error).__name__) from None
+
+
+def _read(response: httpx.Response, chunks: Iterable[bytes]) -> str:
+    """The body of a response opened with stream=True."""
+    received = bytearray()
+    with _cut_off_if_broken(response, received):
+        for chunk in chunks:
+            received += chunk
     return _body_text(response, bytes(received))
 
 
 async def _aread(response: httpx.Response, chunks: AsyncIterator[bytes]) -> str:
     received = bytearray()
-    try:
+    with _cut_off_if_broken(response, received):
         async for chunk in chunks:
             received += chunk
-    except httpx.TimeoutException:
-        raise
-    except httpx.TransportError as error:
-        raise _CutOff(response, bytes(received), str(error) or type(error).__name__) from None
     return _body_text(response, bytes(received))
 
 

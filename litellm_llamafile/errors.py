@@ -138,13 +138,14 @@ def _as_exception(error: object) -> Exception:
     return error
 
 
-def connection_failed(url: str, model: str, reason: str) -> APIConnectionError:
+def _connection_error(url: str, model: str, message: str) -> APIConnectionError:
     return APIConnectionError(
-        message=f"no llamafile server answered at {url} ({reason}). {START_HINT}",
-        model=model,
-        llm_provider=PROVIDER,
-        request=httpx.Request("POST", url),
+        message=message, model=model, llm_provider=PROVIDER, request=httpx.Request("POST", url)
     )
+
+
+def connection_failed(url: str, model: str, reason: str) -> APIConnectionError:
+    return _connection_error(url, model, f"no llamafile server answered at {url} ({reason}). {START_HINT}")
 
 
 def timed_out(url: str, model: str, seconds: float | None) -> Timeout:
@@ -162,18 +163,10 @@ def bad_body(url: str, model: str, status: int, body: str, secret: str | None, w
 
 
 def connection_broken(url: str, model: str, reason: str) -> APIConnectionError:
-    return APIConnectionError(
-        message=f"the connection to {url} broke before the reply arrived ({reason})",
-        model=model,
-        llm_provider=PROVIDER,
-        request=httpx.Request("POST", url),
-    )
+    return _connection_error(url, model, f"the connection to {url} broke before the reply arrived ({reason})")
 
 
 def stream_broken(url: str, model: str, reason: str) -> APIConnectionError:
-    return APIConnectionError(
-        message=f"the stream from {url} ended before the reply was complete ({reason})",
-        model=model,
-        llm_provider=PROVIDER,
-        request=httpx.Request("POST", url),
+    return _connection_error(
+        url, model, f"the stream from {url} ended before the reply was complete ({reason})"
     )
