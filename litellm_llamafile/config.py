@@ -24,7 +24,9 @@ What the generated file contains:
   another server error leaves the rotation for that long. LiteLLM never cools a deployment down for a
   connection error (a dead server); the failover is what routes around it. A name with one server
   is never cooled down (LiteLLM's rule), its retries back off instead.
-* `litellm_settings.custom_provider_map`: the `llamafile` provider, `litellm_llamafile.proxy.handler`.
+* `litellm_settings.custom_provider_map`: the `llamafile` provider, `litellm_llamafile.proxy.handler`,
+  and `litellm_settings.callbacks`: `litellm_llamafile.proxy.request_guard`, which refuses request-level
+  `llamafile_*` options other than the behaviour ones and lets a deployment's own values win.
 * `general_settings.master_key: os.environ/LITELLM_MASTER_KEY`: the proxy's own key, what clients
   send. It is independent of the servers' `--api-key`.
 * With `--alias PUBLIC=NAME`: `router_settings.model_group_alias`, so clients that only accept
@@ -54,6 +56,7 @@ from .settings import normalize_api_base
 ENV_PREFIX = "os.environ/"
 DEFAULT_MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
 HANDLER = "litellm_llamafile.proxy.handler"
+REQUEST_GUARD = "litellm_llamafile.proxy.request_guard"
 DEFAULT_NUM_RETRIES = 2
 DEFAULT_COOLDOWN_SECONDS = 10.0
 DEFAULT_ALLOWED_FAILS = 0
@@ -186,6 +189,8 @@ def render_config(
         "  custom_provider_map:",
         f"    - provider: {_scalar(PROVIDER)}",
         f"      custom_handler: {_scalar(HANDLER)}",
+        "  callbacks:   # clients may set only the behaviour options; never where a request goes",
+        f"    - {_scalar(REQUEST_GUARD)}",
         "general_settings:",
         f"  master_key: {_scalar(_env_ref(master_key_env))}   # the proxy's own key (clients send it)",
     ]

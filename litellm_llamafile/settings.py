@@ -19,6 +19,14 @@ DEFAULT_TIMEOUT_SECONDS = 600.0
 # LiteLLM hands unknown kwargs of custom providers to the handler in `optional_params`.
 CALL_OPTION_PREFIX = "llamafile_"
 
+# Where requests go and what they carry are never `llamafile_*` options: LiteLLM's proxy guards its own
+# `api_base`/`api_key` parameters against clients, but not our options, so a client could otherwise send
+# the deployment's key to a URL of its choice. They come from api_base=/api_key= or the environment.
+CONNECTION_FIELDS = frozenset({"api_base", "api_key"})
+# Options a proxy client may set per request (behaviour only, no connection or resource settings); the
+# proxy's request guard (proxy.py) rejects any other `llamafile_*` key, and a deployment's value wins.
+REQUEST_OPTIONS = frozenset({"template", "constrain_auto", "repair_retry", "slot_affinity"})
+
 
 class TemplateName(StrEnum):
     """How roles are reshaped before they reach the server's chat template."""
@@ -85,7 +93,13 @@ class LlamafileSettings(BaseModel):
                 values[name] = env_value
         for key, value in (options or {}).items():
             if key.startswith(CALL_OPTION_PREFIX) and value is not None:
-                values[key.removeprefix(CALL_OPTION_PREFIX)] = value
+                name = key.removeprefix(CALL_OPTION_PREFIX)
+                if name in CONNECTION_FIELDS:
+                    raise ValueError(
+                        f"{key} is not accepted: pass {name}= (or set LLAMAFILE_{name.upper()}); "
+                        "connection settings are never adapter options"
+                    )
+                values[name] = value
         if api_base:
             values["api_base"] = api_base
         if api_key:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+import socket
+from collections.abc import Callable, Iterator
 from typing import Any
 
 # Before LiteLLM is imported anywhere: no price-map download at import time.
@@ -29,15 +28,8 @@ from litellm_llamafile import probe, tokens
 from litellm_llamafile.client import ServerClient
 from litellm_llamafile.server import EmbeddedServer
 
-CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
-# The key the keyed server is started with while recording; test_cassettes.py proves no cassette holds it.
-RECORDING_API_KEY = "sk-llamafile-recording-key-7f3a9c"
-# Replay URLs: recorded requests are rewritten to these hosts, so cassettes do not depend on free ports.
-CANONICAL = {
-    "chatml": "http://chatml.llamafile.test:8080",
-    "mistral": "http://mistral.llamafile.test:8080",
-    "keyed": "http://keyed.llamafile.test:8080",
-}
+from .support.fake_server import Exchange, FaultyServer, answer_chat
+from .support.servers import CANONICAL, CASSETTES, RECORDING_API_KEY, SentRequest, Servers
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -87,36 +79,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.block_network = True
 
 
-class Servers:
-    """Base URLs by role; real servers are started on first use (live) or never (replay)."""
-
-    def __init__(self, live: bool) -> None:
-        self.live = live
-        self._running: dict[str, EmbeddedServer] = {}
-        self.url_to_role: dict[str, str] = {}
-
-    def url(self, role: str) -> str:
-        if not self.live:
-            return CANONICAL[role]
-        if role == "chatml" and os.environ.get("LLAMAFILE_API_BASE"):
-            url = os.environ["LLAMAFILE_API_BASE"].rstrip("/").removesuffix("/v1")
-            self.url_to_role[url] = role
-            return url
-        if role not in self._running:
-            server = EmbeddedServer(
-                template="mistral" if role == "mistral" else "chatml",
-                api_key=RECORDING_API_KEY if role == "keyed" else None,
-            )
-            self._running[role] = server.start()
-            self.url_to_role[server.base_url] = role
-        return self._running[role].base_url
-
-    def stop(self) -> None:
-        for server in self._running.values():
-            server.stop()
-        self._running.clear()
-
-
 @pytest.fixture(scope="session")
 def servers(request: pytest.FixtureRequest) -> Iterator[Servers]:
     pool = Servers(is_live(request.config))
@@ -136,13 +98,6 @@ def _fresh_adapter_state() -> Iterator[None]:
     probe.forget()
     tokens.clear_cache()
     yield
-
-
-@dataclass
-class SentRequest:
-    path: str
-    body: Any
-    headers: dict[str, str]
 
 
 @pytest.fixture
@@ -217,3 +172,44 @@ def vcr_config(servers: Servers) -> dict[str, Any]:
 
 def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
     vcr.register_matcher("json_body", _same_json_body)
+
+
+# -- fake and own servers ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def faulty() -> Iterator[Callable[..., FaultyServer]]:
+    started: list[FaultyServer] = []
+
+    def start(chat: Callable[[Exchange], None] | None = None, **kwargs: Any) -> FaultyServer:
+        server = FaultyServer(chat or answer_chat("ok"), **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()
+
+
+@pytest.fixture
+def own_server() -> Iterator[Callable[..., EmbeddedServer]]:
+    """Real llama-servers this test alone uses (and may kill); always stopped."""
+    started: list[EmbeddedServer] = []
+
+    def start(**kwargs: Any) -> EmbeddedServer:
+        server = EmbeddedServer(**kwargs)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def dead_url() -> Iterator[str]:
+    """A URL where nothing listens: its port is bound but never listened on, so every connect is refused
+    and no other process can take the port while the test runs."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"

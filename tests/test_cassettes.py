@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CASSETTES, RECORDING_API_KEY
+from .support.servers import CASSETTES, RECORDING_API_KEY
 
 FILES = sorted(path for path in CASSETTES.rglob("*") if path.is_file())
 # A recorded header is a YAML key (`authorization:` / `Authorization:`), possibly quoted.

@@ -13,14 +13,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import re
-import socket
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -34,13 +29,28 @@ from litellm_llamafile.errors import START_HINT
 from litellm_llamafile.server import EmbeddedServer, ensure_llama_server, ensure_model, free_port
 from litellm_llamafile.settings import LlamafileSettings
 
-from .conftest import RECORDING_API_KEY, Servers
-
-CHAT_PATH = "/v1/chat/completions"
-CHATML_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
-    "{% endfor %}<|im_start|>assistant\n"
+from .support.calls import (
+    HI,
+    MODES,
+    call,
+    client_sockets,
+    content_of,
+    counted_connects,
+    exception_text,
+    raises_typed,
+    underlying,
 )
+from .support.fake_server import (
+    CHAT_PATH,
+    Exchange,
+    FaultyServer,
+    answer_chat,
+    chat_completion,
+    chunk,
+    props_reply,
+)
+from .support.servers import RECORDING_API_KEY, Servers
+
 SEARCH = {
     "type": "function",
     "function": {
@@ -49,340 +59,15 @@ SEARCH = {
         "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
     },
 }
-HI = [{"role": "user", "content": "Hi"}]
 LONG_GENERATION: dict[str, Any] = {
     "messages": [{"role": "user", "content": "Count from one to one thousand in words."}],
     "max_tokens": 1500,
     "ignore_eos": True,  # llama.cpp: never stop early, so the reply is surely still running
     "temperature": 0,
 }
-MODES = ["sync", "async", "stream", "astream"]
 
 # FaultyServer tests talk to 127.0.0.1 only; the replay tier blocks every other host.
 local_only = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
-
-
-# -- a tiny real server that misbehaves on purpose ------------------------------------------------
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]  # names lower-cased: HTTP header names are case-insensitive
-    body: bytes
-
-
-class Exchange:
-    """One request to a FaultyServer and the ways to answer it (or not)."""
-
-    def __init__(self, handler: BaseHTTPRequestHandler, server: FaultyServer, seen: Seen) -> None:
-        self.handler = handler
-        self.server = server
-        self.seen = seen
-
-    @property
-    def number(self) -> int:
-        """1 for the first request to this path, 2 for the second, ..."""
-        return sum(1 for s in self.server.requests if s.path == self.seen.path)
-
-    def payload(self) -> Any:
-        return json.loads(self.seen.body or b"null")
-
-    def reply(self, status: int, body: Any, content_type: str = "application/json") -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        head = f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n\r\n"
-        self.raw(head.encode() + data)
-
-    def raw(self, data: bytes) -> None:
-        self.handler.wfile.write(data)
-        self.handler.wfile.flush()
-
-    def sse(self, events: list[Any], *, end: str = "done") -> None:
-        """A chunked event stream. end: "done" ([DONE] and a clean end), "close" (a clean end, no [DONE]),
-        "cut" (the connection drops mid-body), "stall" (nothing more until the test ends)."""
-        self.raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
-        lines = [e if isinstance(e, str) else f"data: {json.dumps(e)}" for e in events]
-        if end == "done":
-            lines.append("data: [DONE]")
-        for line in lines:
-            data = f"{line}\n\n".encode()
-            self.raw(b"%x\r\n%s\r\n" % (len(data), data))
-        if end in ("done", "close"):
-            self.raw(b"0\r\n\r\n")
-        elif end == "cut":
-            self.drop()
-        elif end == "stall":
-            self.stall()
-
-    def drop(self) -> None:
-        """Close the connection with whatever was sent so far (possibly nothing)."""
-        self.handler.close_connection = True
-        with contextlib.suppress(OSError):
-            self.handler.connection.shutdown(socket.SHUT_RDWR)
-
-    def stall(self) -> None:
-        self.server.release.wait(timeout=60)
-        self.drop()
-
-
-def props_reply(exchange: Exchange) -> None:
-    exchange.reply(200, {"chat_template": CHATML_TEMPLATE, "total_slots": 1})
-
-
-def chat_completion(text: str, finish_reason: str = "stop") -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-faulty",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "faulty",
-        "choices": [
-            {"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", "content": text}}
-        ],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
-    }
-
-
-def chunk(text: str | None = None, finish_reason: str | None = None) -> dict[str, Any]:
-    delta = {"content": text} if text is not None else {}
-    return {
-        "id": "chatcmpl-faulty",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": "faulty",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-    }
-
-
-def answer_chat(text: str) -> Callable[[Exchange], None]:
-    """A well-behaved chat endpoint (streaming too) that replies `text`."""
-
-    def chat(exchange: Exchange) -> None:
-        if exchange.payload().get("stream"):
-            exchange.sse([chunk(text), chunk(finish_reason="stop")])
-        else:
-            exchange.reply(200, chat_completion(text))
-
-    return chat
-
-
-class FaultyServer(ThreadingHTTPServer):
-    """Answers GET /props like llama-server (ChatML), and the chat endpoint with `chat`. `every` (if
-    given) answers every request instead, /props included. Records each request."""
-
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 256  # a hundred concurrent clients must not overflow the listen backlog
-
-    def __init__(
-        self,
-        chat: Callable[[Exchange], None],
-        *,
-        every: Callable[[Exchange], None] | None = None,
-    ) -> None:
-        self.chat = chat
-        self.every = every
-        self.requests: list[Seen] = []
-        self.release = threading.Event()
-        self._lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _FaultyHandler)
-        self.port = int(self.server_address[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def chat_requests(self) -> list[Seen]:
-        return [s for s in self.requests if s.path == CHAT_PATH]
-
-    def record(self, seen: Seen) -> None:
-        with self._lock:
-            self.requests.append(seen)
-
-    def close(self) -> None:
-        self.release.set()
-        self.shutdown()
-        self.server_close()
-
-
-class _FaultyHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: FaultyServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        seen = Seen(
-            self.command,
-            self.path,
-            {k.lower(): v for k, v in self.headers.items()},
-            self.rfile.read(length) if length else b"",
-        )
-        self.server.record(seen)
-        exchange = Exchange(self, self.server, seen)
-        try:
-            if self.server.every is not None:
-                self.server.every(exchange)
-            elif self.path == "/props":
-                props_reply(exchange)
-            elif self.path == CHAT_PATH:
-                self.server.chat(exchange)
-            else:
-                exchange.reply(404, {"error": {"code": 404, "message": "File Not Found"}})
-        except OSError:  # the client went away: that is its business
-            self.close_connection = True
-
-    do_GET = do_POST = _answer
-
-
-@pytest.fixture
-def faulty() -> Iterator[Callable[..., FaultyServer]]:
-    started: list[FaultyServer] = []
-
-    def start(chat: Callable[[Exchange], None] | None = None, **kwargs: Any) -> FaultyServer:
-        server = FaultyServer(chat or answer_chat("ok"), **kwargs)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.close()
-
-
-@pytest.fixture
-def own_server() -> Iterator[Callable[..., EmbeddedServer]]:
-    """Real llama-servers this test alone uses (and may kill); always stopped."""
-    started: list[EmbeddedServer] = []
-
-    def start(**kwargs: Any) -> EmbeddedServer:
-        server = EmbeddedServer(**kwargs)
-        started.append(server)
-        return server.start()
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-# -- helpers ----------------------------------------------------------------------------------------
-
-
-def call(mode: str, **kwargs: Any) -> Any:
-    """One litellm call: sync, async, stream or astream (a stream is read to its end, chunks returned)."""
-    kwargs.setdefault("model", "llamafile/smol")
-    kwargs.setdefault("messages", HI)
-    if mode == "sync":
-        return litellm.completion(**kwargs)
-    if mode == "stream":
-        return list(litellm.completion(stream=True, **kwargs))
-
-    async def run() -> Any:
-        if mode == "async":
-            return await litellm.acompletion(**kwargs)
-        stream = await litellm.acompletion(stream=True, **kwargs)
-        return [piece async for piece in stream]
-
-    return asyncio.run(run())
-
-
-def content_of(result: Any) -> str | None:
-    if isinstance(result, list):
-        built = litellm.stream_chunk_builder(result)
-        return None if built is None else built.choices[0].message.content
-    return str(result.choices[0].message.content)
-
-
-def underlying(error: BaseException) -> BaseException:
-    """LiteLLM's stream wrapper raises failures after the stream opened as a MidStreamFallbackError (a
-    ServiceUnavailableError the Router can fall back on) carrying the provider's exception."""
-    if isinstance(error, MidStreamFallbackError) and error.original_exception is not None:
-        return error.original_exception
-    return error
-
-
-@contextlib.contextmanager
-def raises_typed(expected: type[BaseException]) -> Iterator[list[BaseException]]:
-    """Like pytest.raises, but looks through a MidStreamFallbackError: an async stream opens lazily, so a
-    failure before its first chunk still arrives wrapped. Yields [the provider's exception] once raised."""
-    caught: list[BaseException] = []
-    with pytest.raises(Exception) as info:
-        yield caught
-    caught.append(underlying(info.value))
-    assert isinstance(caught[0], expected), repr(info.value)
-
-
-@pytest.fixture
-def dead_url() -> Iterator[str]:
-    """A URL where nothing listens: its port is bound but never listened on, so every connect is refused
-    and no other process can take the port while the test runs."""
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
-        yield f"http://127.0.0.1:{held.getsockname()[1]}"
-
-
-@contextlib.contextmanager
-def counted_connects(monkeypatch: pytest.MonkeyPatch, port: int) -> Iterator[list[object]]:
-    """Every TCP connect() this process makes to 127.0.0.1:`port` (sync and asyncio both call it)."""
-    attempts: list[object] = []
-    original = socket.socket.connect
-
-    def connect(self: socket.socket, address: Any, *args: Any) -> Any:
-        if isinstance(address, tuple) and address[1] == port:
-            attempts.append(address)
-        return original(self, address, *args)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(socket.socket, "connect", connect)
-        yield attempts
-
-
-def client_sockets(port: int) -> set[str]:
-    """TCP sockets of this process whose far end is `port`, open or half-closed (their inodes, from /proc:
-    the real file descriptors)."""
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            target = os.readlink(f"/proc/self/fd/{fd}")
-            if target.startswith("socket:["):
-                inodes.add(target[len("socket:[") : -1])
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError), open(table) as rows:
-            next(rows)
-            for row in rows:
-                fields = row.split()
-                if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] in inodes:
-                    found.add(fields[9])
-    return found
-
-
-def exception_text(error: BaseException) -> str:
-    """Everything an exception holds that a logger, a traceback or an error tracker could print: its
-    text, its attributes (the response and the request inside it, headers included), the exceptions
-    chained to it and the one a MidStreamFallbackError wraps."""
-    texts: list[str] = []
-    pending: list[BaseException] = [error]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        texts += [str(current), repr(current), *map(repr, current.args)]
-        for value in vars(current).values():
-            texts.append(repr(value))
-            if isinstance(value, BaseException):
-                pending.append(value)
-            if isinstance(value, httpx.Response):
-                with contextlib.suppress(httpx.ResponseNotRead):
-                    texts.append(value.text)
-                texts.append(repr(value.headers.raw))
-                value = value.request
-            if isinstance(value, httpx.Request):
-                texts += [str(value.url), repr(value.headers.raw)]
-        pending += [linked for linked in (current.__cause__, current.__context__) if linked is not None]
-    return "\n".join(texts)
 
 
 # -- server not running -----------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from litellm_llamafile.templates import template_from_chat_template
 from litellm_llamafile.tools import tool_name
 from litellm_llamafile.transformation import build_chat_request
 
-from .conftest import Servers
+from .support.servers import Servers
 
 # -- the three chat templates -----------------------------------------------------------------------
 

@@ -27,13 +27,14 @@ from typing import Any
 
 import httpx
 import pytest
-from openai import OpenAI
+from openai import BadRequestError, OpenAI
 
 import litellm_llamafile
 from litellm_llamafile.config import render_config, running_proxy
 from litellm_llamafile.server import EmbeddedServer, ensure_llama_server, free_port
 
-from .test_sdk import FINISH, SEARCH, SYSTEM, TASK
+from .support.data import FINISH, SEARCH, SYSTEM, TASK
+from .support.fake_server import FaultyServer, answer_chat
 
 pytestmark = pytest.mark.live
 
@@ -392,3 +393,37 @@ def test_every_request_is_answered_when_a_replica_is_killed_mid_run(proxy: Proxy
             model="pool", messages=[{"role": "user", "content": f"Say {number}."}], max_tokens=6, stream=True
         )
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+
+# -- the trust boundary --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra", [{"llamafile_api_base": "EVIL"}, {"llamafile_loading_wait": 6}, {"llamafile_connect_retries": 9}]
+)
+def test_a_client_cannot_redirect_a_deployment_or_override_its_resource_options(
+    proxy: Proxy, extra: dict[str, Any]
+) -> None:
+    evil = FaultyServer(answer_chat("stolen"))
+    try:
+        body = {k: (evil.url if v == "EVIL" else v) for k, v in extra.items()}
+        for model in ("fast", "gpt-4o", "pool"):
+            with pytest.raises(BadRequestError) as info:
+                proxy.client(max_retries=0).chat.completions.create(
+                    model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=4, extra_body=body
+                )
+            assert next(iter(extra)) in str(info.value)
+        assert evil.requests == []
+    finally:
+        evil.close()
+
+
+def test_a_client_may_set_a_behaviour_option(proxy: Proxy) -> None:
+    response = proxy.client().chat.completions.create(
+        model="smart",
+        messages=[{"role": "user", "content": TASK}],
+        max_tokens=8,
+        extra_body={"llamafile_repair_retry": True},
+        **GREEDY,
+    )
+    assert response.choices[0].finish_reason in ("stop", "length")

@@ -13,37 +13,10 @@ import pytest
 import litellm_llamafile
 from litellm_llamafile import LlamafileProvider
 
-from .conftest import RECORDING_API_KEY, SentRequest, Servers
+from .support.data import FINISH, GREEDY, SEARCH, SYSTEM, TASK
+from .support.servers import RECORDING_API_KEY, SentRequest, Servers
 
 pytestmark = pytest.mark.vcr
-
-SEARCH = {
-    "type": "function",
-    "function": {
-        "name": "web_search",
-        "description": "Search the web and return the top results.",
-        "parameters": {
-            "type": "object",
-            "properties": {"query": {"type": "string", "description": "What to search for"}},
-            "required": ["query"],
-        },
-    },
-}
-FINISH = {
-    "type": "function",
-    "function": {
-        "name": "finish",
-        "description": "End the task with a final answer.",
-        "parameters": {
-            "type": "object",
-            "properties": {"answer": {"type": "string"}},
-            "required": ["answer"],
-        },
-    },
-}
-SYSTEM = "You are a careful research assistant. Answer in one short paragraph."
-TASK = "Tell me about Roman dodecahedrons"
-GREEDY: dict[str, Any] = {"temperature": 0, "seed": 7}
 
 
 def chat_requests(sent: list[SentRequest]) -> list[dict[str, Any]]:

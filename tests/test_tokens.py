@@ -11,8 +11,8 @@ import pytest
 import litellm_llamafile
 from litellm_llamafile import tokens
 
-from .conftest import SentRequest, Servers
-from .test_sdk import FINISH, SEARCH, SYSTEM, TASK
+from .support.data import FINISH, SEARCH, SYSTEM, TASK
+from .support.servers import SentRequest, Servers
 
 pytestmark = pytest.mark.vcr
 

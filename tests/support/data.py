@@ -1,0 +1,33 @@
+"""Requests the tests share: tools, prompts, sampling settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SEARCH = {
+    "type": "function",
+    "function": {
+        "name": "web_search",
+        "description": "Search the web and return the top results.",
+        "parameters": {
+            "type": "object",
+            "properties": {"query": {"type": "string", "description": "What to search for"}},
+            "required": ["query"],
+        },
+    },
+}
+FINISH = {
+    "type": "function",
+    "function": {
+        "name": "finish",
+        "description": "End the task with a final answer.",
+        "parameters": {
+            "type": "object",
+            "properties": {"answer": {"type": "string"}},
+            "required": ["answer"],
+        },
+    },
+}
+SYSTEM = "You are a careful research assistant. Answer in one short paragraph."
+TASK = "Tell me about Roman dodecahedrons"
+GREEDY: dict[str, Any] = {"temperature": 0, "seed": 7}
