@@ -41,7 +41,7 @@ import httpx
 import litellm
 
 import litellm_llamafile
-from litellm_llamafile.server import EmbeddedServer
+from litellm_llamafile.embedded_server import EmbeddedServer
 from litellm_llamafile.settings import TemplateName
 from litellm_llamafile.transformation import build_chat_request
 

@@ -265,7 +265,7 @@ def real_server(url: str | None, template: str = "chatml") -> Iterator[str]:
         say(f"real {template} server: {url}")
         yield url.rstrip("/")
         return
-    from litellm_llamafile.server import EmbeddedServer
+    from litellm_llamafile.embedded_server import EmbeddedServer
 
     say(f"no server answers at {url}; starting an EmbeddedServer(template={template!r}) ...")
     server = EmbeddedServer(template=template).start()

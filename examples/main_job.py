@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from agent import TASK, Step, run_agent
 
-from litellm_llamafile.config import running_proxy
-from litellm_llamafile.server import EmbeddedServer
+from litellm_llamafile.embedded_server import EmbeddedServer
+from litellm_llamafile.proxy_config import running_proxy
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,8 +15,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from .parsing import ParsedReply, ToolCall, parse_tool_calls
 from .provider import LlamafileProvider
+from .roles import reshape_messages
 from .settings import LlamafileSettings, TemplateName
-from .templates import reshape_messages
 from .tokens import acount_tokens, count_text_tokens, count_tokens
 
 __all__ = [

@@ -28,7 +28,7 @@ from litellm.exceptions import (
 PROVIDER = "llamafile"
 EXCERPT_CHARS = 300
 START_HINT = (
-    "Start one with `python -m litellm_llamafile.server` or `./your-model.llamafile --server`, "
+    "Start one with `python -m litellm_llamafile.embedded_server` or `./your-model.llamafile --server`, "
     "or point LLAMAFILE_API_BASE (or api_base=) at a running one."
 )
 

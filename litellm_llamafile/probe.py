@@ -12,8 +12,8 @@ from typing import Any, Literal
 from litellm.exceptions import NotFoundError
 
 from .client import ServerClient
+from .roles import template_from_chat_template
 from .settings import LlamafileSettings, TemplateName
-from .templates import template_from_chat_template
 
 
 @dataclass(frozen=True, slots=True)

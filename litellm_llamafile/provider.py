@@ -18,9 +18,9 @@ from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage
 
 from . import errors, probe
 from .client import JSON, ServerClient
+from .roles import to_text_turns
 from .settings import LlamafileSettings, split_call_options
 from .streaming import StreamAssembler, argument_fragments
-from .templates import to_text_turns
 from .transformation import (
     ChatRequest,
     build_chat_request,

@@ -26,9 +26,9 @@ from litellm.types.utils import (
 from .errors import invalid_request
 from .grammar import grammar_for_schema, prose_or_call_grammar
 from .parsing import ParsedReply, broken_call_reason, parse_tool_calls, tool_names
+from .roles import WireMessage, reshape_messages, to_text_turns
 from .settings import TemplateName
 from .streaming import final_finish_reason
-from .templates import WireMessage, reshape_messages, to_text_turns
 from .tools import ToolChoice, call_schema, normalize_tool_choice, tool_instructions
 
 ConstraintField = Literal["json_schema", "grammar"]

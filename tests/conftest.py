@@ -6,7 +6,7 @@
     pytest --record        re-record the cassettes from real servers (implies --live)
     LLAMAFILE_LIVE=1       same as --live
 
-Live servers are started from the registries (litellm_llamafile.server) and stopped at session end;
+Live servers are started from the registries (litellm_llamafile.embedded_server) and stopped at session end;
 LLAMAFILE_API_BASE points the ChatML tier at a server you already run instead.
 """
 
@@ -26,7 +26,7 @@ import pytest
 import litellm_llamafile
 from litellm_llamafile import probe, tokens
 from litellm_llamafile.client import ServerClient
-from litellm_llamafile.server import EmbeddedServer
+from litellm_llamafile.embedded_server import EmbeddedServer
 
 from .support.fake_server import Exchange, FaultyServer, answer_chat
 from .support.servers import CANONICAL, CASSETTES, RECORDING_API_KEY, SentRequest, Servers

@@ -25,8 +25,8 @@ from litellm.exceptions import LITELLM_EXCEPTION_TYPES, MidStreamFallbackError
 
 from litellm_llamafile import probe
 from litellm_llamafile.client import POOL_LIMITS, ServerClient
+from litellm_llamafile.embedded_server import EmbeddedServer, ensure_llama_server, ensure_model, free_port
 from litellm_llamafile.errors import START_HINT
-from litellm_llamafile.server import EmbeddedServer, ensure_llama_server, ensure_model, free_port
 from litellm_llamafile.settings import LlamafileSettings
 
 from .support.calls import (

@@ -41,8 +41,8 @@ from hypothesis import strategies as st
 from jinja2.exceptions import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from litellm_llamafile.roles import template_from_chat_template
 from litellm_llamafile.settings import TemplateName
-from litellm_llamafile.templates import template_from_chat_template
 from litellm_llamafile.tools import tool_name
 from litellm_llamafile.transformation import build_chat_request
 

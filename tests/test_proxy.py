@@ -1,4 +1,4 @@
-"""The real LiteLLM proxy (`litellm --config`, the yaml written by `litellm_llamafile.config`) in front of
+"""The real LiteLLM proxy (`litellm --config`, the yaml from `litellm_llamafile.proxy_config`) in front of
 real llama.cpp servers, driven by unmodified clients: the official `openai` SDK and LangChain's `ChatOpenAI`.
 
 Live only (`pytest --live`): one proxy for the module, serving
@@ -30,8 +30,8 @@ import pytest
 from openai import BadRequestError, OpenAI
 
 import litellm_llamafile
-from litellm_llamafile.config import render_config, running_proxy
-from litellm_llamafile.server import EmbeddedServer, ensure_llama_server, free_port
+from litellm_llamafile.embedded_server import EmbeddedServer, ensure_llama_server, free_port
+from litellm_llamafile.proxy_config import render_config, running_proxy
 
 from .support.data import FINISH, SEARCH, SYSTEM, TASK
 from .support.fake_server import FaultyServer, answer_chat

