@@ -282,3 +282,20 @@ def quiet_litellm() -> None:
     litellm.suppress_debug_info = True
     litellm.set_verbose = False
     litellm.telemetry = False
+
+
+class AdapterCalls:
+    """How many calls reached the adapter (wraps provider._prepare in this process only): proves which
+    path really answered a benchmark call."""
+
+    def __init__(self) -> None:
+        import litellm_llamafile.provider as provider
+
+        self.count = 0
+        original = provider._prepare
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return original(*args, **kwargs)
+
+        provider._prepare = counted  # type: ignore[assignment]

@@ -22,7 +22,8 @@ import httpx
 import litellm
 
 import litellm_llamafile
-from litellm_llamafile.provider import LlamafileProvider
+
+ADAPTER_CALLS = benchlib.AdapterCalls()
 
 PATHS = ("raw", "builtin", "adapter")
 MESSAGES = [
@@ -120,11 +121,11 @@ async def measure(
             for number in range(rounds):
                 for path in PATHS[number % 3 :] + PATHS[: number % 3]:
                     route(path)
-                    before = LlamafileProvider.calls_handled
+                    before = ADAPTER_CALLS.count
                     cpu = time.process_time()
                     wall, latencies, errors = await block(paths.call(path), level, per_block)
                     stats[path]["cpu"] += time.process_time() - cpu
-                    handled = LlamafileProvider.calls_handled - before
+                    handled = ADAPTER_CALLS.count - before
                     if handled != (per_block if path == "adapter" else 0):
                         raise RuntimeError(f"{path}: the adapter handled {handled} of {per_block} calls")
                     entry = stats[path]

@@ -29,7 +29,8 @@ import httpx
 import litellm
 
 import litellm_llamafile
-from litellm_llamafile.provider import LlamafileProvider
+
+ADAPTER_CALLS = benchlib.AdapterCalls()
 
 PATHS = ("raw", "builtin", "adapter")
 MODES = ("json", "stream")
@@ -141,9 +142,9 @@ def route(path: str) -> None:
 
 
 def run_one(path: str, mode: str, call: Call, samples: dict[tuple[str, str], dict[str, list[float]]]) -> str:
-    before = LlamafileProvider.calls_handled
+    before = ADAPTER_CALLS.count
     first, total, text = call()
-    handled = LlamafileProvider.calls_handled - before
+    handled = ADAPTER_CALLS.count - before
     if handled != (1 if path == "adapter" else 0):  # proves which path really answered
         raise RuntimeError(f"{path}/{mode}: adapter handled {handled} calls")
     bucket = samples.setdefault((path, mode), {"total": [], "first": []})

@@ -51,6 +51,7 @@ import litellm
 
 import litellm_llamafile
 from litellm_llamafile import probe
+from litellm_llamafile.servers import SERVERS
 from litellm_llamafile.settings import LlamafileSettings
 
 SCENARIOS = ("sync-json", "sync-stream", "async-32", "count-warm", "what-if")
@@ -268,7 +269,7 @@ def count_with_input_key(messages: list[Any], *, tools: list[Any], api_base: str
     marshal is C-speed and exact for plain JSON-like data; anything it cannot encode (pydantic messages)
     falls through to the package's own path. The key holds what decides the rendered request."""
     settings = LlamafileSettings.resolve(api_base=api_base)
-    template = probe.chosen_template(settings, probe.cached_info(settings.api_base))
+    template = probe.chosen_template(settings, SERVERS.get(settings.api_base).info)
     try:
         raw = marshal.dumps((settings.api_base, template.value, messages, tools))
     except ValueError:

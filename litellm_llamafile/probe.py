@@ -1,17 +1,16 @@
-"""What a server is, learned once per base URL from GET /props: its chat template (which picks the role
-strategy), its special tokens, context size and slot count. Older llamafile servers have no /props; they
-get the strict strategy, which every template accepts."""
+"""What a server is, learned once per base URL (by its `Server`) from GET /props: its chat template
+(which picks the role strategy), its special tokens, context size and slot count. Older llamafile servers
+have no /props; they get the strict strategy, which every template accepts. Pure, plus the probe flow."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from litellm.exceptions import NotFoundError
+from litellm.exceptions import APIError, InternalServerError, NotFoundError
 
-from .client import ServerClient
+from .protocol import Endpoint, Flow, HttpCall
 from .roles import template_from_chat_template
 from .settings import LlamafileSettings, TemplateName
 
@@ -34,10 +33,6 @@ class ServerInfo:
         return "json_schema" if self.has_props and self.chat_template is None else "grammar"
 
 
-_lock = threading.Lock()
-_known: dict[str, ServerInfo] = {}
-
-
 def info_from_props(props: Mapping[str, Any]) -> ServerInfo:
     chat_template = props.get("chat_template")
     caps = props.get("chat_template_caps")
@@ -58,46 +53,19 @@ def info_from_props(props: Mapping[str, Any]) -> ServerInfo:
     )
 
 
-def _remember(api_base: str, info: ServerInfo) -> ServerInfo:
-    with _lock:
-        _known[api_base] = info
-    return info
-
-
-def cached_info(api_base: str) -> ServerInfo | None:
-    with _lock:
-        return _known.get(api_base)
-
-
-def forget(api_base: str | None = None) -> None:
-    """Drop what is known about one server (or all), e.g. after restarting it with another model."""
-    with _lock:
-        if api_base is None:
-            _known.clear()
-        else:
-            _known.pop(api_base, None)
-
-
-def server_info(client: ServerClient) -> ServerInfo:
-    known = cached_info(client.settings.api_base)
-    if known is not None:
-        return known
+def probe_flow() -> Flow[ServerInfo]:
+    """GET /props once. A server without it (classic llamafile: 404), or one whose /props is broken
+    (a 500, an HTML page) while chat works, gets the strict strategy every template accepts; a server
+    still loading or not listening is an error, as for any call."""
     try:
-        props = client.request_json("GET", "/props")
-    except NotFoundError:
-        props = None
-    return _remember(client.settings.api_base, info_from_props(props) if props else ServerInfo())
-
-
-async def aserver_info(client: ServerClient) -> ServerInfo:
-    known = cached_info(client.settings.api_base)
-    if known is not None:
-        return known
-    try:
-        props = await client.arequest_json("GET", "/props")
-    except NotFoundError:
-        props = None
-    return _remember(client.settings.api_base, info_from_props(props) if props else ServerInfo())
+        props = yield HttpCall("GET", Endpoint.PROPS)
+    except (NotFoundError, InternalServerError):
+        return ServerInfo()
+    except APIError as error:
+        if getattr(error, "status_code", None) != 200:  # only a 200 whose body is not JSON props
+            raise
+        return ServerInfo()
+    return info_from_props(props)
 
 
 def chosen_template(settings: LlamafileSettings, info: ServerInfo | None) -> TemplateName:

@@ -148,10 +148,17 @@ def reshape_messages(
     messages: Sequence[object], template: TemplateName, *, system_preamble: str | None = None
 ) -> list[WireMessage]:
     """The messages to send for `template` (already resolved: not AUTO), with tool instructions."""
-    turns = with_system_preamble(to_text_turns(messages), system_preamble)
+    return reshape_turns(to_text_turns(messages), template, system_preamble=system_preamble)
+
+
+def reshape_turns(
+    turns: list[WireMessage], template: TemplateName, *, system_preamble: str | None = None
+) -> list[WireMessage]:
+    """`reshape_messages` for turns already made by `to_text_turns`."""
+    shaped = with_system_preamble(turns, system_preamble)
     if template is TemplateName.MISTRAL:
-        return alternate_for_mistral(turns)
-    return turns
+        return alternate_for_mistral(shaped)
+    return shaped
 
 
 def template_from_chat_template(

@@ -25,32 +25,23 @@ import marshal
 import threading
 from collections import OrderedDict
 from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from litellm.exceptions import NotFoundError
-
-from .client import ServerClient
-from .probe import ServerInfo, _remember, cached_info, chosen_template, info_from_props
+from . import errors
+from .probe import ServerInfo, chosen_template
+from .protocol import Endpoint, Flow, HttpCall
 from .settings import LlamafileSettings
 from .transformation import build_chat_request
+
+if TYPE_CHECKING:
+    from .servers import Server
 
 logger = logging.getLogger("litellm_llamafile")
 
 # Special-token spellings worth cutting at; each is checked against the server's vocabulary first.
 CANDIDATE_SEPARATORS = ("<|im_start|>", "<|start_header_id|>", "<|eot_id|>", "</s>", "[INST]")
 VERIFY_FIRST = 3
-CACHE_ENTRIES = 16384
-
-HttpCall = tuple[str, str, dict[str, Any] | None]  # method, path, JSON body
-Flow = Generator[HttpCall, dict[str, Any], int]
-
-
-@dataclass
-class _ServerTokenState:
-    separators: tuple[str, ...] | None = None  # None: not learned yet
-    verified: int = 0
-    segmenting: bool = True
+CACHE_ENTRIES = 8192  # per server
 
 
 class _LRU:
@@ -74,24 +65,75 @@ class _LRU:
         self._data.clear()
 
 
-_lock = threading.Lock()
-_requests = _LRU(CACHE_ENTRIES)  # whole request -> count
-_prefixes = _LRU(CACHE_ENTRIES)  # rolling hash of the first k segments -> their count
-_servers: dict[str, _ServerTokenState] = {}
+class TokenCache:
+    """One server's counts: whole requests, prompt prefixes, and how its prompts may be segmented.
+    Every read and write goes through the lock: async and threaded callers share a server."""
 
+    def __init__(self, size: int = CACHE_ENTRIES) -> None:
+        self._lock = threading.Lock()
+        self._requests = _LRU(size)  # whole request -> count
+        self._prefixes = _LRU(size)  # rolling hash of the first k segments -> their count
+        self.separators: tuple[str, ...] | None = None  # None: not learned yet
+        self._verified = 0
+        self._segmenting = True
 
-def clear_cache() -> None:
-    with _lock:
-        _requests.clear()
-        _prefixes.clear()
-        _servers.clear()
+    def request(self, key: bytes | None) -> int | None:
+        if key is None:
+            return None
+        with self._lock:
+            return self._requests.get(key)
+
+    def remember(self, keys: Sequence[bytes | None], count: int) -> None:
+        with self._lock:
+            for key in keys:
+                if key is not None:
+                    self._requests.put(key, count)
+
+    def longest_prefix(self, keys: Sequence[bytes]) -> tuple[int, int]:
+        """(segments, count) of the longest counted run of leading segments, leaving at least one out."""
+        with self._lock:
+            for k in range(len(keys) - 1, 0, -1):
+                hit = self._prefixes.get(keys[k - 1])
+                if hit is not None:
+                    return k, hit
+        return 0, 0
+
+    def remember_prefix(self, key: bytes, count: int) -> None:
+        with self._lock:
+            self._prefixes.put(key, count)
+
+    @property
+    def segmenting(self) -> bool:
+        with self._lock:
+            return self._segmenting
+
+    def needs_verification(self) -> bool:
+        with self._lock:
+            return self._segmenting and self._verified < VERIFY_FIRST
+
+    def verified(self, ok: bool) -> None:
+        """A segmented count checked against a whole-prompt count; a mismatch turns segmenting off."""
+        with self._lock:
+            if ok:
+                self._verified += 1
+            else:
+                self._segmenting = False
+                self._prefixes.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._prefixes.clear()
+            self.separators = None
+            self._verified = 0
+            self._segmenting = True
 
 
 def token_list_length(answer: Mapping[str, Any]) -> int:
     """`/tokenize` answers `{"tokens": [ids]}`, `[{"id", "piece"}]` or `[piece strings]`: all count alike."""
     tokens = answer.get("tokens")
     if not isinstance(tokens, list):
-        raise ValueError(f"/tokenize answered without a token list: {str(answer)[:200]}")
+        raise errors.bad_body(Endpoint.TOKENIZE, "", 200, json.dumps(answer), None, "no token list")
     return len(tokens)
 
 
@@ -119,8 +161,10 @@ def _prefix_keys(api_base: str, segments: Sequence[str]) -> list[bytes]:
     return keys
 
 
-def _tokenize_call(text: str) -> HttpCall:
-    return ("POST", "/tokenize", {"content": text, "add_special": False, "parse_special": True})
+def _tokenize_call(text: str, *, parse_special: bool = True) -> HttpCall:
+    return HttpCall(
+        "POST", Endpoint.TOKENIZE, {"content": text, "add_special": False, "parse_special": parse_special}
+    )
 
 
 def _learn_separators(info: ServerInfo) -> Generator[HttpCall, dict[str, Any], tuple[str, ...]]:
@@ -131,64 +175,44 @@ def _learn_separators(info: ServerInfo) -> Generator[HttpCall, dict[str, Any], t
         special = yield _tokenize_call(candidate)
         if token_list_length(special) != 1:
             continue
-        plain = yield (
-            "POST",
-            "/tokenize",
-            {"content": candidate, "add_special": False, "parse_special": False},
-        )
+        plain = yield _tokenize_call(candidate, parse_special=False)
         if token_list_length(plain) > 1:
             found.append(candidate)
     return tuple(found)
 
 
 def count_flow(
+    server: Server,
     settings: LlamafileSettings,
     messages: Sequence[object],
     params: Mapping[str, Any],
     model: str,
-) -> Flow:
-    """The whole counting protocol, as a generator of HTTP calls (see module doc)."""
-    api_base = settings.api_base
-    info = cached_info(api_base)
-    if info is None and settings.template.value == "auto":
-        try:
-            props = yield ("GET", "/props", None)
-            info = _remember(api_base, info_from_props(props))
-        except NotFoundError:  # an older llamafile without /props
-            info = _remember(api_base, ServerInfo())
+) -> Flow[int]:
+    """The whole counting protocol, as a flow of HTTP calls (see module doc)."""
+    cache = server.tokens
+    info = (yield from server.info_flow()) if settings.template.value == "auto" else server.info
     template = chosen_template(settings, info)
-    raw_key = _raw_key(api_base, template.value, messages, params)
-    if raw_key is not None:
-        with _lock:
-            known = _requests.get(raw_key)
-        if known is not None:
-            return known  # the exact same input as before: no transform, no HTTP
+    raw_key = _raw_key(server.api_base, template.value, messages, params)
+    known = cache.request(raw_key)
+    if known is not None:
+        return known  # the exact same input as before: no transform, no HTTP
     request = build_chat_request(model, messages, params, template)
     request_key = hashlib.blake2b(
-        json.dumps([api_base, template.value, request.messages], sort_keys=True).encode(), digest_size=20
+        json.dumps([template.value, request.messages], sort_keys=True).encode(), digest_size=20
     ).digest()
-    with _lock:
-        known = _requests.get(request_key)
+    known = cache.request(request_key)
     if known is not None:
-        if raw_key is not None:
-            with _lock:
-                _requests.put(raw_key, known)
+        cache.remember([raw_key], known)
         return known
 
-    rendered = yield ("POST", "/apply-template", {"messages": request.messages})
+    rendered = yield HttpCall("POST", Endpoint.APPLY_TEMPLATE, {"messages": request.messages})
     prompt = rendered.get("prompt")
     if not isinstance(prompt, str):
-        raise ValueError(f"/apply-template answered without a prompt: {str(rendered)[:200]}")
-
-    with _lock:
-        state = _servers.setdefault(api_base, _ServerTokenState())
-    if state.separators is None:
-        state.separators = yield from _learn_separators(info or ServerInfo())
-    total = yield from _count_prompt(api_base, prompt, state)
-    with _lock:
-        _requests.put(request_key, total)
-        if raw_key is not None:
-            _requests.put(raw_key, total)
+        raise errors.bad_body(Endpoint.APPLY_TEMPLATE, model, 200, json.dumps(rendered), None, "no prompt")
+    if cache.separators is None:
+        cache.separators = yield from _learn_separators(info or ServerInfo())
+    total = yield from _count_prompt(server.api_base, prompt, cache)
+    cache.remember([request_key, raw_key], total)
     return total
 
 
@@ -204,32 +228,23 @@ def _raw_key(
     return b"raw:" + hashlib.blake2b(raw, digest_size=20).digest()
 
 
-def _count_prompt(api_base: str, prompt: str, state: _ServerTokenState) -> Flow:
-    segments = split_segments(prompt, state.separators or ()) if state.segmenting else [prompt]
+def _count_prompt(api_base: str, prompt: str, cache: TokenCache) -> Flow[int]:
+    segments = split_segments(prompt, cache.separators or ()) if cache.segmenting else [prompt]
     keys = _prefix_keys(api_base, segments)
-    reuse, reused_count = 0, 0
-    with _lock:
-        for k in range(len(segments) - 1, 0, -1):
-            hit = _prefixes.get(keys[k - 1])
-            if hit is not None:
-                reuse, reused_count = k, hit
-                break
+    reuse, total = cache.longest_prefix(keys)
     # Tokenize the new tail as two pieces: all but its last segment, then the last one (usually the
     # generation prompt), so next turn's prompt, which extends this one minus that tail, finds a hit.
-    total = reused_count
     if len(segments) - reuse >= 2:
-        body = "".join(segments[reuse:-1])
-        total += token_list_length((yield _tokenize_call(body)))
-        with _lock:
-            _prefixes.put(keys[-2], total)
+        total += token_list_length((yield _tokenize_call("".join(segments[reuse:-1]))))
+        cache.remember_prefix(keys[-2], total)
         total += token_list_length((yield _tokenize_call(segments[-1])))
     else:
         total += token_list_length((yield _tokenize_call("".join(segments[reuse:]))))
-    with _lock:
-        _prefixes.put(keys[-1], total)
+    cache.remember_prefix(keys[-1], total)
 
-    if len(segments) > 1 and state.verified < VERIFY_FIRST:
+    if len(segments) > 1 and cache.needs_verification():
         whole = token_list_length((yield _tokenize_call(prompt)))
+        cache.verified(whole == total)
         if whole != total:
             logger.warning(
                 "llamafile server %s: segmented count %d != whole-prompt count %d; counting whole prompts",
@@ -237,48 +252,8 @@ def _count_prompt(api_base: str, prompt: str, state: _ServerTokenState) -> Flow:
                 total,
                 whole,
             )
-            state.segmenting = False
-            with _lock:
-                _prefixes.clear()
             return whole
-        state.verified += 1
     return total
-
-
-def run_sync(flow: Flow, client: ServerClient) -> int:
-    """Drive a flow with blocking HTTP. A 404 is thrown into the flow, which may handle it."""
-    try:
-        call = next(flow)
-    except StopIteration as done:  # answered from the cache
-        return int(done.value)
-    while True:
-        try:
-            try:
-                answer = client.request_json(*call)
-            except NotFoundError as missing:
-                call = flow.throw(missing)
-            else:
-                call = flow.send(answer)
-        except StopIteration as done:
-            return int(done.value)
-
-
-async def run_async(flow: Flow, client: ServerClient) -> int:
-    """Drive a flow with async HTTP (same protocol as run_sync)."""
-    try:
-        call = next(flow)
-    except StopIteration as done:
-        return int(done.value)
-    while True:
-        try:
-            try:
-                answer = await client.arequest_json(*call)
-            except NotFoundError as missing:
-                call = flow.throw(missing)
-            else:
-                call = flow.send(answer)
-        except StopIteration as done:
-            return int(done.value)
 
 
 # -- public API ---------------------------------------------------------------------------------------
@@ -292,15 +267,21 @@ def _call_setup(
     api_key: str | None,
     options: Mapping[str, Any] | None,
     timeout: float | None,
-) -> tuple[ServerClient, dict[str, Any], str]:
-    settings = LlamafileSettings.resolve(api_base=api_base, api_key=api_key, timeout=timeout, options=options)
-    bare_model = model.removeprefix("llamafile/")
+) -> tuple[Server, LlamafileSettings, dict[str, Any], str]:
+    from .servers import server_for
+
+    try:
+        settings = LlamafileSettings.resolve(
+            api_base=api_base, api_key=api_key, timeout=timeout, options=options
+        )
+    except ValueError as error:  # pydantic.ValidationError is a ValueError
+        raise errors.invalid_request(f"invalid llamafile settings: {error}") from None
     params: dict[str, Any] = {}
     if tools:
         params["tools"] = list(tools)
         if tool_choice is not None:
             params["tool_choice"] = tool_choice
-    return ServerClient(settings, bare_model), params, bare_model
+    return server_for(settings), settings, params, model.removeprefix("llamafile/")
 
 
 def count_tokens(
@@ -319,8 +300,10 @@ def count_tokens(
     Connection settings resolve like a completion call: arguments, then LLAMAFILE_API_BASE /
     LLAMAFILE_API_KEY, then http://127.0.0.1:8080. Raises LiteLLM exceptions on HTTP failures.
     """
-    client, params, bare_model = _call_setup(model, tools, tool_choice, api_base, api_key, options, timeout)
-    return run_sync(count_flow(client.settings, messages, params, bare_model), client)
+    server, settings, params, bare = _call_setup(
+        model, tools, tool_choice, api_base, api_key, options, timeout
+    )
+    return server.driver(settings, bare).run(count_flow(server, settings, messages, params, bare))
 
 
 async def acount_tokens(
@@ -335,16 +318,21 @@ async def acount_tokens(
     timeout: float | None = None,
 ) -> int:
     """Async `count_tokens`."""
-    client, params, bare_model = _call_setup(model, tools, tool_choice, api_base, api_key, options, timeout)
-    return await run_async(count_flow(client.settings, messages, params, bare_model), client)
+    server, settings, params, bare = _call_setup(
+        model, tools, tool_choice, api_base, api_key, options, timeout
+    )
+    flow = count_flow(server, settings, messages, params, bare)
+    return await server.async_driver(settings, bare).run(flow)
+
+
+def text_count_flow(text: str) -> Flow[int]:
+    """Tokens of raw text (no chat template, special-token spellings treated as text)."""
+    return token_list_length((yield _tokenize_call(text, parse_special=False)))
 
 
 def count_text_tokens(
     text: str, *, model: str = "llamafile", api_base: str | None = None, api_key: str | None = None
 ) -> int:
     """Tokens of raw text (no chat template, special-token spellings treated as text)."""
-    client, _, _ = _call_setup(model, None, None, api_base, api_key, None, None)
-    answer = client.request_json(
-        "POST", "/tokenize", {"content": text, "add_special": False, "parse_special": False}
-    )
-    return token_list_length(answer)
+    server, settings, _, bare = _call_setup(model, None, None, api_base, api_key, None, None)
+    return server.driver(settings, bare).run(text_count_flow(text))

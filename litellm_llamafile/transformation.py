@@ -23,10 +23,10 @@ from litellm.types.utils import (
     Usage,
 )
 
-from .errors import invalid_request
+from .errors import PROVIDER, invalid_request
 from .grammar import grammar_for_schema, prose_or_call_grammar
 from .parsing import ParsedReply, broken_call_reason, parse_tool_calls, tool_names
-from .roles import WireMessage, reshape_messages, to_text_turns
+from .roles import WireMessage, reshape_turns, to_text_turns
 from .settings import TemplateName
 from .streaming import final_finish_reason
 from .tools import ToolChoice, call_schema, normalize_tool_choice, tool_instructions
@@ -41,6 +41,17 @@ _CONSUMED = frozenset(
 
 
 _CALLER_CONSTRAINTS = ("grammar", "json_schema", "response_format")
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """The caller's messages as plain-text turns, converted (and so validated) once per call."""
+
+    turns: list[WireMessage]
+
+    @classmethod
+    def of(cls, messages: Sequence[object] | Conversation) -> Conversation:
+        return messages if isinstance(messages, Conversation) else cls(to_text_turns(messages))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +88,7 @@ def _tools_from(params: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], obj
 
 def build_chat_request(
     model: str,
-    messages: Sequence[object],
+    messages: Sequence[object] | Conversation,
     params: Mapping[str, Any],
     template: TemplateName,
     *,
@@ -98,8 +109,9 @@ def build_chat_request(
     except ValueError as error:
         raise invalid_request(str(error), model) from None
     offered = tools if choice.mode != "none" else []
-    wire = reshape_messages(
-        messages, template, system_preamble=tool_instructions(offered) if offered else None
+    conversation = Conversation.of(messages)
+    wire = reshape_turns(
+        conversation.turns, template, system_preamble=tool_instructions(offered) if offered else None
     )
 
     payload: dict[str, Any] = {k: v for k, v in params.items() if k not in _CONSUMED and v is not None}
@@ -126,20 +138,20 @@ def build_chat_request(
             call_schema(offered, choice, parallel=parallel, budget=budget)
         )
     if slots and "id_slot" not in payload:
-        payload["id_slot"] = affinity_slot(messages, slots)
+        payload["id_slot"] = affinity_slot(conversation, slots)
     if stream:
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
     return ChatRequest(payload=payload, messages=wire, tools=tuple(offered), tool_choice=choice)
 
 
-def affinity_slot(messages: Sequence[object], total_slots: int) -> int:
+def affinity_slot(messages: Sequence[object] | Conversation, total_slots: int) -> int:
     """A stable slot for a conversation, so each agent's requests land where its prompt prefix is cached.
 
     The key is the caller's first system text and first user text, as given: an agent only appends,
     so these never change, whereas the reshaped turns do (Mistral merges a new user message into the
     previous one)."""
-    turns = to_text_turns(messages)
+    turns = Conversation.of(messages).turns
     first_system = next((t["content"] for t in turns if t["role"] == "system"), "")
     first_user = next((t["content"] for t in turns if t["role"] == "user"), "")
     opening = json.dumps([first_system, first_user]).encode()
@@ -149,12 +161,42 @@ def affinity_slot(messages: Sequence[object], total_slots: int) -> int:
 REPAIR_PROMPT = "Your tool call could not be used: {reason}. Answer again with only the corrected JSON call."
 
 
-def _first_reply(data: Mapping[str, Any]) -> tuple[str, str | None]:
+def _shape_error(data: object, why: str, model: str = "") -> APIError:
+    return APIError(
+        status_code=200,
+        message=f"server answer {why}: {json.dumps(data, default=str)[:300]!r}",
+        model=model,
+        llm_provider=PROVIDER,
+    )
+
+
+def choices_of(data: Mapping[str, Any], model: str = "") -> list[Mapping[str, Any]]:
+    """The answer's choices, each a mapping; a typed error (quoting the answer) for any other shape."""
     choices = data.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
-        return "", None
-    message = choices[0].get("message") or {}
-    return str(message.get("content") or ""), choices[0].get("finish_reason")
+    if not isinstance(choices, list) or not choices or not all(isinstance(c, Mapping) for c in choices):
+        raise _shape_error(data, "has no list of choices", model)
+    return choices
+
+
+def choice_text(choice: Mapping[str, Any], part: str = "message", model: str = "") -> str:
+    """`choice[part].content` as text ("" when absent); a typed error for a message or content of the
+    wrong type, never a crash."""
+    message = choice.get(part)
+    if message is None:
+        return ""
+    if not isinstance(message, Mapping):
+        raise _shape_error(choice, f"has a {part} that is not an object", model)
+    content = message.get("content")
+    if content is None:
+        return ""
+    if not isinstance(content, str):
+        raise _shape_error(choice, f"has {part}.content that is not text", model)
+    return content
+
+
+def _first_reply(data: Mapping[str, Any]) -> tuple[str, str | None]:
+    choice = choices_of(data)[0]
+    return choice_text(choice), choice.get("finish_reason")
 
 
 def repair_request(request: ChatRequest, data: Mapping[str, Any]) -> ChatRequest | None:
@@ -195,22 +237,28 @@ def usage_from(data: Mapping[str, Any]) -> Usage | None:
     """OpenAI usage from a server answer, with cached prompt tokens (llama.cpp reports them as
     usage.prompt_tokens_details.cached_tokens, or only as timings.cache_n on older builds)."""
     usage = data.get("usage")
-    if not isinstance(usage, Mapping):
+    if usage is None:
         return None
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    details = usage.get("prompt_tokens_details")
-    cached: int | None = None
-    if isinstance(details, Mapping) and details.get("cached_tokens") is not None:
-        cached = int(details["cached_tokens"])
-    else:
-        timings = data.get("timings")
-        if isinstance(timings, Mapping) and timings.get("cache_n") is not None:
-            cached = int(timings["cache_n"])
+    if not isinstance(usage, Mapping):
+        raise _shape_error(data, "has a usage that is not an object")
+    try:
+        prompt = int(usage.get("prompt_tokens") or 0)
+        completion = int(usage.get("completion_tokens") or 0)
+        total = int(usage.get("total_tokens") or prompt + completion)
+        details = usage.get("prompt_tokens_details")
+        cached: int | None = None
+        if isinstance(details, Mapping) and details.get("cached_tokens") is not None:
+            cached = int(details["cached_tokens"])
+        else:
+            timings = data.get("timings")
+            if isinstance(timings, Mapping) and timings.get("cache_n") is not None:
+                cached = int(timings["cache_n"])
+    except (TypeError, ValueError):
+        raise _shape_error(data, "has token counts that are not numbers") from None
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
-        total_tokens=int(usage.get("total_tokens") or prompt + completion),
+        total_tokens=total,
         prompt_tokens_details={"cached_tokens": cached} if cached is not None else None,
     )
 
@@ -237,19 +285,11 @@ def build_model_response(
     data: Mapping[str, Any], request: ChatRequest, model_response: ModelResponse, model: str
 ) -> ModelResponse:
     """Server JSON answer -> the LiteLLM ModelResponse (filled in place, as custom handlers do)."""
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
-        raise APIError(
-            status_code=200,
-            message=f"server answer has no choices: {json.dumps(data)[:200]!r}",
-            model=model,
-            llm_provider="llamafile",
-        )
+    choices = choices_of(data, model)
     response_id = str(data.get("id") or f"chatcmpl-{time.time_ns()}")
     new_choices = []
     for index, choice in enumerate(choices):
-        message = choice.get("message") or {}
-        text = message.get("content") or ""
+        text = choice_text(choice, model=model)
         server_reason = choice.get("finish_reason")
         seed = response_id if index == 0 else f"{response_id}/{index}"
         reply = parse_reply(text, request, id_seed=seed, server_reason=server_reason)

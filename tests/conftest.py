@@ -24,9 +24,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import pytest
 
 import litellm_llamafile
-from litellm_llamafile import probe, tokens
-from litellm_llamafile.client import ServerClient
 from litellm_llamafile.embedded_server import EmbeddedServer
+from litellm_llamafile.protocol import HttpCall
+from litellm_llamafile.servers import SERVERS
+from litellm_llamafile.transport import SyncDriver
 
 from .support.fake_server import Exchange, FaultyServer, answer_chat
 from .support.servers import CANONICAL, CASSETTES, RECORDING_API_KEY, SentRequest, Servers
@@ -95,8 +96,7 @@ def live(request: pytest.FixtureRequest) -> bool:
 def _fresh_adapter_state() -> Iterator[None]:
     """Each test sees an unprobed server and an empty token cache, so cassettes never depend on order."""
     litellm_llamafile.register()
-    probe.forget()
-    tokens.clear_cache()
+    SERVERS.forget()
     yield
 
 
@@ -105,19 +105,19 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[SentRequest]:
     """Every request the adapter sends (path, JSON body, headers), replayed or live: a spy on the one
     HTTP module; the real request still goes out."""
     calls: list[SentRequest] = []
-    request_json = ServerClient.request_json
-    stream_events = ServerClient.stream_events
+    send = SyncDriver.send
+    events = SyncDriver.events
 
-    def spy_json(self: ServerClient, method: str, path: str, payload: Any = None) -> Any:
-        calls.append(SentRequest(path, payload, self._headers()))
-        return request_json(self, method, path, payload)
+    def spy_send(self: SyncDriver, call: HttpCall) -> Any:
+        calls.append(SentRequest(call.path, call.body, self.headers()))
+        return send(self, call)
 
-    def spy_stream(self: ServerClient, path: str, payload: Any) -> Any:
-        calls.append(SentRequest(path, payload, self._headers()))
-        return stream_events(self, path, payload)
+    def spy_events(self: SyncDriver, call: HttpCall) -> Any:
+        calls.append(SentRequest(call.path, call.body, self.headers()))
+        return events(self, call)
 
-    monkeypatch.setattr(ServerClient, "request_json", spy_json)
-    monkeypatch.setattr(ServerClient, "stream_events", spy_stream)
+    monkeypatch.setattr(SyncDriver, "send", spy_send)
+    monkeypatch.setattr(SyncDriver, "events", spy_events)
     return calls
 
 

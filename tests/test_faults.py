@@ -23,11 +23,12 @@ import litellm
 import pytest
 from litellm.exceptions import LITELLM_EXCEPTION_TYPES, MidStreamFallbackError
 
-from litellm_llamafile import probe
-from litellm_llamafile.client import POOL_LIMITS, ServerClient
 from litellm_llamafile.embedded_server import EmbeddedServer, ensure_llama_server, ensure_model, free_port
 from litellm_llamafile.errors import START_HINT
+from litellm_llamafile.protocol import Endpoint, HttpCall
+from litellm_llamafile.servers import SERVERS
 from litellm_llamafile.settings import LlamafileSettings
+from litellm_llamafile.transport import POOL_LIMITS
 
 from .support.calls import (
     HI,
@@ -225,7 +226,9 @@ def test_stream_that_breaks_is_a_typed_error_and_is_not_retried(
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_request_timeout_is_litellm_timeout(own_server: Callable[..., EmbeddedServer], mode: str) -> None:
     server = own_server()
-    probe.server_info(ServerClient(LlamafileSettings(api_base=server.base_url)))  # only the chat can time out
+    settings = LlamafileSettings(api_base=server.base_url)
+    known = SERVERS.get(settings.api_base)
+    known.driver(settings, "smol").run(known.info_flow())  # only the chat can time out
     with pytest.raises(litellm.Timeout) as caught:
         call(mode, api_base=server.base_url, timeout=0.5, **LONG_GENERATION)
     assert server.base_url in str(caught.value)
@@ -826,21 +829,28 @@ def test_pooled_connections_expire_before_the_server_drops_them(servers: Servers
 def test_a_request_right_after_a_stream_never_meets_a_closed_connection(servers: Servers) -> None:
     """llama-server closes a connection after a streamed reply (while its headers say Keep-Alive). An
     agent that sends its next request the moment a stream ends must not get that dead connection."""
-    client = ServerClient(LlamafileSettings(api_base=servers.url("chatml")))
+    settings = LlamafileSettings(api_base=servers.url("chatml"))
+    server = SERVERS.get(settings.api_base)
     body = {"messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 2}
+    chat, stream = (
+        HttpCall("POST", Endpoint.CHAT, body),
+        HttpCall("POST", Endpoint.CHAT, {**body, "stream": True}),
+    )
 
     def sync_round() -> str:
-        with client.stream_events("/v1/chat/completions", {**body, "stream": True}) as events:
+        driver = server.driver(settings, "smol")
+        with driver.events(stream) as events:
             streamed = [event for event in events]
         assert streamed
-        return str(client.request_json("POST", "/v1/chat/completions", body)["object"])
+        return str(driver.send(chat)["object"])
 
     async def async_rounds(n: int) -> list[str]:
+        driver = server.async_driver(settings, "smol")
         out = []
         for _ in range(n):
-            async with client.astream_events("/v1/chat/completions", {**body, "stream": True}) as events:
+            async with driver.aevents(stream) as events:
                 assert [event async for event in events]
-            answer = await client.arequest_json("POST", "/v1/chat/completions", body)
+            answer = await driver.send(chat)
             out.append(str(answer["object"]))
         return out
 

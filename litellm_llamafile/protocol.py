@@ -1,0 +1,139 @@
+"""The sans-IO protocol: what the adapter says to a llama.cpp-family server, with no I/O in it.
+
+Every conversation with a server (probing it, a chat, a repair retry, a token count, ...) is written once,
+as a generator (a `Flow`) that yields `HttpCall`s and receives each answer's decoded JSON. An HTTP error the
+flow may handle (a 404 from an older server) is thrown into it as the LiteLLM exception. The two drivers in
+`transport.py`, one blocking and one async, are the only code that runs flows against a network.
+
+The answer checks (status -> LiteLLM exception, JSON body -> object, one SSE line -> event) are pure
+functions here, so both drivers share them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from . import errors
+
+JSON = dict[str, Any]
+T = TypeVar("T")
+
+
+class Endpoint:
+    """Every path the adapter uses, in one table."""
+
+    CHAT = "/v1/chat/completions"
+    COMPLETIONS = "/v1/completions"
+    EMBEDDINGS = "/v1/embeddings"
+    PROPS = "/props"
+    TOKENIZE = "/tokenize"
+    APPLY_TEMPLATE = "/apply-template"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpCall:
+    """One request: method, path on the server, JSON body."""
+
+    method: str
+    path: str
+    body: Mapping[str, Any] | None = None
+
+
+Flow = Generator[HttpCall, JSON, T]
+
+
+def finished(flow: Flow[T]) -> T:
+    """The result of a flow that needs no HTTP (everything was cached); ValueError if it asks for some."""
+    try:
+        call = next(flow)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    flow.close()
+    raise ValueError(f"flow needs HTTP ({call.method} {call.path})")
+
+
+# -- answers ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Who answered, for error messages: the URL called, the model, and the secret to mask."""
+
+    url: str
+    model: str
+    secret: str | None
+
+
+def json_object(peer: Peer, status: int, body: str) -> JSON:
+    """A 2xx body -> its JSON object, or the typed error for one that is not."""
+    data = _json_or_missing(body)
+    if data is _MISSING:
+        raise errors.bad_body(peer.url, peer.model, status, body, peer.secret, "a body that is not JSON")
+    if not isinstance(data, dict):
+        raise errors.bad_body(peer.url, peer.model, status, body, peer.secret, "JSON that is not an object")
+    return data
+
+
+class Done:
+    """The `data: [DONE]` marker that ends an OpenAI-style stream."""
+
+
+DONE = Done()
+
+
+def sse_event(peer: Peer, line: str) -> JSON | Done | None:
+    """One SSE line -> a JSON event, DONE, or None (comments, blank lines, other fields).
+
+    llama-server reports a failure mid-stream (e.g. "Context size has been exceeded.") as an `error:` field
+    holding the bare error object; other servers send `data: {"error": {...}}`."""
+    field, _, data = line.partition(":")
+    data = data.strip()
+    if field not in ("data", "error") or not data:
+        return None
+    if data == "[DONE]":
+        return DONE
+    event = _json_or_missing(data)
+    if event is _MISSING:
+        raise errors.bad_body(peer.url, peer.model, 200, data, peer.secret, "a stream event that is not JSON")
+    if not isinstance(event, dict):
+        raise errors.bad_body(
+            peer.url, peer.model, 200, data, peer.secret, "a stream event that is not an object"
+        )
+    if field == "error" and "error" not in event:
+        event = {"error": event}
+    if event.get("error") is not None:
+        error = event["error"]
+        status = error.get("code", 500) if isinstance(error, dict) else 500
+        raise errors.from_status(
+            status if isinstance(status, int) else 500,
+            json.dumps(event),
+            url=peer.url,
+            model=peer.model,
+            secret=peer.secret,
+        )
+    return event
+
+
+def is_event_stream(content_type: str | None) -> bool:
+    """Whether a streamed answer is server-sent events. Read as events, anything else (an HTML error page,
+    a whole JSON reply) would be skipped line by line and end as a reply with nothing in it."""
+    return content_type is None or content_type.lower().startswith("text/event-stream")
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+
+
+def _json_or_missing(text: str) -> object:
+    """json.loads, or _MISSING for text that is not JSON (or nests deeper than Python's recursion limit).
+    Callers raise outside `except`: the decoder's error holds the whole body, which must not be chained."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return _MISSING

@@ -1,0 +1,95 @@
+"""One `Server` per base URL: everything the adapter knows about that server, in one object.
+
+A Server owns what was learned from it (`ServerInfo`, from GET /props, once), its token-count caches and
+its connection pools. All Servers live in one registry with one lock; `forget()` drops what was learned
+(after a server restarts with another model, or between tests).
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from dataclasses import dataclass, field
+
+from .probe import ServerInfo, probe_flow
+from .protocol import Flow
+from .settings import LlamafileSettings
+from .tokens import TokenCache
+from .transport import AsyncDriver, Pools, SyncDriver
+
+
+@dataclass
+class Server:
+    """What is known about the server at `api_base`."""
+
+    api_base: str
+    pools: Pools = field(default_factory=Pools)
+    tokens: TokenCache = field(default_factory=TokenCache)
+    _info: ServerInfo | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def info(self) -> ServerInfo | None:
+        """What GET /props said, or None before the first probe."""
+        with self._lock:
+            return self._info
+
+    def info_flow(self) -> Flow[ServerInfo]:
+        """The server's facts: known ones at once, otherwise learned (and kept) by probing."""
+        known = self.info
+        if known is not None:
+            return known
+        learned = yield from probe_flow()
+        with self._lock:
+            if self._info is None:
+                self._info = learned
+            return self._info
+
+    def driver(self, settings: LlamafileSettings, model: str) -> SyncDriver:
+        return SyncDriver(self.pools, settings, model)
+
+    def async_driver(self, settings: LlamafileSettings, model: str) -> AsyncDriver:
+        return AsyncDriver(self.pools, settings, model)
+
+    def forget(self) -> None:
+        """Drop what was learned (server facts and token counts); connections stay pooled."""
+        with self._lock:
+            self._info = None
+        self.tokens.clear()
+
+
+class ServerRegistry:
+    """The process's Servers, one per base URL."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._servers: dict[str, Server] = {}
+
+    def get(self, api_base: str) -> Server:
+        with self._lock:
+            server = self._servers.get(api_base)
+            if server is None:
+                server = self._servers[api_base] = Server(api_base)
+            return server
+
+    def forget(self, api_base: str | None = None) -> None:
+        """Forget one server's facts, or every server's."""
+        with self._lock:
+            chosen = list(self._servers.values()) if api_base is None else [self._servers.get(api_base)]
+        for server in chosen:
+            if server is not None:
+                server.forget()
+
+    def close(self) -> None:
+        with self._lock:
+            servers = list(self._servers.values())
+        for server in servers:
+            server.pools.close()
+
+
+SERVERS = ServerRegistry()
+atexit.register(SERVERS.close)
+
+
+def server_for(settings: LlamafileSettings) -> Server:
+    return SERVERS.get(settings.api_base)

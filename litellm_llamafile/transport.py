@@ -1,0 +1,418 @@
+"""Where HTTP happens: the one blocking driver and the one async driver that run protocol flows.
+
+Retries happen only where they are safe: while nothing listens (connect errors, a bounded number of
+times) and while the server answers 503 because it is still loading (up to `loading_wait` seconds).
+A request the server has started answering is never retried.
+
+Failures are raised outside the `except` that caught them: httpx errors hold the request, and with it the
+Authorization header, so chaining them (`__context__`) would put the API key inside our exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, TypeVar
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception_type, wait_exponential
+
+from . import errors
+from .aiohttp_transport import AiohttpTransport
+from .protocol import DONE, JSON, Flow, HttpCall, Peer, is_event_stream, json_object, sse_event
+from .settings import LlamafileSettings
+
+T = TypeVar("T")
+# llama-server and llamafile (cpp-httplib) close a connection idle for 5 s. Reusing one at that instant
+# fails as "Server disconnected", which for a POST is not safe to retry, so ours expire first.
+POOL_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=4)
+_CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
+class _Loading(Exception):
+    """The server answered 503 (model still loading): worth waiting for."""
+
+    def __init__(self, response: httpx.Response, body: str) -> None:
+        super().__init__("server loading")
+        self.response = response
+        self.body = body
+
+
+class _CutOff(Exception):
+    """The server sent its status line, then the connection broke before the body was complete."""
+
+    def __init__(self, response: httpx.Response, received: bytes, reason: str) -> None:
+        super().__init__("body cut off")
+        self.response = response
+        self.received = received
+        self.reason = reason
+
+
+async def _close_at_loop_shutdown(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
+class Pools:
+    """One server's connections: a blocking client, and one async client per event loop (httpx async
+    clients are bound to the loop that created them)."""
+
+    def __init__(self) -> None:
+        self._sync: httpx.Client | None = None
+        # loop -> (its client, the async generator that closes that client when the loop shuts down)
+        self._async: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, AsyncGenerator[None, None]]
+        ] = weakref.WeakKeyDictionary()
+
+    def sync(self) -> httpx.Client:
+        if self._sync is None or self._sync.is_closed:
+            self._sync = httpx.Client(limits=POOL_LIMITS, trust_env=False)
+        return self._sync
+
+    async def for_loop(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        for closed in [other for other in self._async if other.is_closed()]:
+            # A loop closed without shutdown_asyncgens cannot close its client any more; dropping our
+            # reference at least lets the garbage collector reclaim the client and its sockets.
+            del self._async[closed]
+        entry = self._async.get(loop)
+        if entry is not None and not entry[0].is_closed:
+            return entry[0]
+        client = httpx.AsyncClient(transport=AiohttpTransport(POOL_LIMITS), trust_env=False)
+        closer = _close_at_loop_shutdown(client)
+        self._async[loop] = (client, closer)
+        # Started, the closer is an unfinished async generator of this loop, and asyncio.run() / Runner
+        # finalize those (loop.shutdown_asyncgens) while the loop still runs: the client's sockets are
+        # closed before its loop is. Without it every asyncio.run() left its keep-alive sockets open.
+        await closer.__anext__()
+        return client
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+
+def _body_text(response: httpx.Response, received: bytes) -> str:
+    return received.decode(response.encoding or "utf-8", errors="replace")
+
+
+@contextmanager
+def _cut_off_if_broken(response: httpx.Response, received: bytearray) -> Iterator[None]:
+    """A connection that breaks after the status line is a _CutOff carrying what did arrive (a timeout
+    stays a timeout)."""
+    try:
+        yield
+    except httpx.TimeoutException:
+        raise
+    except httpx.TransportError as error:
+        raise _CutOff(response, bytes(received), str(error) or type(error).__name__) from None
+
+
+def _read(response: httpx.Response) -> str:
+    """The body of a response opened with stream=True, closed after."""
+    received = bytearray()
+    try:
+        with _cut_off_if_broken(response, received):
+            for chunk in response.iter_bytes():
+                received += chunk
+    finally:
+        response.close()
+    return _body_text(response, bytes(received))
+
+
+async def _aread(response: httpx.Response) -> str:
+    received = bytearray()
+    try:
+        with _cut_off_if_broken(response, received):
+            async for chunk in response.aiter_bytes():
+                received += chunk
+    finally:
+        await response.aclose()
+    return _body_text(response, bytes(received))
+
+
+class _Policy:
+    """What both drivers share: the URL, headers, retry policy and how each failure is mapped."""
+
+    def __init__(self, pools: Pools, settings: LlamafileSettings, model: str) -> None:
+        self.pools = pools
+        self.settings = settings
+        self.model = model
+        self.secret = settings.api_key.get_secret_value() if settings.api_key else None
+        self.timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+
+    def url(self, path: str) -> str:
+        return f"{self.settings.api_base}{path}"
+
+    def peer(self, url: str) -> Peer:
+        return Peer(url, self.model, self.secret)
+
+    def headers(self, *, stream: bool = False) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", **self.settings.auth_headers()}
+        if stream:
+            # llama-server closes the connection after a streamed reply although it says Keep-Alive; a
+            # request sent on it before the close arrives fails ("Server disconnected"), and a POST is not
+            # safe to retry. So a stream's connection never goes back to the pool.
+            headers["Connection"] = "close"
+        return headers
+
+    def build(
+        self, client: httpx.Client | httpx.AsyncClient, call: HttpCall, *, stream: bool
+    ) -> httpx.Request:
+        return client.build_request(
+            call.method,
+            self.url(call.path),
+            json=call.body,
+            headers=self.headers(stream=stream),
+            timeout=self.timeout,
+        )
+
+    def _stop(self, state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, _Loading):
+            return (state.seconds_since_start or 0.0) >= self.settings.loading_wait
+        return state.attempt_number > self.settings.connect_retries
+
+    def retry_kwargs(self) -> dict[str, Any]:
+        return {
+            "retry": retry_if_exception_type((*_CONNECT_ERRORS, _Loading)),
+            "wait": wait_exponential(multiplier=0.25, max=2.0),
+            "stop": self._stop,
+            "reraise": True,
+        }
+
+    def check(self, response: httpx.Response, body: str) -> None:
+        if response.status_code == 503:
+            raise _Loading(response, body)
+        if response.status_code >= 400:
+            raise errors.from_status(
+                response.status_code,
+                body,
+                url=str(response.request.url),
+                model=self.model,
+                secret=self.secret,
+                response=response,
+            )
+
+    def not_a_stream(self, response: httpx.Response, body: str) -> Exception:
+        peer = self.peer(str(response.request.url))
+        return errors.bad_body(
+            peer.url,
+            self.model,
+            response.status_code,
+            body,
+            self.secret,
+            "a body that is not an event stream",
+        )
+
+    def translate(self, error: BaseException, url: str, *, streaming: bool = False) -> Exception:
+        """An exception raised while calling `url` -> the LiteLLM exception the caller gets."""
+        if isinstance(error, _CutOff):
+            reason = errors.mask(error.reason, self.secret)
+            return errors.bad_body(
+                url,
+                self.model,
+                error.response.status_code,
+                _body_text(error.response, error.received),
+                self.secret,
+                f"a body cut off after {len(error.received)} bytes ({reason})",
+            )
+        if isinstance(error, _Loading):
+            return errors.from_status(
+                503,
+                error.body or "server still loading",
+                url=url,
+                model=self.model,
+                secret=self.secret,
+                response=error.response,
+            )
+        if isinstance(error, _CONNECT_ERRORS):
+            return errors.connection_failed(
+                url, self.model, errors.mask(str(error) or type(error).__name__, self.secret)
+            )
+        if isinstance(error, httpx.TimeoutException):
+            return errors.timed_out(url, self.model, self.settings.timeout)
+        if isinstance(error, httpx.HTTPError):
+            broken = errors.stream_broken if streaming else errors.connection_broken
+            return broken(url, self.model, errors.mask(str(error) or type(error).__name__, self.secret))
+        return error if isinstance(error, Exception) else RuntimeError(str(error))
+
+
+class SyncDriver(_Policy):
+    """Blocking HTTP: runs flows and opens event streams."""
+
+    def send(self, call: HttpCall) -> JSON:
+        client = self.pools.sync()
+
+        def once() -> tuple[httpx.Response, str]:
+            response = client.send(self.build(client, call, stream=False), stream=True)
+            body = _read(response)
+            self.check(response, body)
+            return response, body
+
+        url = self.url(call.path)
+        try:
+            response, body = Retrying(**self.retry_kwargs())(once)
+        except Exception as error:
+            failure = self.translate(error, url)
+        else:
+            return json_object(self.peer(url), response.status_code, body)
+        raise failure
+
+    def run(self, flow: Flow[T]) -> T:
+        """Drive a flow to its end. A failed call is thrown into the flow, which may handle it."""
+        answer: JSON = {}
+        try:
+            call = next(flow)
+            while True:
+                failure: Exception | None = None
+                try:
+                    answer = self.send(call)
+                except Exception as error:  # thrown in outside this block: nothing chained to it
+                    failure = error
+                call = flow.send(answer) if failure is None else flow.throw(failure)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    @contextmanager
+    def events(self, call: HttpCall) -> Iterator[Iterator[JSON]]:
+        """Open an SSE stream (retrying only until the server answers) and yield its JSON events."""
+        client = self.pools.sync()
+        url = self.url(call.path)
+
+        def opened() -> httpx.Response:
+            response = client.send(self.build(client, call, stream=True), stream=True)
+            if response.status_code >= 400 or not is_event_stream(response.headers.get("content-type")):
+                body = _read(response)
+                self.check(response, body)
+                raise self.not_a_stream(response, body)
+            return response
+
+        failure: Exception | None = None
+        try:
+            response = Retrying(**self.retry_kwargs())(opened)
+        except Exception as error:
+            failure = self.translate(error, url)
+        if failure is not None:
+            raise failure
+        try:
+            yield self._events(response.iter_lines(), url)
+        finally:
+            response.close()
+
+    def _events(self, lines: Iterator[str], url: str) -> Iterator[JSON]:
+        peer = self.peer(url)
+        failure: Exception | None = None
+        try:
+            for line in lines:
+                event = sse_event(peer, line)
+                if event is DONE:
+                    return
+                if isinstance(event, dict):
+                    yield event
+        except httpx.HTTPError as error:
+            failure = self.translate(error, url, streaming=True)
+        if failure is not None:
+            raise failure
+
+
+class AsyncDriver(_Policy):
+    """Async HTTP: the same as SyncDriver on the event loop's pool."""
+
+    async def send(self, call: HttpCall) -> JSON:
+        client = await self.pools.for_loop()
+
+        async def once() -> tuple[httpx.Response, str]:
+            response = await client.send(self.build(client, call, stream=False), stream=True)
+            body = await _aread(response)
+            self.check(response, body)
+            return response, body
+
+        url = self.url(call.path)
+        try:
+            response: httpx.Response
+            body: str
+            response, body = await AsyncRetrying(**self.retry_kwargs())(once)
+        except Exception as error:
+            failure = self.translate(error, url)
+        else:
+            return json_object(self.peer(url), response.status_code, body)
+        raise failure
+
+    async def run(self, flow: Flow[T]) -> T:
+        answer: JSON = {}
+        try:
+            call = next(flow)
+            while True:
+                failure: Exception | None = None
+                try:
+                    answer = await self.send(call)
+                except Exception as error:  # thrown in outside this block: nothing chained to it
+                    failure = error
+                call = flow.send(answer) if failure is None else flow.throw(failure)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    @asynccontextmanager
+    async def aevents(self, call: HttpCall) -> AsyncIterator[AsyncIterator[JSON]]:
+        client = await self.pools.for_loop()
+        url = self.url(call.path)
+
+        async def opened() -> httpx.Response:
+            response = await client.send(self.build(client, call, stream=True), stream=True)
+            if response.status_code >= 400 or not is_event_stream(response.headers.get("content-type")):
+                body = await _aread(response)
+                self.check(response, body)
+                raise self.not_a_stream(response, body)
+            return response
+
+        failure: Exception | None = None
+        try:
+            response: httpx.Response = await AsyncRetrying(**self.retry_kwargs())(opened)
+        except Exception as error:
+            failure = self.translate(error, url)
+        if failure is not None:
+            raise failure
+        try:
+            yield self._aevents(response.aiter_lines(), url)
+        finally:
+            await response.aclose()
+
+    async def _aevents(self, lines: AsyncIterator[str], url: str) -> AsyncIterator[JSON]:
+        peer = self.peer(url)
+        failure: Exception | None = None
+        try:
+            async for line in lines:
+                event = sse_event(peer, line)
+                if event is DONE:
+                    return
+                if isinstance(event, dict):
+                    yield event
+        except httpx.HTTPError as error:
+            failure = self.translate(error, url, streaming=True)
+        if failure is not None:
+            raise failure
+
+
+def health_status(url: str, timeout: float = 2.0) -> int | None:
+    """GET `url` once (a harness polling a server it started); None when nothing answers."""
+    try:
+        return httpx.get(url, timeout=timeout).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def wait_for_health(url: str, deadline: float, ready: Iterable[int] = (200,)) -> bool:
+    """Poll `url` until it answers one of `ready` or the monotonic `deadline` passes."""
+    wanted = set(ready)
+    while time.monotonic() < deadline:
+        if health_status(url) in wanted:
+            return True
+        time.sleep(0.2)
+    return False
