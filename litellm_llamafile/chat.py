@@ -38,8 +38,12 @@ class StreamTranslator:
     GenericStreamingChunk is the shape LiteLLM's stream wrapper fully supports for custom handlers
     (usage, including cached tokens, survives into the assembled response)."""
 
-    def __init__(self, request: ChatRequest, url: str, model: str) -> None:
-        self._assembler = StreamAssembler(request.tool_names, parse_tools=request.parses_tools)
+    def __init__(self, request: ChatRequest | None, url: str, model: str) -> None:
+        # No ChatRequest: a text completion (/v1/completions), whose events carry `choices[0].text`.
+        self._text_events = request is None
+        self._assembler = StreamAssembler(
+            request.tool_names if request else frozenset(), parse_tools=bool(request and request.parses_tools)
+        )
         self._url = url
         self._model = model
         self._id = ""
@@ -73,7 +77,10 @@ class StreamTranslator:
         choice = choices_of(event, self._model)[0]
         if choice.get("finish_reason"):
             self._server_reason = str(choice["finish_reason"])
-        text = self._assembler.feed(choice_text(choice, "delta", self._model))
+        if self._text_events:
+            text = choice.get("text") if isinstance(choice.get("text"), str) else ""
+        else:
+            text = self._assembler.feed(choice_text(choice, "delta", self._model))
         return [self._chunk(text)] if text else []
 
     def on_end(self) -> list[GenericStreamingChunk]:

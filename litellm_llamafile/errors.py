@@ -36,6 +36,22 @@ START_HINT = (
 _CONTEXT_MARKERS = ("exceed_context_size", "context size has been exceeded", "exceeds the available context")
 
 
+# What to do about a server answer, by a phrase in it: the server runs without what the call needs.
+_HINTS = (
+    (
+        "does not support embeddings",
+        "start llama-server with --embeddings --pooling mean (llamafile: --embedding)",
+    ),
+    ("pooling type 'none'", "start llama-server with --pooling mean (or cls, last) to serve /v1/embeddings"),
+    ("requires --jinja", "start llama-server with --jinja"),
+)
+
+
+def hint_for(body: str) -> str:
+    lowered = body.lower()
+    return next((f" ({hint})" for phrase, hint in _HINTS if phrase in lowered), "")
+
+
 def mask(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
@@ -84,6 +100,7 @@ def from_status(
     message = f"{url} answered HTTP {status}: {detail}"
     if status == 401:
         message += " (the server wants its --api-key: pass api_key= or set LLAMAFILE_API_KEY)"
+    message += hint_for(body)
     if is_context_overflow(body) or status == 413:
         kind: Any = ContextWindowExceededError
     elif status >= 500 and status != 503:

@@ -45,6 +45,11 @@ class HttpCall:
 Flow = Generator[HttpCall, JSON, T]
 
 
+def single(call: HttpCall) -> Flow[JSON]:
+    """A flow of one request, whose answer is the result."""
+    return (yield call)
+
+
 def finished(flow: Flow[T]) -> T:
     """The result of a flow that needs no HTTP (everything was cached); ValueError if it asks for some."""
     try:

@@ -11,14 +11,16 @@ from typing import Any
 import httpx
 import litellm
 from litellm.llms.custom_llm import CustomLLM
-from litellm.types.utils import GenericStreamingChunk, ModelResponse
+from litellm.types.utils import EmbeddingResponse, GenericStreamingChunk, ModelResponse
 
 from . import errors
 from .chat import StreamTranslator, chat_call, chat_flow
+from .embeddings import build_embedding_response, embedding_flow, embedding_inputs
 from .probe import ServerInfo, chosen_template
-from .protocol import Endpoint
+from .protocol import Endpoint, HttpCall, single
 from .servers import Server, server_for
 from .settings import LlamafileSettings, split_call_options
+from .text_completion import build_text_response, is_text_completion, text_completion_call
 from .transformation import ChatRequest, Conversation, build_chat_request, build_model_response
 
 
@@ -96,10 +98,21 @@ class _Call:
                 api_key="",
                 additional_args={
                     "complete_input_dict": request.payload,
-                    "api_base": f"{self.settings.api_base}{Endpoint.CHAT}",
+                    "api_base": self.url(Endpoint.CHAT),
                 },
             )
         return request
+
+    def chat_stream(self, info: ServerInfo, logging_obj: Any) -> tuple[HttpCall, StreamTranslator]:
+        request = self.request(info, logging_obj, stream=True)
+        return chat_call(request), StreamTranslator(request, self.url(Endpoint.CHAT), self.model)
+
+    def text_stream(self, messages: list[Any]) -> tuple[HttpCall, StreamTranslator]:
+        text = text_completion_call(self.model, messages, self.params, stream=True)
+        return text, StreamTranslator(None, self.url(Endpoint.COMPLETIONS), self.model)
+
+    def url(self, path: str) -> str:
+        return f"{self.settings.api_base}{path}"
 
 
 def _prepare(
@@ -134,10 +147,14 @@ class LlamafileProvider(CustomLLM):
         optional_params: dict[str, Any],
         logging_obj: Any = None,
         timeout: float | httpx.Timeout | None = None,
+        litellm_params: Any = None,
         **_: Any,
     ) -> ModelResponse:
         call = _prepare(model, messages, api_base, api_key, optional_params, timeout)
         driver = call.server.driver(call.settings, model)
+        if is_text_completion(litellm_params):
+            text = text_completion_call(model, messages, call.params, stream=False)
+            return build_text_response(driver.run(single(text)), model_response, model)
         request = call.request(driver.run(call.server.info_flow()), logging_obj, stream=False)
         data = driver.run(chat_flow(request, repair=call.settings.repair_retry))
         return build_model_response(data, request, model_response, model)
@@ -153,10 +170,14 @@ class LlamafileProvider(CustomLLM):
         optional_params: dict[str, Any],
         logging_obj: Any = None,
         timeout: float | httpx.Timeout | None = None,
+        litellm_params: Any = None,
         **_: Any,
     ) -> ModelResponse:
         call = _prepare(model, messages, api_base, api_key, optional_params, timeout)
         driver = call.server.async_driver(call.settings, model)
+        if is_text_completion(litellm_params):
+            text = text_completion_call(model, messages, call.params, stream=False)
+            return build_text_response(await driver.run(single(text)), model_response, model)
         request = call.request(await driver.run(call.server.info_flow()), logging_obj, stream=False)
         data = await driver.run(chat_flow(request, repair=call.settings.repair_retry))
         return build_model_response(data, request, model_response, model)
@@ -171,15 +192,18 @@ class LlamafileProvider(CustomLLM):
         optional_params: dict[str, Any],
         logging_obj: Any = None,
         timeout: float | httpx.Timeout | None = None,
+        litellm_params: Any = None,
         **_: Any,
     ) -> Iterator[GenericStreamingChunk]:
         call = _prepare(model, messages, api_base, api_key, optional_params, timeout)
         driver = call.server.driver(call.settings, model)
-        request = call.request(driver.run(call.server.info_flow()), logging_obj, stream=True)
-        translator = StreamTranslator(request, driver.url(Endpoint.CHAT), model)
+        if is_text_completion(litellm_params):
+            http, translator = call.text_stream(messages)
+        else:
+            http, translator = call.chat_stream(driver.run(call.server.info_flow()), logging_obj)
 
         def chunks() -> Iterator[GenericStreamingChunk]:
-            with driver.events(chat_call(request)) as events:
+            with driver.events(http) as events:
                 for event in events:
                     yield from translator.on_event(event)
             yield from translator.on_end()
@@ -196,15 +220,57 @@ class LlamafileProvider(CustomLLM):
         optional_params: dict[str, Any],
         logging_obj: Any = None,
         timeout: float | httpx.Timeout | None = None,
+        litellm_params: Any = None,
         **_: Any,
     ) -> AsyncIterator[GenericStreamingChunk]:
         call = _prepare(model, messages, api_base, api_key, optional_params, timeout)
         driver = call.server.async_driver(call.settings, model)
-        request = call.request(await driver.run(call.server.info_flow()), logging_obj, stream=True)
-        translator = StreamTranslator(request, driver.url(Endpoint.CHAT), model)
-        async with driver.aevents(chat_call(request)) as events:
+        if is_text_completion(litellm_params):
+            http, translator = call.text_stream(messages)
+        else:
+            http, translator = call.chat_stream(await driver.run(call.server.info_flow()), logging_obj)
+        async with driver.aevents(http) as events:
             async for event in events:
                 for chunk in translator.on_event(event):
                     yield chunk
         for chunk in translator.on_end():
             yield chunk
+
+    def embedding(
+        self,
+        model: str,
+        input: list[Any],
+        model_response: EmbeddingResponse,
+        print_verbose: Any = None,
+        logging_obj: Any = None,
+        optional_params: dict[str, Any] | None = None,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        litellm_params: Any = None,
+    ) -> EmbeddingResponse:
+        inputs = embedding_inputs(input)
+        options, params = split_call_options(optional_params or {})
+        settings = settings_for_call(api_base, api_key, timeout, options)
+        data = server_for(settings).driver(settings, model).run(embedding_flow(model, inputs, params))
+        return build_embedding_response(data, model_response, model, len(inputs))
+
+    async def aembedding(
+        self,
+        model: str,
+        input: list[Any],
+        model_response: EmbeddingResponse,
+        print_verbose: Any = None,
+        logging_obj: Any = None,
+        optional_params: dict[str, Any] | None = None,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        litellm_params: Any = None,
+    ) -> EmbeddingResponse:
+        inputs = embedding_inputs(input)
+        options, params = split_call_options(optional_params or {})
+        settings = settings_for_call(api_base, api_key, timeout, options)
+        flow = embedding_flow(model, inputs, params)
+        data = await server_for(settings).async_driver(settings, model).run(flow)
+        return build_embedding_response(data, model_response, model, len(inputs))

@@ -304,6 +304,7 @@ def build_model_response(
                 index=index,
                 finish_reason=reason,
                 message=Message(role="assistant", content=content, tool_calls=to_litellm_tool_calls(reply)),
+                logprobs=choice.get("logprobs"),  # token logprobs of the whole reply, call text included
             )
         )
     model_response.choices = new_choices
