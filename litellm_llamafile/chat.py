@@ -83,6 +83,12 @@ class StreamTranslator:
             text = self._assembler.feed(choice_text(choice, "delta", self._model))
         return [self._chunk(text)] if text else []
 
+    @property
+    def settled(self) -> bool:
+        """The server said the reply is complete and gave its usage: nothing more is needed, so a server
+        that holds the connection open after that cannot turn a complete reply into a timeout."""
+        return self._server_reason is not None and self._usage is not None
+
     def on_end(self) -> list[GenericStreamingChunk]:
         if self._server_reason is None:
             # The server never said the reply was complete (killed, restarted): never pass it off as done.

@@ -117,7 +117,7 @@ def from_status(
     # says 500 ("Context size has been exceeded."): the same request cannot fit, so it is not retried, and
     # LiteLLM's stream wrapper raises it as is instead of as a MidStreamFallbackError.
     response_status = 400 if kind is ContextWindowExceededError else status
-    public = _without_credentials(response, response_status, url, mask(body, secret))
+    public = _without_credentials(response, response_status, url, mask(body, secret), secret)
     return _as_exception(kind(message=message, model=model, llm_provider=PROVIDER, response=public))
 
 
@@ -125,12 +125,15 @@ def from_status(
 _ENCODING_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding"})
 
 
-def _without_credentials(response: httpx.Response | None, status: int, url: str, body: str) -> httpx.Response:
+def _without_credentials(
+    response: httpx.Response | None, status: int, url: str, body: str, secret: str | None
+) -> httpx.Response:
     """The answer as an exception may keep it: its request carries no headers (the original's holds the
-    Authorization header, i.e. the API key) and its body is the masked text."""
+    Authorization header, i.e. the API key), its body is the masked text, and a header that echoes the key
+    (LiteLLM's proxy forwards provider headers to clients) is masked too."""
     method = response.request.method if response is not None else "POST"
     headers = (
-        [(k, v) for k, v in response.headers.items() if k.lower() not in _ENCODING_HEADERS]
+        [(k, mask(v, secret)) for k, v in response.headers.items() if k.lower() not in _ENCODING_HEADERS]
         if response is not None
         else []
     )
@@ -168,6 +171,15 @@ def connection_failed(url: str, model: str, reason: str) -> APIConnectionError:
 def timed_out(url: str, model: str, seconds: float | None) -> Timeout:
     limit = f" after {seconds:g}s" if seconds else ""
     return Timeout(message=f"{url} did not answer{limit}", model=model, llm_provider=PROVIDER)
+
+
+def too_large(url: str, model: str, why: str) -> APIError:
+    return APIError(
+        status_code=200,
+        message=f"{url} answered with {why} (raise llamafile_max_body_bytes / llamafile_max_line_bytes)",
+        model=model,
+        llm_provider=PROVIDER,
+    )
 
 
 def bad_body(url: str, model: str, status: int, body: str, secret: str | None, why: str) -> APIError:

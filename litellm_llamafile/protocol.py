@@ -122,6 +122,36 @@ def sse_event(peer: Peer, line: str) -> JSON | Done | None:
     return event
 
 
+class LineTooLong(Exception):
+    """An event-stream line past the configured bound."""
+
+
+class LineSplitter:
+    """Bytes of an event stream -> its lines, holding at most `limit` bytes of an unfinished line.
+    Each byte is scanned once, however the stream is chunked."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._pending = bytearray()
+
+    def feed(self, data: bytes) -> list[str]:
+        scan = len(self._pending)
+        self._pending += data
+        lines: list[str] = []
+        start = 0
+        while (end := self._pending.find(b"\n", scan)) >= 0:
+            lines.append(self._pending[start:end].rstrip(b"\r").decode("utf-8", "replace"))
+            start = scan = end + 1
+        del self._pending[:start]
+        if len(self._pending) > self._limit:
+            raise LineTooLong(f"an event-stream line longer than {self._limit} bytes")
+        return lines
+
+    def rest(self) -> bytes:
+        """What is left of an unfinished last line (non-empty: the stream was cut mid-line)."""
+        return bytes(self._pending)
+
+
 def is_event_stream(content_type: str | None) -> bool:
     """Whether a streamed answer is server-sent events. Read as events, anything else (an HTML error page,
     a whole JSON reply) would be skipped line by line and end as a reply with nothing in it."""

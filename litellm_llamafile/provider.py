@@ -13,13 +13,12 @@ import litellm
 from litellm.llms.custom_llm import CustomLLM
 from litellm.types.utils import EmbeddingResponse, GenericStreamingChunk, ModelResponse
 
-from . import errors
 from .chat import StreamTranslator, chat_call, chat_flow
 from .embeddings import build_embedding_response, embedding_flow, embedding_inputs
 from .probe import ServerInfo, chosen_template
 from .protocol import Endpoint, HttpCall, single
 from .servers import Server, server_for
-from .settings import LlamafileSettings, split_call_options
+from .settings import LlamafileSettings, call_settings, split_call_options
 from .text_completion import build_text_response, is_text_completion, text_completion_call
 from .transformation import ChatRequest, Conversation, build_chat_request, build_model_response
 
@@ -36,12 +35,9 @@ def settings_for_call(
     timeout: float | httpx.Timeout | None,
     options: Mapping[str, Any],
 ) -> LlamafileSettings:
-    try:
-        return LlamafileSettings.resolve(
-            api_base=api_base, api_key=api_key, timeout=_timeout_seconds(timeout), options=options
-        )
-    except ValueError as error:  # pydantic.ValidationError is a ValueError
-        raise errors.invalid_request(f"invalid llamafile settings: {error}") from None
+    return call_settings(
+        api_base=api_base, api_key=api_key, timeout=_timeout_seconds(timeout), options=options
+    )
 
 
 _priced: set[str] = set()
@@ -206,6 +202,8 @@ class LlamafileProvider(CustomLLM):
             with driver.events(http) as events:
                 for event in events:
                     yield from translator.on_event(event)
+                    if translator.settled:
+                        break
             yield from translator.on_end()
 
         return chunks()
@@ -233,6 +231,8 @@ class LlamafileProvider(CustomLLM):
             async for event in events:
                 for chunk in translator.on_event(event):
                     yield chunk
+                if translator.settled:
+                    break
         for chunk in translator.on_end():
             yield chunk
 

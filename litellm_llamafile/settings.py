@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 DEFAULT_API_BASE = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT_SECONDS = 600.0
@@ -59,11 +59,30 @@ class LlamafileSettings(BaseModel):
         default=False,
         description="Pin each conversation (by its opening messages) to one server slot via id_slot.",
     )
+    max_body_bytes: int = Field(default=64 << 20, gt=0, description="Largest answer body, decompressed.")
+    max_line_bytes: int = Field(default=8 << 20, gt=0, description="Longest line of an event stream.")
 
     @field_validator("api_base")
     @classmethod
     def _root_url(cls, value: str) -> str:
         return normalize_api_base(value)
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _clean_key(cls, value: object) -> object:
+        # A key read from a file or a k8s secret often ends in a newline; one with other control
+        # characters cannot be a header value, and httpx's error would quote it.
+        if isinstance(value, str):
+            value = value.strip()
+            if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+                raise ValueError("api_key contains control characters")
+            return value or None
+        return value
+
+    @property
+    def public_base(self) -> str:
+        """api_base as errors may show it: user:password@ masked."""
+        return mask_userinfo(self.api_base)
 
     @property
     def openai_base(self) -> str:
@@ -106,7 +125,39 @@ class LlamafileSettings(BaseModel):
             values["api_key"] = api_key
         if timeout is not None:
             values["timeout"] = timeout
-        return cls.model_validate(values)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            # Never the input values: one of them may be the key.
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False)
+            )
+            raise ValueError(problems) from None
+
+
+def call_settings(
+    *,
+    api_base: str | None,
+    api_key: str | None,
+    timeout: float | None,
+    options: Mapping[str, Any] | None,
+) -> LlamafileSettings:
+    """`LlamafileSettings.resolve` for a call: bad settings are the caller's BadRequestError."""
+    from .errors import invalid_request
+
+    try:
+        return LlamafileSettings.resolve(api_base=api_base, api_key=api_key, timeout=timeout, options=options)
+    except ValueError as error:
+        raise invalid_request(f"invalid llamafile settings: {error}") from None
+
+
+def mask_userinfo(url: str) -> str:
+    """`http://user:pw@host` -> `http://***@host`."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if not sep or "@" not in authority:
+        return url
+    return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{slash}{path}"
 
 
 def normalize_api_base(url: str) -> str:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors
 from .probe import ServerInfo, chosen_template
 from .protocol import Endpoint, Flow, HttpCall
-from .settings import LlamafileSettings
+from .settings import LlamafileSettings, call_settings
 from .transformation import build_chat_request
 
 if TYPE_CHECKING:
@@ -270,12 +270,7 @@ def _call_setup(
 ) -> tuple[Server, LlamafileSettings, dict[str, Any], str]:
     from .servers import server_for
 
-    try:
-        settings = LlamafileSettings.resolve(
-            api_base=api_base, api_key=api_key, timeout=timeout, options=options
-        )
-    except ValueError as error:  # pydantic.ValidationError is a ValueError
-        raise errors.invalid_request(f"invalid llamafile settings: {error}") from None
+    settings = call_settings(api_base=api_base, api_key=api_key, timeout=timeout, options=options)
     params: dict[str, Any] = {}
     if tools:
         params["tools"] = list(tools)

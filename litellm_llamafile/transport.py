@@ -22,7 +22,18 @@ from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 
 from . import errors
 from .aiohttp_transport import AiohttpTransport
-from .protocol import DONE, JSON, Flow, HttpCall, Peer, is_event_stream, json_object, sse_event
+from .protocol import (
+    DONE,
+    JSON,
+    Flow,
+    HttpCall,
+    LineSplitter,
+    LineTooLong,
+    Peer,
+    is_event_stream,
+    json_object,
+    sse_event,
+)
 from .settings import LlamafileSettings
 
 T = TypeVar("T")
@@ -102,6 +113,35 @@ def _body_text(response: httpx.Response, received: bytes) -> str:
     return received.decode(response.encoding or "utf-8", errors="replace")
 
 
+class _TooLarge(Exception):
+    """An answer past the configured body or line bound."""
+
+
+class _Budget:
+    """One call's limits: the deadline `timeout=` sets for the whole call, and the body bound."""
+
+    def __init__(self, settings: LlamafileSettings) -> None:
+        self.deadline = time.monotonic() + settings.timeout
+        self.max_body = settings.max_body_bytes
+        self._connect = settings.connect_timeout
+
+    def remaining(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.001)
+
+    def timeout(self) -> httpx.Timeout:
+        """Each phase, waiting for a pooled connection included, gets what is left of the call."""
+        left = self.remaining()
+        return httpx.Timeout(left, connect=min(self._connect, left), pool=left)
+
+    def take(self, received: bytearray, chunk: bytes) -> None:
+        """Add a body chunk, within the body bound and the deadline (a trickling server)."""
+        received += chunk
+        if len(received) > self.max_body:
+            raise _TooLarge(f"a body larger than {self.max_body} bytes")
+        if time.monotonic() > self.deadline:
+            raise httpx.ReadTimeout("the call's deadline passed while the body arrived")
+
+
 @contextmanager
 def _cut_off_if_broken(response: httpx.Response, received: bytearray) -> Iterator[None]:
     """A connection that breaks after the status line is a _CutOff carrying what did arrive (a timeout
@@ -114,24 +154,24 @@ def _cut_off_if_broken(response: httpx.Response, received: bytearray) -> Iterato
         raise _CutOff(response, bytes(received), str(error) or type(error).__name__) from None
 
 
-def _read(response: httpx.Response) -> str:
+def _read(response: httpx.Response, budget: _Budget) -> str:
     """The body of a response opened with stream=True, closed after."""
     received = bytearray()
     try:
         with _cut_off_if_broken(response, received):
             for chunk in response.iter_bytes():
-                received += chunk
+                budget.take(received, chunk)
     finally:
         response.close()
     return _body_text(response, bytes(received))
 
 
-async def _aread(response: httpx.Response) -> str:
+async def _aread(response: httpx.Response, budget: _Budget) -> str:
     received = bytearray()
     try:
         with _cut_off_if_broken(response, received):
             async for chunk in response.aiter_bytes():
-                received += chunk
+                budget.take(received, chunk)
     finally:
         await response.aclose()
     return _body_text(response, bytes(received))
@@ -145,13 +185,16 @@ class _Policy:
         self.settings = settings
         self.model = model
         self.secret = settings.api_key.get_secret_value() if settings.api_key else None
-        self.timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
 
     def url(self, path: str) -> str:
         return f"{self.settings.api_base}{path}"
 
-    def peer(self, url: str) -> Peer:
-        return Peer(url, self.model, self.secret)
+    def public_url(self, path: str) -> str:
+        """The URL as messages show it: no user:password."""
+        return f"{self.settings.public_base}{path}"
+
+    def peer(self, path: str) -> Peer:
+        return Peer(self.public_url(path), self.model, self.secret)
 
     def headers(self, *, stream: bool = False) -> dict[str, str]:
         headers = {"Content-Type": "application/json", **self.settings.auth_headers()}
@@ -163,56 +206,55 @@ class _Policy:
         return headers
 
     def build(
-        self, client: httpx.Client | httpx.AsyncClient, call: HttpCall, *, stream: bool
+        self, client: httpx.Client | httpx.AsyncClient, call: HttpCall, budget: _Budget, *, stream: bool
     ) -> httpx.Request:
         return client.build_request(
             call.method,
             self.url(call.path),
             json=call.body,
             headers=self.headers(stream=stream),
-            timeout=self.timeout,
+            timeout=budget.timeout(),
         )
 
-    def _stop(self, state: RetryCallState) -> bool:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, _Loading):
-            return (state.seconds_since_start or 0.0) >= self.settings.loading_wait
-        return state.attempt_number > self.settings.connect_retries
+    def retry_kwargs(self, budget: _Budget) -> dict[str, Any]:
+        def stop(state: RetryCallState) -> bool:
+            if time.monotonic() >= budget.deadline:
+                return True
+            error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, _Loading):
+                return (state.seconds_since_start or 0.0) >= self.settings.loading_wait
+            return state.attempt_number > self.settings.connect_retries
 
-    def retry_kwargs(self) -> dict[str, Any]:
         return {
             "retry": retry_if_exception_type((*_CONNECT_ERRORS, _Loading)),
             "wait": wait_exponential(multiplier=0.25, max=2.0),
-            "stop": self._stop,
+            "stop": stop,
             "reraise": True,
         }
 
-    def check(self, response: httpx.Response, body: str) -> None:
+    def check(self, response: httpx.Response, body: str, path: str) -> None:
         if response.status_code == 503:
             raise _Loading(response, body)
         if response.status_code >= 400:
             raise errors.from_status(
                 response.status_code,
                 body,
-                url=str(response.request.url),
+                url=self.public_url(path),
                 model=self.model,
                 secret=self.secret,
                 response=response,
             )
 
-    def not_a_stream(self, response: httpx.Response, body: str) -> Exception:
-        peer = self.peer(str(response.request.url))
+    def not_a_stream(self, response: httpx.Response, body: str, path: str) -> Exception:
+        status = response.status_code
+        url = self.public_url(path)
         return errors.bad_body(
-            peer.url,
-            self.model,
-            response.status_code,
-            body,
-            self.secret,
-            "a body that is not an event stream",
+            url, self.model, status, body, self.secret, "a body that is not an event stream"
         )
 
-    def translate(self, error: BaseException, url: str, *, streaming: bool = False) -> Exception:
-        """An exception raised while calling `url` -> the LiteLLM exception the caller gets."""
+    def translate(self, error: BaseException, path: str, *, streaming: bool = False) -> Exception:
+        """An exception raised while calling `path` -> the LiteLLM exception the caller gets."""
+        url = self.public_url(path)
         if isinstance(error, _CutOff):
             reason = errors.mask(error.reason, self.secret)
             return errors.bad_body(
@@ -232,16 +274,26 @@ class _Policy:
                 secret=self.secret,
                 response=error.response,
             )
+        if isinstance(error, _TooLarge | LineTooLong):
+            return errors.too_large(url, self.model, str(error))
         if isinstance(error, _CONNECT_ERRORS):
             return errors.connection_failed(
                 url, self.model, errors.mask(str(error) or type(error).__name__, self.secret)
             )
-        if isinstance(error, httpx.TimeoutException):
+        if isinstance(error, httpx.TimeoutException | TimeoutError):
             return errors.timed_out(url, self.model, self.settings.timeout)
         if isinstance(error, httpx.HTTPError):
             broken = errors.stream_broken if streaming else errors.connection_broken
             return broken(url, self.model, errors.mask(str(error) or type(error).__name__, self.secret))
         return error if isinstance(error, Exception) else RuntimeError(str(error))
+
+    def cut_mid_line(self, path: str, splitter: LineSplitter) -> Exception | None:
+        rest = splitter.rest()
+        if not rest.strip():
+            return None
+        return errors.stream_broken(
+            self.public_url(path), self.model, f"cut in the middle of an event ({len(rest)} bytes)"
+        )
 
 
 class SyncDriver(_Policy):
@@ -249,20 +301,20 @@ class SyncDriver(_Policy):
 
     def send(self, call: HttpCall) -> JSON:
         client = self.pools.sync()
+        budget = _Budget(self.settings)
 
         def once() -> tuple[httpx.Response, str]:
-            response = client.send(self.build(client, call, stream=False), stream=True)
-            body = _read(response)
-            self.check(response, body)
+            response = client.send(self.build(client, call, budget, stream=False), stream=True)
+            body = _read(response, budget)
+            self.check(response, body, call.path)
             return response, body
 
-        url = self.url(call.path)
         try:
-            response, body = Retrying(**self.retry_kwargs())(once)
+            response, body = Retrying(**self.retry_kwargs(budget))(once)
         except Exception as error:
-            failure = self.translate(error, url)
+            failure = self.translate(error, call.path)
         else:
-            return json_object(self.peer(url), response.status_code, body)
+            return json_object(self.peer(call.path), response.status_code, body)
         raise failure
 
     def run(self, flow: Flow[T]) -> T:
@@ -282,42 +334,45 @@ class SyncDriver(_Policy):
 
     @contextmanager
     def events(self, call: HttpCall) -> Iterator[Iterator[JSON]]:
-        """Open an SSE stream (retrying only until the server answers) and yield its JSON events."""
+        """Open an SSE stream (retrying only until the server answers) and yield its JSON events. The
+        call's deadline bounds the wait for the answer to start; then each read waits up to `timeout`."""
         client = self.pools.sync()
-        url = self.url(call.path)
+        budget = _Budget(self.settings)
 
         def opened() -> httpx.Response:
-            response = client.send(self.build(client, call, stream=True), stream=True)
+            response = client.send(self.build(client, call, budget, stream=True), stream=True)
             if response.status_code >= 400 or not is_event_stream(response.headers.get("content-type")):
-                body = _read(response)
-                self.check(response, body)
-                raise self.not_a_stream(response, body)
+                body = _read(response, budget)
+                self.check(response, body, call.path)
+                raise self.not_a_stream(response, body, call.path)
             return response
 
         failure: Exception | None = None
         try:
-            response = Retrying(**self.retry_kwargs())(opened)
+            response = Retrying(**self.retry_kwargs(budget))(opened)
         except Exception as error:
-            failure = self.translate(error, url)
+            failure = self.translate(error, call.path)
         if failure is not None:
             raise failure
         try:
-            yield self._events(response.iter_lines(), url)
+            yield self._events(response.iter_bytes(), call.path)
         finally:
             response.close()
 
-    def _events(self, lines: Iterator[str], url: str) -> Iterator[JSON]:
-        peer = self.peer(url)
+    def _events(self, chunks: Iterator[bytes], path: str) -> Iterator[JSON]:
+        peer, splitter = self.peer(path), LineSplitter(self.settings.max_line_bytes)
         failure: Exception | None = None
         try:
-            for line in lines:
-                event = sse_event(peer, line)
-                if event is DONE:
-                    return
-                if isinstance(event, dict):
-                    yield event
-        except httpx.HTTPError as error:
-            failure = self.translate(error, url, streaming=True)
+            for chunk in chunks:
+                for line in splitter.feed(chunk):
+                    event = sse_event(peer, line)
+                    if event is DONE:
+                        return
+                    if isinstance(event, dict):
+                        yield event
+            failure = self.cut_mid_line(path, splitter)
+        except (httpx.HTTPError, LineTooLong) as error:
+            failure = self.translate(error, path, streaming=True)
         if failure is not None:
             raise failure
 
@@ -327,22 +382,23 @@ class AsyncDriver(_Policy):
 
     async def send(self, call: HttpCall) -> JSON:
         client = await self.pools.for_loop()
+        budget = _Budget(self.settings)
 
         async def once() -> tuple[httpx.Response, str]:
-            response = await client.send(self.build(client, call, stream=False), stream=True)
-            body = await _aread(response)
-            self.check(response, body)
+            response = await client.send(self.build(client, call, budget, stream=False), stream=True)
+            body = await _aread(response, budget)
+            self.check(response, body, call.path)
             return response, body
 
-        url = self.url(call.path)
         try:
             response: httpx.Response
             body: str
-            response, body = await AsyncRetrying(**self.retry_kwargs())(once)
+            async with asyncio.timeout(budget.remaining()):  # also bounds the wait for a pooled connection
+                response, body = await AsyncRetrying(**self.retry_kwargs(budget))(once)
         except Exception as error:
-            failure = self.translate(error, url)
+            failure = self.translate(error, call.path)
         else:
-            return json_object(self.peer(url), response.status_code, body)
+            return json_object(self.peer(call.path), response.status_code, body)
         raise failure
 
     async def run(self, flow: Flow[T]) -> T:
@@ -362,40 +418,43 @@ class AsyncDriver(_Policy):
     @asynccontextmanager
     async def aevents(self, call: HttpCall) -> AsyncIterator[AsyncIterator[JSON]]:
         client = await self.pools.for_loop()
-        url = self.url(call.path)
+        budget = _Budget(self.settings)
 
         async def opened() -> httpx.Response:
-            response = await client.send(self.build(client, call, stream=True), stream=True)
+            response = await client.send(self.build(client, call, budget, stream=True), stream=True)
             if response.status_code >= 400 or not is_event_stream(response.headers.get("content-type")):
-                body = await _aread(response)
-                self.check(response, body)
-                raise self.not_a_stream(response, body)
+                body = await _aread(response, budget)
+                self.check(response, body, call.path)
+                raise self.not_a_stream(response, body, call.path)
             return response
 
         failure: Exception | None = None
         try:
-            response: httpx.Response = await AsyncRetrying(**self.retry_kwargs())(opened)
+            async with asyncio.timeout(budget.remaining()):
+                response: httpx.Response = await AsyncRetrying(**self.retry_kwargs(budget))(opened)
         except Exception as error:
-            failure = self.translate(error, url)
+            failure = self.translate(error, call.path)
         if failure is not None:
             raise failure
         try:
-            yield self._aevents(response.aiter_lines(), url)
+            yield self._aevents(response.aiter_bytes(), call.path)
         finally:
             await response.aclose()
 
-    async def _aevents(self, lines: AsyncIterator[str], url: str) -> AsyncIterator[JSON]:
-        peer = self.peer(url)
+    async def _aevents(self, chunks: AsyncIterator[bytes], path: str) -> AsyncIterator[JSON]:
+        peer, splitter = self.peer(path), LineSplitter(self.settings.max_line_bytes)
         failure: Exception | None = None
         try:
-            async for line in lines:
-                event = sse_event(peer, line)
-                if event is DONE:
-                    return
-                if isinstance(event, dict):
-                    yield event
-        except httpx.HTTPError as error:
-            failure = self.translate(error, url, streaming=True)
+            async for chunk in chunks:
+                for line in splitter.feed(chunk):
+                    event = sse_event(peer, line)
+                    if event is DONE:
+                        return
+                    if isinstance(event, dict):
+                        yield event
+            failure = self.cut_mid_line(path, splitter)
+        except (httpx.HTTPError, LineTooLong) as error:
+            failure = self.translate(error, path, streaming=True)
         if failure is not None:
             raise failure
 

@@ -1,0 +1,65 @@
+"""`timeout=` bounds the whole call, a slow body included, and a complete streamed reply stays complete
+when the server then holds the connection open."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import litellm
+import pytest
+
+from .support.calls import call, content_of, raises_typed
+from .support.fake_server import Exchange, FaultyServer, chat_completion, chunk
+
+local_only = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+
+
+@local_only
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_server_trickling_its_body_is_cut_at_the_deadline(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    body = json.dumps(chat_completion("a" * 200)).encode()
+    sent: list[int] = []
+
+    def trickle(exchange: Exchange) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        exchange.raw(head.encode())
+        for byte in body:  # one byte every 50 ms: each read is quick, the whole body takes ~15 s
+            try:
+                exchange.raw(bytes([byte]))
+            except OSError:
+                return
+            sent.append(byte)
+            time.sleep(0.05)
+
+    server = faulty(trickle)
+    with pytest.raises(litellm.Timeout):
+        call(mode, api_base=server.url, timeout=1)
+    assert len(sent) < len(body)  # the call gave up long before the body was complete
+
+
+@local_only
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_a_finished_stream_on_a_held_open_connection_is_complete(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    usage = {**chunk(finish_reason="stop"), "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+
+    def chat(exchange: Exchange) -> None:
+        exchange.sse([chunk("all "), chunk("here"), usage], end="stall")  # no [DONE], never closed
+
+    server = faulty(chat)
+    assert content_of(call(mode, api_base=server.url, timeout=3)) == "all here"
+
+
+@local_only
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_a_stream_that_never_finishes_is_still_a_timeout(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    server = faulty(lambda exchange: exchange.sse([chunk("partial")], end="stall"))
+    with raises_typed(litellm.Timeout):
+        call(mode, api_base=server.url, timeout=1)
