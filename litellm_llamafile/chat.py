@@ -24,11 +24,42 @@ def chat_call(request: ChatRequest) -> HttpCall:
 
 def chat_flow(request: ChatRequest, *, repair: bool) -> Flow[JSON]:
     """One chat request; with `repair`, a reply holding broken call JSON is asked for once more."""
-    data = yield chat_call(request)
+    data = yield from _reply(request)
     retry = repair_request(request, data) if repair else None
     if retry is not None:
-        data = merged_retry(retry, data, (yield chat_call(retry)))
+        data = merged_retry(retry, data, (yield from _reply(retry)))
     return data
+
+
+def _reply(request: ChatRequest) -> Flow[JSON]:
+    """The server's answer. When a reply runs out of the server's context, llama-server's non-streamed
+    answer is an error and the text is lost; the same request is then read as a stream, which keeps
+    what was written up to the cut (OpenAI's finish_reason "length")."""
+    try:
+        return (yield chat_call(request))
+    except errors.ReplyOutOfContext:
+        pass
+    body = {**request.payload, "stream": True, "stream_options": {"include_usage": True}}
+    streamed = yield HttpCall("POST", Endpoint.CHAT, body, stream=True)
+    return assemble_events(streamed.get("events") or [], cut_off=bool(streamed.get("cut_off")))
+
+
+def assemble_events(events: list[JSON], *, cut_off: bool) -> JSON:
+    """Chat-completion stream events -> the non-streamed answer they add up to."""
+    text: list[str] = []
+    reason: str | None = None
+    answer: JSON = {"object": "chat.completion"}
+    for event in events:
+        for key in ("id", "created", "model", "usage", "timings"):
+            if event.get(key) is not None:
+                answer[key] = event[key]
+        if event.get("choices"):
+            choice = choices_of(event)[0]
+            text.append(choice_text(choice, "delta"))
+            reason = choice.get("finish_reason") or reason
+    message = {"role": "assistant", "content": "".join(text)}
+    answer["choices"] = [{"index": 0, "message": message, "finish_reason": "length" if cut_off else reason}]
+    return answer
 
 
 class StreamTranslator:
@@ -82,6 +113,10 @@ class StreamTranslator:
         else:
             text = self._assembler.feed(choice_text(choice, "delta", self._model))
         return [self._chunk(text)] if text else []
+
+    def cut_off(self) -> None:
+        """The reply ran out of the server's context mid-stream: it ends here, as a "length" reply."""
+        self._server_reason = "length"
 
     @property
     def settled(self) -> bool:

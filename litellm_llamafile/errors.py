@@ -52,6 +52,13 @@ def hint_for(body: str) -> str:
     return next((f" ({hint})" for phrase, hint in _HINTS if phrase in lowered), "")
 
 
+class ReplyOutOfContext(ContextWindowExceededError):
+    """The reply, not the prompt, ran out of the server's context (llama-server's 500 "Context size has
+    been exceeded.": its slots share one KV cache, which concurrent long replies can fill). What was
+    generated is kept where it can be (finish_reason "length"); a caller that still gets this error sees a
+    ContextWindowExceededError."""
+
+
 def mask(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
@@ -101,8 +108,10 @@ def from_status(
     if status == 401:
         message += " (the server wants its --api-key: pass api_key= or set LLAMAFILE_API_KEY)"
     message += hint_for(body)
-    if is_context_overflow(body) or status == 413:
-        kind: Any = ContextWindowExceededError
+    if status >= 500 and "context size has been exceeded" in body.lower():
+        kind: Any = ReplyOutOfContext
+    elif is_context_overflow(body) or status == 413:
+        kind = ContextWindowExceededError
     elif status >= 500 and status != 503:
         kind = InternalServerError
     else:
@@ -116,7 +125,7 @@ def from_status(
     # The exception's status_code comes from this response. An overflow is a 400 even when llama-server
     # says 500 ("Context size has been exceeded."): the same request cannot fit, so it is not retried, and
     # LiteLLM's stream wrapper raises it as is instead of as a MidStreamFallbackError.
-    response_status = 400 if kind is ContextWindowExceededError else status
+    response_status = 400 if issubclass(kind, ContextWindowExceededError) else status
     public = _without_credentials(response, response_status, url, mask(body, secret), secret)
     return _as_exception(kind(message=message, model=model, llm_provider=PROVIDER, response=public))
 

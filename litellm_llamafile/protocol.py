@@ -35,11 +35,14 @@ class Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class HttpCall:
-    """One request: method, path on the server, JSON body."""
+    """One request: method, path on the server, JSON body. With `stream`, the body asks for server-sent
+    events and the answer is `{"events": [...], "cut_off": bool}`: every event, and whether the reply ran
+    out of the server's context before it ended."""
 
     method: str
     path: str
     body: Mapping[str, Any] | None = None
+    stream: bool = False
 
 
 Flow = Generator[HttpCall, JSON, T]

@@ -13,6 +13,7 @@ import litellm
 from litellm.llms.custom_llm import CustomLLM
 from litellm.types.utils import EmbeddingResponse, GenericStreamingChunk, ModelResponse
 
+from . import errors
 from .chat import StreamTranslator, chat_call, chat_flow
 from .embeddings import build_embedding_response, embedding_flow, embedding_inputs
 from .probe import ServerInfo, chosen_template
@@ -200,10 +201,13 @@ class LlamafileProvider(CustomLLM):
 
         def chunks() -> Iterator[GenericStreamingChunk]:
             with driver.events(http) as events:
-                for event in events:
-                    yield from translator.on_event(event)
-                    if translator.settled:
-                        break
+                try:
+                    for event in events:
+                        yield from translator.on_event(event)
+                        if translator.settled:
+                            break
+                except errors.ReplyOutOfContext:
+                    translator.cut_off()
             yield from translator.on_end()
 
         return chunks()
@@ -228,11 +232,14 @@ class LlamafileProvider(CustomLLM):
         else:
             http, translator = call.chat_stream(await driver.run(call.server.info_flow()), logging_obj)
         async with driver.aevents(http) as events:
-            async for event in events:
-                for chunk in translator.on_event(event):
-                    yield chunk
-                if translator.settled:
-                    break
+            try:
+                async for event in events:
+                    for chunk in translator.on_event(event):
+                        yield chunk
+                    if translator.settled:
+                        break
+            except errors.ReplyOutOfContext:
+                translator.cut_off()
         for chunk in translator.on_end():
             yield chunk
 

@@ -300,6 +300,8 @@ class SyncDriver(_Policy):
     """Blocking HTTP: runs flows and opens event streams."""
 
     def send(self, call: HttpCall) -> JSON:
+        if call.stream:
+            return self._collect(call)
         client = self.pools.sync()
         budget = _Budget(self.settings)
 
@@ -359,6 +361,15 @@ class SyncDriver(_Policy):
         finally:
             response.close()
 
+    def _collect(self, call: HttpCall) -> JSON:
+        events: list[JSON] = []
+        try:
+            with self.events(call) as stream:
+                events.extend(stream)
+        except errors.ReplyOutOfContext:
+            return {"events": events, "cut_off": True}
+        return {"events": events, "cut_off": False}
+
     def _events(self, chunks: Iterator[bytes], path: str) -> Iterator[JSON]:
         peer, splitter = self.peer(path), LineSplitter(self.settings.max_line_bytes)
         failure: Exception | None = None
@@ -381,6 +392,8 @@ class AsyncDriver(_Policy):
     """Async HTTP: the same as SyncDriver on the event loop's pool."""
 
     async def send(self, call: HttpCall) -> JSON:
+        if call.stream:
+            return await self._collect(call)
         client = await self.pools.for_loop()
         budget = _Budget(self.settings)
 
@@ -440,6 +453,16 @@ class AsyncDriver(_Policy):
             yield self._aevents(response.aiter_bytes(), call.path)
         finally:
             await response.aclose()
+
+    async def _collect(self, call: HttpCall) -> JSON:
+        events: list[JSON] = []
+        try:
+            async with self.aevents(call) as stream:
+                async for event in stream:
+                    events.append(event)
+        except errors.ReplyOutOfContext:
+            return {"events": events, "cut_off": True}
+        return {"events": events, "cut_off": False}
 
     async def _aevents(self, chunks: AsyncIterator[bytes], path: str) -> AsyncIterator[JSON]:
         peer, splitter = self.peer(path), LineSplitter(self.settings.max_line_bytes)

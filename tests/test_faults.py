@@ -10,6 +10,7 @@ run in both tiers. Nothing of the adapter is mocked, and no assertion depends on
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -307,43 +308,44 @@ def test_prompt_longer_than_the_context_is_a_context_window_error(servers: Serve
 
 
 @pytest.mark.live
-def test_reply_that_runs_out_of_context_is_a_context_window_error(
+def test_concurrent_replies_that_fill_the_shared_cache_keep_their_text(
     own_server: Callable[..., EmbeddedServer],
 ) -> None:
-    """llama-server's own 500 "Context size has been exceeded.": its slots share one KV cache (-c 256
-    here), and a reply with no max_tokens runs out of it when another request needs the room."""
-    server = own_server(ctx_size=256)
-    first_prompt = "Tell me a very long story about Roman dodecahedrons. " * 10  # ~130 tokens each:
-    second_prompt = "Write a long poem about the bronze traders of Britain. " * 10  # both cannot fit
+    """llama-server's slots share one KV cache (-c 512, 2 slots here). Two replies with no max_tokens
+    fill it; the server aborts one (HTTP 500 "Context size has been exceeded.", or an `error:` event in a
+    stream). Both callers get their text, the cut one with finish_reason "length", as OpenAI's API does."""
+    server = own_server(ctx_size=512, slots=2)
     common: dict[str, Any] = {"model": "llamafile/smol", "api_base": server.base_url, "temperature": 0}
-    outcomes: list[BaseException | str] = []
-    stream = litellm.completion(
-        stream=True, messages=[{"role": "user", "content": first_prompt}], ignore_eos=True, **common
-    )
-    pieces = iter(stream)
-    next(pieces)  # the first reply is generating (no max_tokens: it would run to the end of the context)
-    try:
-        litellm.completion(messages=[{"role": "user", "content": second_prompt}], **common)
-        outcomes.append("second completed")
-    except Exception as error:
-        outcomes.append(error)
-    try:
-        reasons = [piece.choices[0].finish_reason for piece in pieces]
-        outcomes.append(f"first completed: {reasons[-1]}")
-    except Exception as error:
-        outcomes.append(error)
-    errors = [underlying(o) for o in outcomes if isinstance(o, BaseException)]
-    assert errors, outcomes
-    assert all(isinstance(e, litellm.ContextWindowExceededError) for e in errors), outcomes
-    assert any("Context size has been exceeded" in str(e) for e in errors), outcomes
+    prompts = [
+        "Tell me a very long story about Roman dodecahedrons. " * 6,
+        "Write a long poem about the bronze traders of Britain. " * 6,
+    ]
+
+    def one(prompt: str, stream: bool) -> tuple[str, str]:
+        messages = [{"role": "user", "content": prompt}]
+        if stream:
+            pieces = list(litellm.completion(stream=True, messages=messages, ignore_eos=True, **common))
+            built = litellm.stream_chunk_builder(pieces)
+            assert built is not None
+            choice = built.choices[0]
+        else:
+            choice = litellm.completion(messages=messages, ignore_eos=True, **common).choices[0]
+        return str(choice.message.content or ""), str(choice.finish_reason)
+
+    for stream in (False, True):
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda prompt, s=stream: one(prompt, s), prompts))  # type: ignore[misc]
+        assert all(text for text, _ in results), results  # nothing generated is lost
+        assert all(reason == "length" for _, reason in results), results  # ignore_eos: only the cut ends
 
 
 @local_only
 @pytest.mark.parametrize("mode", MODES)
-def test_context_size_exceeded_500_is_a_context_window_error(
+def test_a_reply_cut_by_the_context_keeps_its_text_with_length(
     faulty: Callable[..., FaultyServer], mode: str
 ) -> None:
-    """The same 500 as llama-server sends it: as the answer, or as an `error:` event mid-stream."""
+    """The same 500 as llama-server sends it: as the answer (the text is lost, so the adapter reads the
+    same request as a stream, which keeps it), or as an `error:` event mid-stream."""
     exceeded = {"error": {"code": 500, "message": "Context size has been exceeded.", "type": "server_error"}}
 
     def chat(exchange: Exchange) -> None:
@@ -353,10 +355,28 @@ def test_context_size_exceeded_500_is_a_context_window_error(
             exchange.reply(500, exceeded)
 
     server = faulty(chat)
+    result = call(mode, api_base=server.url)
+    assert content_of(result) == "Once upon"
+    built = litellm.stream_chunk_builder(result) if isinstance(result, list) else result
+    assert built is not None and built.choices[0].finish_reason == "length"
+    assert len(server.chat_requests) == (2 if mode in ("sync", "async") else 1)
+
+
+@local_only
+def test_a_prompt_that_does_not_fit_stays_a_context_window_error(faulty: Callable[..., FaultyServer]) -> None:
+    too_long = {
+        "error": {
+            "code": 400,
+            "message": "the request exceeds the available context size",
+            "type": "exceed_context_size_error",
+            "n_prompt_tokens": 9000,
+            "n_ctx": 2048,
+        }
+    }
+    server = faulty(lambda exchange: exchange.reply(400, too_long))
     with pytest.raises(litellm.ContextWindowExceededError) as caught:
-        call(mode, api_base=server.url)
-    assert "Context size has been exceeded." in str(caught.value)
-    assert caught.value.status_code == 400  # not a 500 to retry: the same request would not fit again
+        call("sync", api_base=server.url)
+    assert caught.value.status_code == 400  # context_window_fallbacks still see the prompt's fault
     assert len(server.chat_requests) == 1
 
 
