@@ -17,10 +17,11 @@ from . import errors
 from .chat import StreamTranslator, chat_call, chat_flow
 from .embeddings import build_embedding_response, embedding_flow, embedding_inputs
 from .probe import ServerInfo, chosen_template
-from .protocol import Endpoint, HttpCall, single
+from .protocol import Endpoint, Flow, HttpCall, single
 from .servers import Server, server_for
 from .settings import LlamafileSettings, call_settings, split_call_options
 from .text_completion import build_text_response, is_text_completion, text_completion_call
+from .tokens import count_flow
 from .transformation import ChatRequest, Conversation, build_chat_request, build_model_response
 
 
@@ -77,11 +78,31 @@ class _Call:
     params: Mapping[str, Any]
     conversation: Conversation
 
-    def request(self, info: ServerInfo, logging_obj: Any, *, stream: bool) -> ChatRequest:
+    def plan_flow(self) -> Flow[tuple[ServerInfo, Mapping[str, Any]]]:
+        """What the request needs from the server: its facts, and the exact prompt size for a fair share."""
+        info = yield from self.server.info_flow()
+        params = yield from self.fair_share_flow(info)
+        return info, params
+
+    def fair_share_flow(self, info: ServerInfo) -> Flow[Mapping[str, Any]]:
+        """The request parameters, with max_tokens set to this slot's share of the context minus the exact
+        prompt when the caller set none and `llamafile_fair_share` is on: replies then stop before
+        concurrent ones fill the slots' shared KV cache."""
+        share = fair_share_tokens(info)
+        if not self.settings.fair_share or share is None or _has_output_cap(self.params):
+            return self.params
+        turns = self.conversation.turns
+        prompt = yield from count_flow(self.server, self.settings, turns, self.params, self.model)
+        return {**self.params, "max_tokens": max(share - prompt, 1)}
+
+    def request(
+        self, plan: tuple[ServerInfo, Mapping[str, Any]], logging_obj: Any, *, stream: bool
+    ) -> ChatRequest:
+        info, params = plan
         request = build_chat_request(
             self.model,
             self.conversation,
-            self.params,
+            params,
             chosen_template(self.settings, info),
             stream=stream,
             constraint=info.constraint,
@@ -100,8 +121,10 @@ class _Call:
             )
         return request
 
-    def chat_stream(self, info: ServerInfo, logging_obj: Any) -> tuple[HttpCall, StreamTranslator]:
-        request = self.request(info, logging_obj, stream=True)
+    def chat_stream(
+        self, plan: tuple[ServerInfo, Mapping[str, Any]], logging_obj: Any
+    ) -> tuple[HttpCall, StreamTranslator]:
+        request = self.request(plan, logging_obj, stream=True)
         return chat_call(request), StreamTranslator(request, self.url(Endpoint.CHAT), self.model)
 
     def text_stream(self, messages: list[Any]) -> tuple[HttpCall, StreamTranslator]:
@@ -110,6 +133,19 @@ class _Call:
 
     def url(self, path: str) -> str:
         return f"{self.settings.api_base}{path}"
+
+
+def _has_output_cap(params: Mapping[str, Any]) -> bool:
+    return any(params.get(key) is not None for key in ("max_tokens", "max_completion_tokens", "n_predict"))
+
+
+def fair_share_tokens(info: ServerInfo) -> int | None:
+    """Tokens of the context one slot may fill when every slot is busy. With its default slot count
+    llama-server gives all slots one cache of n_ctx tokens; started with -np N it reports each slot's
+    own n_ctx, and the share is then smaller than needed (a safe bound, documented)."""
+    if not info.n_ctx or not info.total_slots:
+        return None
+    return info.n_ctx // info.total_slots
 
 
 def _prepare(
@@ -152,7 +188,7 @@ class LlamafileProvider(CustomLLM):
         if is_text_completion(litellm_params):
             text = text_completion_call(model, messages, call.params, stream=False)
             return build_text_response(driver.run(single(text)), model_response, model)
-        request = call.request(driver.run(call.server.info_flow()), logging_obj, stream=False)
+        request = call.request(driver.run(call.plan_flow()), logging_obj, stream=False)
         data = driver.run(chat_flow(request, repair=call.settings.repair_retry))
         return build_model_response(data, request, model_response, model)
 
@@ -175,7 +211,7 @@ class LlamafileProvider(CustomLLM):
         if is_text_completion(litellm_params):
             text = text_completion_call(model, messages, call.params, stream=False)
             return build_text_response(await driver.run(single(text)), model_response, model)
-        request = call.request(await driver.run(call.server.info_flow()), logging_obj, stream=False)
+        request = call.request(await driver.run(call.plan_flow()), logging_obj, stream=False)
         data = await driver.run(chat_flow(request, repair=call.settings.repair_retry))
         return build_model_response(data, request, model_response, model)
 
@@ -197,7 +233,7 @@ class LlamafileProvider(CustomLLM):
         if is_text_completion(litellm_params):
             http, translator = call.text_stream(messages)
         else:
-            http, translator = call.chat_stream(driver.run(call.server.info_flow()), logging_obj)
+            http, translator = call.chat_stream(driver.run(call.plan_flow()), logging_obj)
 
         def chunks() -> Iterator[GenericStreamingChunk]:
             with driver.events(http) as events:
@@ -230,7 +266,7 @@ class LlamafileProvider(CustomLLM):
         if is_text_completion(litellm_params):
             http, translator = call.text_stream(messages)
         else:
-            http, translator = call.chat_stream(await driver.run(call.server.info_flow()), logging_obj)
+            http, translator = call.chat_stream(await driver.run(call.plan_flow()), logging_obj)
         async with driver.aevents(http) as events:
             try:
                 async for event in events:

@@ -25,7 +25,7 @@ CALL_OPTION_PREFIX = "llamafile_"
 CONNECTION_FIELDS = frozenset({"api_base", "api_key"})
 # Options a proxy client may set per request (behaviour only, no connection or resource settings); the
 # proxy's request guard (proxy.py) rejects any other `llamafile_*` key, and a deployment's value wins.
-REQUEST_OPTIONS = frozenset({"template", "constrain_auto", "repair_retry", "slot_affinity"})
+REQUEST_OPTIONS = frozenset({"template", "constrain_auto", "repair_retry", "slot_affinity", "fair_share"})
 
 
 class TemplateName(StrEnum):
@@ -58,6 +58,10 @@ class LlamafileSettings(BaseModel):
     slot_affinity: bool = Field(
         default=False,
         description="Pin each conversation (by its opening messages) to one server slot via id_slot.",
+    )
+    fair_share: bool = Field(
+        default=False,
+        description="With no max_tokens, cap the reply at the slot's share of the context minus the prompt.",
     )
     max_body_bytes: int = Field(default=64 << 20, gt=0, description="Largest answer body, decompressed.")
     max_line_bytes: int = Field(default=8 << 20, gt=0, description="Longest line of an event stream.")
