@@ -12,7 +12,7 @@ functions here, so both drivers share them.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -153,6 +153,46 @@ class LineSplitter:
     def rest(self) -> bytes:
         """What is left of an unfinished last line (non-empty: the stream was cut mid-line)."""
         return bytes(self._pending)
+
+
+class EventDecoder:
+    """Bytes of an event stream -> its JSON events, up to [DONE]; however the bytes are chunked."""
+
+    def __init__(self, peer: Peer, max_line: int) -> None:
+        self._peer = peer
+        self._lines = LineSplitter(max_line)
+        self.done = False
+
+    def events(self, data: bytes) -> Iterator[JSON]:
+        for line in self._lines.feed(data):
+            if self.done:
+                return
+            event = sse_event(self._peer, line)
+            if event is DONE:
+                self.done = True
+            elif isinstance(event, dict):
+                yield event
+
+    def close(self) -> None:
+        """The stream ended: an event cut in the middle is a broken stream, not bad JSON."""
+        rest = self._lines.rest()
+        if not self.done and rest.strip():
+            raise errors.stream_broken(
+                self._peer.url, self._peer.model, f"cut in the middle of an event ({len(rest)} bytes)"
+            )
+
+
+def collected_events(peer: Peer, body: str, max_line: int) -> JSON:
+    """A whole event-stream body -> the answer of a `stream` HttpCall: its events, and whether the reply
+    ran out of the server's context (an error event) before it ended."""
+    decoder = EventDecoder(peer, max_line)
+    events: list[JSON] = []
+    try:
+        events.extend(decoder.events(body.encode()))
+        decoder.close()
+    except errors.ReplyOutOfContext:
+        return {"events": events, "cut_off": True}
+    return {"events": events, "cut_off": False}
 
 
 def is_event_stream(content_type: str | None) -> bool:

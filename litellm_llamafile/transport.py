@@ -23,16 +23,15 @@ from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 from . import errors
 from .aiohttp_transport import AiohttpTransport
 from .protocol import (
-    DONE,
     JSON,
+    EventDecoder,
     Flow,
     HttpCall,
-    LineSplitter,
     LineTooLong,
     Peer,
+    collected_events,
     is_event_stream,
     json_object,
-    sse_event,
 )
 from .settings import LlamafileSettings
 
@@ -287,26 +286,25 @@ class _Policy:
             return broken(url, self.model, errors.mask(str(error) or type(error).__name__, self.secret))
         return error if isinstance(error, Exception) else RuntimeError(str(error))
 
-    def cut_mid_line(self, path: str, splitter: LineSplitter) -> Exception | None:
-        rest = splitter.rest()
-        if not rest.strip():
-            return None
-        return errors.stream_broken(
-            self.public_url(path), self.model, f"cut in the middle of an event ({len(rest)} bytes)"
-        )
+    def answer(self, call: HttpCall, response: httpx.Response, body: str) -> JSON:
+        peer = self.peer(call.path)
+        if call.stream:
+            return collected_events(peer, body, self.settings.max_line_bytes)
+        return json_object(peer, response.status_code, body)
+
+    def decoder(self, path: str) -> EventDecoder:
+        return EventDecoder(self.peer(path), self.settings.max_line_bytes)
 
 
 class SyncDriver(_Policy):
     """Blocking HTTP: runs flows and opens event streams."""
 
     def send(self, call: HttpCall) -> JSON:
-        if call.stream:
-            return self._collect(call)
         client = self.pools.sync()
         budget = _Budget(self.settings)
 
         def once() -> tuple[httpx.Response, str]:
-            response = client.send(self.build(client, call, budget, stream=False), stream=True)
+            response = client.send(self.build(client, call, budget, stream=call.stream), stream=True)
             body = _read(response, budget)
             self.check(response, body, call.path)
             return response, body
@@ -316,7 +314,7 @@ class SyncDriver(_Policy):
         except Exception as error:
             failure = self.translate(error, call.path)
         else:
-            return json_object(self.peer(call.path), response.status_code, body)
+            return self.answer(call, response, body)
         raise failure
 
     def run(self, flow: Flow[T]) -> T:
@@ -361,29 +359,16 @@ class SyncDriver(_Policy):
         finally:
             response.close()
 
-    def _collect(self, call: HttpCall) -> JSON:
-        events: list[JSON] = []
-        try:
-            with self.events(call) as stream:
-                events.extend(stream)
-        except errors.ReplyOutOfContext:
-            return {"events": events, "cut_off": True}
-        return {"events": events, "cut_off": False}
-
     def _events(self, chunks: Iterator[bytes], path: str) -> Iterator[JSON]:
-        peer, splitter = self.peer(path), LineSplitter(self.settings.max_line_bytes)
-        failure: Exception | None = None
+        decoder, failure = self.decoder(path), None
         try:
             for chunk in chunks:
-                for line in splitter.feed(chunk):
-                    event = sse_event(peer, line)
-                    if event is DONE:
-                        return
-                    if isinstance(event, dict):
-                        yield event
-            failure = self.cut_mid_line(path, splitter)
+                yield from decoder.events(chunk)
+                if decoder.done:
+                    return
+            decoder.close()
         except (httpx.HTTPError, LineTooLong) as error:
-            failure = self.translate(error, path, streaming=True)
+            failure = self.translate(error, path, streaming=True)  # raised below: nothing chained to it
         if failure is not None:
             raise failure
 
@@ -392,13 +377,11 @@ class AsyncDriver(_Policy):
     """Async HTTP: the same as SyncDriver on the event loop's pool."""
 
     async def send(self, call: HttpCall) -> JSON:
-        if call.stream:
-            return await self._collect(call)
         client = await self.pools.for_loop()
         budget = _Budget(self.settings)
 
         async def once() -> tuple[httpx.Response, str]:
-            response = await client.send(self.build(client, call, budget, stream=False), stream=True)
+            response = await client.send(self.build(client, call, budget, stream=call.stream), stream=True)
             body = await _aread(response, budget)
             self.check(response, body, call.path)
             return response, body
@@ -411,7 +394,7 @@ class AsyncDriver(_Policy):
         except Exception as error:
             failure = self.translate(error, call.path)
         else:
-            return json_object(self.peer(call.path), response.status_code, body)
+            return self.answer(call, response, body)
         raise failure
 
     async def run(self, flow: Flow[T]) -> T:
@@ -454,30 +437,17 @@ class AsyncDriver(_Policy):
         finally:
             await response.aclose()
 
-    async def _collect(self, call: HttpCall) -> JSON:
-        events: list[JSON] = []
-        try:
-            async with self.aevents(call) as stream:
-                async for event in stream:
-                    events.append(event)
-        except errors.ReplyOutOfContext:
-            return {"events": events, "cut_off": True}
-        return {"events": events, "cut_off": False}
-
     async def _aevents(self, chunks: AsyncIterator[bytes], path: str) -> AsyncIterator[JSON]:
-        peer, splitter = self.peer(path), LineSplitter(self.settings.max_line_bytes)
-        failure: Exception | None = None
+        decoder, failure = self.decoder(path), None
         try:
             async for chunk in chunks:
-                for line in splitter.feed(chunk):
-                    event = sse_event(peer, line)
-                    if event is DONE:
-                        return
-                    if isinstance(event, dict):
-                        yield event
-            failure = self.cut_mid_line(path, splitter)
+                for event in decoder.events(chunk):
+                    yield event
+                if decoder.done:
+                    return
+            decoder.close()
         except (httpx.HTTPError, LineTooLong) as error:
-            failure = self.translate(error, path, streaming=True)
+            failure = self.translate(error, path, streaming=True)  # raised below: nothing chained to it
         if failure is not None:
             raise failure
 
