@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from . import errors
 
@@ -46,6 +46,22 @@ class HttpCall:
 
 
 Flow = Generator[HttpCall, JSON, T]
+C = TypeVar("C")
+
+
+class StreamMachine(Protocol[C]):
+    """A stream's translation (sans-IO): events in, output chunks out."""
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more is needed from the stream (the reply is complete and its usage known)."""
+
+    def on_event(self, event: JSON) -> list[C]: ...
+
+    def cut_off(self) -> None:
+        """The reply ran out of the server's context mid-stream."""
+
+    def on_end(self) -> list[C]: ...
 
 
 def single(call: HttpCall) -> Flow[JSON]:

@@ -13,16 +13,16 @@ import litellm
 from litellm.llms.custom_llm import CustomLLM
 from litellm.types.utils import EmbeddingResponse, GenericStreamingChunk, ModelResponse
 
-from . import errors
 from .chat import StreamTranslator, chat_call, chat_flow
 from .embeddings import build_embedding_response, embedding_flow, embedding_inputs
 from .probe import ServerInfo, chosen_template
-from .protocol import Endpoint, Flow, HttpCall, single
+from .protocol import Endpoint, Flow, HttpCall
 from .servers import Server, server_for
 from .settings import LlamafileSettings, call_settings, split_call_options
 from .text_completion import build_text_response, is_text_completion, text_completion_call
 from .tokens import count_flow
 from .transformation import ChatRequest, Conversation, build_chat_request, build_model_response
+from .transport import AsyncDriver, SyncDriver
 
 
 def _timeout_seconds(timeout: float | httpx.Timeout | None) -> float | None:
@@ -68,17 +68,53 @@ def register_zero_cost(model: str) -> None:
     )
 
 
+Plan = tuple[ServerInfo, Mapping[str, Any]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Call:
-    """One LiteLLM call, resolved: its settings, its server, the request parameters and the turns."""
+    """One LiteLLM call, resolved: its settings, its server, the request parameters and the turns. Each
+    kind of call is one flow here; the entry points below only pick the driver that runs it."""
 
     settings: LlamafileSettings
     server: Server
     model: str
     params: Mapping[str, Any]
     conversation: Conversation
+    kwargs: Mapping[str, Any]
 
-    def plan_flow(self) -> Flow[tuple[ServerInfo, Mapping[str, Any]]]:
+    @property
+    def text(self) -> bool:
+        return is_text_completion(self.kwargs.get("litellm_params"))
+
+    def driver(self) -> SyncDriver:
+        return self.server.driver(self.settings, self.model)
+
+    def async_driver(self) -> AsyncDriver:
+        return self.server.async_driver(self.settings, self.model)
+
+    def url(self, path: str) -> str:
+        return f"{self.settings.api_base}{path}"
+
+    # -- flows ------------------------------------------------------------------------------------
+
+    def completion_flow(self) -> Flow[ModelResponse]:
+        model_response: ModelResponse = self.kwargs["model_response"]
+        if self.text:
+            data = yield text_completion_call(self.model, self.kwargs["messages"], self.params, stream=False)
+            return build_text_response(data, model_response, self.model)
+        request = self.request((yield from self.plan_flow()), stream=False)
+        data = yield from chat_flow(request, repair=self.settings.repair_retry)
+        return build_model_response(data, request, model_response, self.model)
+
+    def stream_flow(self) -> Flow[tuple[HttpCall, StreamTranslator]]:
+        if self.text:
+            text = text_completion_call(self.model, self.kwargs["messages"], self.params, stream=True)
+            return text, StreamTranslator(None, self.url(Endpoint.COMPLETIONS), self.model)
+        request = self.request((yield from self.plan_flow()), stream=True)
+        return chat_call(request), StreamTranslator(request, self.url(Endpoint.CHAT), self.model)
+
+    def plan_flow(self) -> Flow[Plan]:
         """What the request needs from the server: its facts, and the exact prompt size for a fair share."""
         info = yield from self.server.info_flow()
         params = yield from self.fair_share_flow(info)
@@ -95,9 +131,7 @@ class _Call:
         prompt = yield from count_flow(self.server, self.settings, turns, self.params, self.model)
         return {**self.params, "max_tokens": max(share - prompt, 1)}
 
-    def request(
-        self, plan: tuple[ServerInfo, Mapping[str, Any]], logging_obj: Any, *, stream: bool
-    ) -> ChatRequest:
+    def request(self, plan: Plan, *, stream: bool) -> ChatRequest:
         info, params = plan
         request = build_chat_request(
             self.model,
@@ -109,30 +143,14 @@ class _Call:
             constrain_auto=self.settings.constrain_auto,
             slots=info.total_slots if self.settings.slot_affinity else None,
         )
-        pre_call: Callable[..., Any] | None = getattr(logging_obj, "pre_call", None)
+        pre_call: Callable[..., Any] | None = getattr(self.kwargs.get("logging_obj"), "pre_call", None)
         if pre_call is not None:  # the key is never handed to LiteLLM's logger
             pre_call(
                 input=list(self.conversation.turns),
                 api_key="",
-                additional_args={
-                    "complete_input_dict": request.payload,
-                    "api_base": self.url(Endpoint.CHAT),
-                },
+                additional_args={"complete_input_dict": request.payload, "api_base": self.url(Endpoint.CHAT)},
             )
         return request
-
-    def chat_stream(
-        self, plan: tuple[ServerInfo, Mapping[str, Any]], logging_obj: Any
-    ) -> tuple[HttpCall, StreamTranslator]:
-        request = self.request(plan, logging_obj, stream=True)
-        return chat_call(request), StreamTranslator(request, self.url(Endpoint.CHAT), self.model)
-
-    def text_stream(self, messages: list[Any]) -> tuple[HttpCall, StreamTranslator]:
-        text = text_completion_call(self.model, messages, self.params, stream=True)
-        return text, StreamTranslator(None, self.url(Endpoint.COMPLETIONS), self.model)
-
-    def url(self, path: str) -> str:
-        return f"{self.settings.api_base}{path}"
 
 
 def _has_output_cap(params: Mapping[str, Any]) -> bool:
@@ -148,172 +166,60 @@ def fair_share_tokens(info: ServerInfo) -> int | None:
     return info.n_ctx // info.total_slots
 
 
-def _prepare(
-    model: str,
-    messages: list[Any],
-    api_base: str | None,
-    api_key: str | None,
-    optional_params: Mapping[str, Any],
-    timeout: float | httpx.Timeout | None,
-) -> _Call:
-    conversation = Conversation.of(messages)  # bad input fails here, before any request is sent
+def _prepare(kwargs: Mapping[str, Any], conversation: Conversation | None = None) -> _Call:
+    """LiteLLM's keyword arguments (model, messages, api_base, api_key, optional_params, timeout,
+    logging_obj, litellm_params, model_response, and more this adapter does not need) -> the call."""
+    model: str = kwargs["model"]
+    if conversation is None:
+        conversation = Conversation.of(kwargs["messages"])  # bad input fails here, before any request
     register_zero_cost(model)
-    options, params = split_call_options(optional_params)
-    settings = settings_for_call(api_base, api_key, timeout, options)
-    return _Call(settings, server_for(settings), model, params, conversation)
+    options, params = split_call_options(kwargs.get("optional_params") or {})
+    settings = settings_for_call(
+        kwargs.get("api_base"), kwargs.get("api_key"), kwargs.get("timeout"), options
+    )
+    return _Call(settings, server_for(settings), model, params, conversation, kwargs)
+
+
+def _embedding(kwargs: Mapping[str, Any]) -> tuple[_Call, Flow[EmbeddingResponse]]:
+    inputs = embedding_inputs(kwargs["input"])
+    call = _prepare(kwargs, Conversation([]))
+
+    def flow() -> Flow[EmbeddingResponse]:
+        data = yield from embedding_flow(call.model, inputs, call.params)
+        return build_embedding_response(data, kwargs["model_response"], call.model, len(inputs))
+
+    return call, flow()
 
 
 class LlamafileProvider(CustomLLM):
-    """Registered for the `llamafile/` prefix by `litellm_llamafile.register()`.
+    """Registered for the `llamafile/` prefix by `litellm_llamafile.register()`. LiteLLM calls these
+    entry points with keyword arguments; each runs the call's flow with the blocking or the async driver."""
 
-    LiteLLM calls these entry points with keyword arguments; the ones not needed here
-    (custom_prompt_dict, print_verbose, encoding, litellm_params, headers, client, ...) land in `_`."""
+    def completion(self, *_: Any, **kwargs: Any) -> ModelResponse:
+        call = _prepare(kwargs)
+        return call.driver().run(call.completion_flow())
 
-    def completion(  # type: ignore[override]
-        self,
-        *,
-        model: str,
-        messages: list[Any],
-        api_base: str | None,
-        api_key: str | None,
-        model_response: ModelResponse,
-        optional_params: dict[str, Any],
-        logging_obj: Any = None,
-        timeout: float | httpx.Timeout | None = None,
-        litellm_params: Any = None,
-        **_: Any,
-    ) -> ModelResponse:
-        call = _prepare(model, messages, api_base, api_key, optional_params, timeout)
-        driver = call.server.driver(call.settings, model)
-        if is_text_completion(litellm_params):
-            text = text_completion_call(model, messages, call.params, stream=False)
-            return build_text_response(driver.run(single(text)), model_response, model)
-        request = call.request(driver.run(call.plan_flow()), logging_obj, stream=False)
-        data = driver.run(chat_flow(request, repair=call.settings.repair_retry))
-        return build_model_response(data, request, model_response, model)
+    async def acompletion(self, *_: Any, **kwargs: Any) -> ModelResponse:
+        call = _prepare(kwargs)
+        return await call.async_driver().run(call.completion_flow())
 
-    async def acompletion(  # type: ignore[override]
-        self,
-        *,
-        model: str,
-        messages: list[Any],
-        api_base: str | None,
-        api_key: str | None,
-        model_response: ModelResponse,
-        optional_params: dict[str, Any],
-        logging_obj: Any = None,
-        timeout: float | httpx.Timeout | None = None,
-        litellm_params: Any = None,
-        **_: Any,
-    ) -> ModelResponse:
-        call = _prepare(model, messages, api_base, api_key, optional_params, timeout)
-        driver = call.server.async_driver(call.settings, model)
-        if is_text_completion(litellm_params):
-            text = text_completion_call(model, messages, call.params, stream=False)
-            return build_text_response(await driver.run(single(text)), model_response, model)
-        request = call.request(await driver.run(call.plan_flow()), logging_obj, stream=False)
-        data = await driver.run(chat_flow(request, repair=call.settings.repair_retry))
-        return build_model_response(data, request, model_response, model)
-
-    def streaming(  # type: ignore[override]
-        self,
-        *,
-        model: str,
-        messages: list[Any],
-        api_base: str | None,
-        api_key: str | None,
-        optional_params: dict[str, Any],
-        logging_obj: Any = None,
-        timeout: float | httpx.Timeout | None = None,
-        litellm_params: Any = None,
-        **_: Any,
-    ) -> Iterator[GenericStreamingChunk]:
-        call = _prepare(model, messages, api_base, api_key, optional_params, timeout)
-        driver = call.server.driver(call.settings, model)
-        if is_text_completion(litellm_params):
-            http, translator = call.text_stream(messages)
-        else:
-            http, translator = call.chat_stream(driver.run(call.plan_flow()), logging_obj)
-
-        def chunks() -> Iterator[GenericStreamingChunk]:
-            with driver.events(http) as events:
-                try:
-                    for event in events:
-                        yield from translator.on_event(event)
-                        if translator.settled:
-                            break
-                except errors.ReplyOutOfContext:
-                    translator.cut_off()
-            yield from translator.on_end()
-
-        return chunks()
+    def streaming(self, *_: Any, **kwargs: Any) -> Iterator[GenericStreamingChunk]:
+        call = _prepare(kwargs)
+        driver = call.driver()
+        return driver.stream(*driver.run(call.stream_flow()))
 
     async def astreaming(  # type: ignore[override]
-        self,
-        *,
-        model: str,
-        messages: list[Any],
-        api_base: str | None,
-        api_key: str | None,
-        optional_params: dict[str, Any],
-        logging_obj: Any = None,
-        timeout: float | httpx.Timeout | None = None,
-        litellm_params: Any = None,
-        **_: Any,
+        self, *_: Any, **kwargs: Any
     ) -> AsyncIterator[GenericStreamingChunk]:
-        call = _prepare(model, messages, api_base, api_key, optional_params, timeout)
-        driver = call.server.async_driver(call.settings, model)
-        if is_text_completion(litellm_params):
-            http, translator = call.text_stream(messages)
-        else:
-            http, translator = call.chat_stream(await driver.run(call.plan_flow()), logging_obj)
-        async with driver.aevents(http) as events:
-            try:
-                async for event in events:
-                    for chunk in translator.on_event(event):
-                        yield chunk
-                    if translator.settled:
-                        break
-            except errors.ReplyOutOfContext:
-                translator.cut_off()
-        for chunk in translator.on_end():
+        call = _prepare(kwargs)
+        driver = call.async_driver()
+        async for chunk in driver.astream(*(await driver.run(call.stream_flow()))):
             yield chunk
 
-    def embedding(
-        self,
-        model: str,
-        input: list[Any],
-        model_response: EmbeddingResponse,
-        print_verbose: Any = None,
-        logging_obj: Any = None,
-        optional_params: dict[str, Any] | None = None,
-        api_key: str | None = None,
-        api_base: str | None = None,
-        timeout: float | httpx.Timeout | None = None,
-        litellm_params: Any = None,
-    ) -> EmbeddingResponse:
-        inputs = embedding_inputs(input)
-        options, params = split_call_options(optional_params or {})
-        settings = settings_for_call(api_base, api_key, timeout, options)
-        data = server_for(settings).driver(settings, model).run(embedding_flow(model, inputs, params))
-        return build_embedding_response(data, model_response, model, len(inputs))
+    def embedding(self, *_: Any, **kwargs: Any) -> EmbeddingResponse:
+        call, flow = _embedding(kwargs)
+        return call.driver().run(flow)
 
-    async def aembedding(
-        self,
-        model: str,
-        input: list[Any],
-        model_response: EmbeddingResponse,
-        print_verbose: Any = None,
-        logging_obj: Any = None,
-        optional_params: dict[str, Any] | None = None,
-        api_key: str | None = None,
-        api_base: str | None = None,
-        timeout: float | httpx.Timeout | None = None,
-        litellm_params: Any = None,
-    ) -> EmbeddingResponse:
-        inputs = embedding_inputs(input)
-        options, params = split_call_options(optional_params or {})
-        settings = settings_for_call(api_base, api_key, timeout, options)
-        flow = embedding_flow(model, inputs, params)
-        data = await server_for(settings).async_driver(settings, model).run(flow)
-        return build_embedding_response(data, model_response, model, len(inputs))
+    async def aembedding(self, *_: Any, **kwargs: Any) -> EmbeddingResponse:
+        call, flow = _embedding(kwargs)
+        return await call.async_driver().run(flow)

@@ -24,11 +24,13 @@ from . import errors
 from .aiohttp_transport import AiohttpTransport
 from .protocol import (
     JSON,
+    C,
     EventDecoder,
     Flow,
     HttpCall,
     LineTooLong,
     Peer,
+    StreamMachine,
     collected_events,
     is_event_stream,
     json_object,
@@ -359,6 +361,18 @@ class SyncDriver(_Policy):
         finally:
             response.close()
 
+    def stream(self, call: HttpCall, machine: StreamMachine[C]) -> Iterator[C]:
+        """Run a stream through its translation; a reply cut by the server's context ends as cut off."""
+        with self.events(call) as events:
+            try:
+                for event in events:
+                    yield from machine.on_event(event)
+                    if machine.settled:
+                        break
+            except errors.ReplyOutOfContext:
+                machine.cut_off()
+        yield from machine.on_end()
+
     def _events(self, chunks: Iterator[bytes], path: str) -> Iterator[JSON]:
         decoder, failure = self.decoder(path), None
         try:
@@ -436,6 +450,19 @@ class AsyncDriver(_Policy):
             yield self._aevents(response.aiter_bytes(), call.path)
         finally:
             await response.aclose()
+
+    async def astream(self, call: HttpCall, machine: StreamMachine[C]) -> AsyncIterator[C]:
+        async with self.aevents(call) as events:
+            try:
+                async for event in events:
+                    for out in machine.on_event(event):
+                        yield out
+                    if machine.settled:
+                        break
+            except errors.ReplyOutOfContext:
+                machine.cut_off()
+        for out in machine.on_end():
+            yield out
 
     async def _aevents(self, chunks: AsyncIterator[bytes], path: str) -> AsyncIterator[JSON]:
         decoder, failure = self.decoder(path), None
