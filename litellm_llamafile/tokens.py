@@ -25,7 +25,8 @@ import marshal
 import threading
 from collections import OrderedDict
 from collections.abc import Generator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from . import errors
 from .probe import ServerInfo, chosen_template
@@ -259,65 +260,62 @@ def _count_prompt(api_base: str, prompt: str, cache: TokenCache) -> Flow[int]:
 # -- public API ---------------------------------------------------------------------------------------
 
 
-def _call_setup(
-    model: str,
-    tools: Sequence[Mapping[str, Any]] | None,
-    tool_choice: object,
-    api_base: str | None,
-    api_key: str | None,
-    options: Mapping[str, Any] | None,
-    timeout: float | None,
-) -> tuple[Server, LlamafileSettings, dict[str, Any], str]:
-    from .servers import server_for
+class CountOptions(TypedDict, total=False):
+    """What a count may be told besides the messages; connection settings resolve like a completion's."""
 
-    settings = call_settings(api_base=api_base, api_key=api_key, timeout=timeout, options=options)
-    params: dict[str, Any] = {}
-    if tools:
-        params["tools"] = list(tools)
-        if tool_choice is not None:
-            params["tool_choice"] = tool_choice
-    return server_for(settings), settings, params, model.removeprefix("llamafile/")
+    model: str
+    tools: Sequence[Mapping[str, Any]] | None
+    tool_choice: object
+    api_base: str | None
+    api_key: str | None
+    options: Mapping[str, Any] | None
+    timeout: float | None
 
 
-def count_tokens(
-    messages: Sequence[object],
-    *,
-    model: str = "llamafile",
-    tools: Sequence[Mapping[str, Any]] | None = None,
-    tool_choice: object = None,
-    api_base: str | None = None,
-    api_key: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    timeout: float | None = None,
-) -> int:
+@dataclass(frozen=True, slots=True)
+class _Count:
+    server: Server
+    settings: LlamafileSettings
+    model: str
+    params: dict[str, Any]
+
+    @classmethod
+    def of(cls, how: CountOptions) -> _Count:
+        from .servers import server_for
+
+        settings = call_settings(
+            api_base=how.get("api_base"),
+            api_key=how.get("api_key"),
+            timeout=how.get("timeout"),
+            options=how.get("options"),
+        )
+        params: dict[str, Any] = {}
+        if how.get("tools"):
+            params["tools"] = list(how.get("tools") or ())
+            if how.get("tool_choice") is not None:
+                params["tool_choice"] = how.get("tool_choice")
+        model = how.get("model", "llamafile").removeprefix("llamafile/")
+        return cls(server_for(settings), settings, model, params)
+
+    def flow(self, messages: Sequence[object]) -> Flow[int]:
+        return count_flow(self.server, self.settings, messages, self.params, self.model)
+
+
+def count_tokens(messages: Sequence[object], **how: Unpack[CountOptions]) -> int:
     """Prompt tokens the server will count for this chat request (messages, tools, tool_choice).
 
-    Connection settings resolve like a completion call: arguments, then LLAMAFILE_API_BASE /
-    LLAMAFILE_API_KEY, then http://127.0.0.1:8080. Raises LiteLLM exceptions on HTTP failures.
+    Connection settings resolve like a completion call: `api_base=` / `api_key=`, then
+    LLAMAFILE_API_BASE / LLAMAFILE_API_KEY, then http://127.0.0.1:8080. Raises LiteLLM exceptions on
+    HTTP failures.
     """
-    server, settings, params, bare = _call_setup(
-        model, tools, tool_choice, api_base, api_key, options, timeout
-    )
-    return server.driver(settings, bare).run(count_flow(server, settings, messages, params, bare))
+    count = _Count.of(how)
+    return count.server.driver(count.settings, count.model).run(count.flow(messages))
 
 
-async def acount_tokens(
-    messages: Sequence[object],
-    *,
-    model: str = "llamafile",
-    tools: Sequence[Mapping[str, Any]] | None = None,
-    tool_choice: object = None,
-    api_base: str | None = None,
-    api_key: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    timeout: float | None = None,
-) -> int:
+async def acount_tokens(messages: Sequence[object], **how: Unpack[CountOptions]) -> int:
     """Async `count_tokens`."""
-    server, settings, params, bare = _call_setup(
-        model, tools, tool_choice, api_base, api_key, options, timeout
-    )
-    flow = count_flow(server, settings, messages, params, bare)
-    return await server.async_driver(settings, bare).run(flow)
+    count = _Count.of(how)
+    return await count.server.async_driver(count.settings, count.model).run(count.flow(messages))
 
 
 def text_count_flow(text: str) -> Flow[int]:
@@ -329,5 +327,5 @@ def count_text_tokens(
     text: str, *, model: str = "llamafile", api_base: str | None = None, api_key: str | None = None
 ) -> int:
     """Tokens of raw text (no chat template, special-token spellings treated as text)."""
-    server, settings, _, bare = _call_setup(model, None, None, api_base, api_key, None, None)
-    return server.driver(settings, bare).run(text_count_flow(text))
+    count = _Count.of({"model": model, "api_base": api_base, "api_key": api_key})
+    return count.server.driver(count.settings, count.model).run(text_count_flow(text))
