@@ -189,6 +189,19 @@ class _JsonScanner:
         self._pos = min(self._pos, len(self._text))  # a final escape skip must not eat later text
         self.calls.extend(calls)
 
+    def add_unscanned(self, text: str) -> None:
+        """Content that must not be searched for calls (a family block cut off by max_tokens). Only at the
+        end of the reply: what is open before it is settled first, as for `add_calls`."""
+        self._scan(final=True)
+        if self._stack or self._overflow:
+            self._stack.clear()  # cut off too: nothing inside is a call
+            self._overflow = 0
+            self._in_string = False
+        if self._fence is not None:
+            self._close_fence(len(self._text))
+        self._text = self._joined() + text
+        self._pos = len(self._text)
+
     def finish(self, *, truncated: bool) -> None:
         """End of reply. `truncated` (the server stopped at max_tokens): unclosed brackets are a cut-off
         structure whose inner objects are not calls; otherwise an unclosed bracket was prose."""
@@ -641,10 +654,15 @@ class ReplyScanner:
                         else:
                             self._json.add_calls([part])
                     return
-        if all(f.weak for f in block.families):
-            self._json.feed(block.opener + body + closer)  # it was prose after all
+        weak = all(f.weak for f in block.families)
+        if weak:
+            text = block.opener + body + closer  # it was prose after all
         else:
-            self._json.feed(_without(body, (block.opener, *(m for f in block.families for m in f.strip))))
+            text = _without(body, (block.opener, *(m for f in block.families for m in f.strip)))
+        if cut_off:
+            self._json.add_unscanned(text)
+        else:
+            self._json.feed(text)
 
 
 def _held(text: str, prefix_re: re.Pattern[str], longest: int) -> int:
