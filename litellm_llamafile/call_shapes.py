@@ -118,7 +118,7 @@ def pythonic_calls(text: str, names: frozenset[str]) -> list[Call] | None:
             if call is None:
                 return None
             calls.append(call)
-    except Exception:  # noqa: BLE001 - ast raises SyntaxError, ValueError, RecursionError, MemoryError...
+    except Exception:
         return None
     return calls or None
 

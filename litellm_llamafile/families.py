@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - DeepSeek's special tokens are spelled with fullwidth bars
 """The table of model families' native tool-call and reasoning formats: detect, parse, strip.
 
 Each `Family` says which marker opens one of its blocks, which markers close it (none: the block runs to
@@ -354,16 +355,16 @@ class _Gemma4Reader:
         text = self.text
         if text.startswith(self.QUOTE, self.pos):
             end = text.index(self.QUOTE, self.pos + len(self.QUOTE))
-            value = text[self.pos + len(self.QUOTE) : end]
+            string = text[self.pos + len(self.QUOTE) : end]
             self.pos = end + len(self.QUOTE)
-            return value
+            return string
         if text[self.pos] in "{[":
             self.depth += 1
             if self.depth > self.MAX_DEPTH:
                 raise ValueError("too deep")
-            value = self._object() if text[self.pos] == "{" else self._array()
+            nested = self._object() if text[self.pos] == "{" else self._array()
             self.depth -= 1
-            return value
+            return nested
         m = _GEMMA4_BARE.match(text, self.pos)
         assert m is not None
         self.pos = m.end()
@@ -416,7 +417,9 @@ FAMILIES: tuple[Family, ...] = (
         _python_tag,
         template_hints=("<|python_tag|>", "<|eom_id|>"),
     ),
-    Family("llama4", "<|python_start|>", ("<|python_end|>",), _pythonic, template_hints=("<|python_start|>",)),
+    Family(
+        "llama4", "<|python_start|>", ("<|python_end|>",), _pythonic, template_hints=("<|python_start|>",)
+    ),
     Family(
         "mistral",
         "[TOOL_CALLS]",
@@ -452,7 +455,13 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family("functionary_v3_1", "<function=", ("</function>",), _function_tag, template_hints=("<function=",)),
     Family(
-        "functionary_v3_2", ">>>", (), _functionary, weak=True, ends_before=(">>>",), template_hints=(">>>all",)
+        "functionary_v3_2",
+        ">>>",
+        (),
+        _functionary,
+        weak=True,
+        ends_before=(">>>",),
+        template_hints=(">>>all",),
     ),
     Family("command_r", "Action:", (), _command_r, weak=True, template_hints=("Action: ```json",)),
     Family(
@@ -553,7 +562,11 @@ def expected_reply(chat_template: str | None, prompt: str | None = None) -> Repl
     A rendered prompt is the stronger evidence; the template alone is read heuristically."""
     template = chat_template or ""
     family = next(
-        (f.name for f in reversed(FAMILIES) if any(h in template for h in f.template_hints) and f.template_hints),
+        (
+            f.name
+            for f in reversed(FAMILIES)
+            if any(h in template for h in f.template_hints) and f.template_hints
+        ),
         None,
     )
     # Most specific first: Qwen3-Coder and GLM templates also mention <tool_call>.

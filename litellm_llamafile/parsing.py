@@ -175,8 +175,10 @@ class _JsonScanner:
             return
         self._parts.append(chunk)
         self._unscanned += len(chunk)
-        structure_open = bool(self._stack) or self._overflow > 0 or self._fence is not None
-        if structure_open and self._unscanned * _DEFER_RATIO < len(self._text):
+        # Something open (a bracket, a fence, a fence line waiting for its newline): a rescan would start
+        # behind the end, so rescans are spaced out.
+        waiting = self._stack or self._overflow > 0 or self._fence is not None or self._pos < len(self._text)
+        if waiting and self._unscanned * _DEFER_RATIO < len(self._text):
             return
         self._scan(final=False)
 
@@ -480,7 +482,8 @@ class ReplyScanner:
         self._header_searched = 0
         self._block: _Block | None = None
         self._truncated = False
-        self._content: list[str] = []  # everything taken so far, for the one-shot reply
+        self._content: list[str] = []  # all final content so far, for the one-shot reply
+        self._content_taken = 0
         self._reasoning_taken = 0
         self.finished = False
         if starts_in_reasoning:
@@ -506,13 +509,25 @@ class ReplyScanner:
         self._truncated = truncated
         self._process(final=True)
         self._json.finish(truncated=truncated)
+        self._drain()
         self.finished = True
 
     def take_content(self) -> str:
+        self._drain()
+        piece = "".join(self._content[self._content_taken :])
+        self._content_taken = len(self._content)
+        return piece
+
+    def _drain(self) -> None:
+        """Move final content out of the JSON scanner after each step, so its window stays small."""
         piece = self._json.take_content()
         if piece:
             self._content.append(piece)
-        return piece
+
+    def _to_json(self, text: str) -> None:
+        if text:
+            self._json.feed(text)
+            self._drain()
 
     def take_reasoning(self) -> str:
         parts = self._reasoning_parts
@@ -524,82 +539,91 @@ class ReplyScanner:
         return "".join(self._reasoning_parts)
 
     def full_content(self) -> str:
-        self.take_content()
+        self._drain()
         return "".join(self._content)
 
     # -- the marker pass --------------------------------------------------------------------------
 
     def _process(self, *, final: bool) -> None:
+        # `at` walks through _pending; the string is cut once per call, never per marker, so a reply
+        # full of markers costs linear time in one piece too.
+        pending = self._pending
+        at = 0
+        n = len(pending)
         while True:
-            pending = self._pending
             if self._mode == "text":
-                m = _OPEN_RE.search(pending)
+                m = _OPEN_RE.search(pending, at)
                 if m is not None and not final and self._may_grow(m.group(), pending, m.start()):
-                    self._json.feed(pending[: m.start()])
-                    self._pending = pending[m.start() :]
-                    return
+                    self._to_json(pending[at : m.start()])
+                    at = m.start()
+                    break
                 if m is not None:
-                    self._json.feed(pending[: m.start()])
-                    self._pending = pending[m.end() :]
+                    self._to_json(pending[at : m.start()])
+                    at = m.end()
                     self._open(m.group())
                     continue
-                hold = 0 if final else _held(pending, _OPEN_PREFIX_RE, _OPEN_PREFIX_MAX)
-                self._json.feed(pending[: len(pending) - hold])
-                self._pending = pending[len(pending) - hold :]
-                return
+                hold = 0 if final else _held(pending, at, _OPEN_PREFIX_RE, _OPEN_PREFIX_MAX)
+                self._to_json(pending[at : n - hold])
+                at = n - hold
+                break
             if self._mode == "reasoning":
                 assert self._reasoning_close is not None and self._reasoning_close_prefix is not None
-                m = self._reasoning_close.search(pending)
+                m = self._reasoning_close.search(pending, at)
                 if m is not None:
-                    self._add_reasoning(pending[: m.start()])
-                    self._pending = pending[m.end() :]
+                    self._add_reasoning(pending[at : m.start()])
+                    at = m.end()
                     self._mode = "text"
                     continue
                 prefix_re, longest = self._reasoning_close_prefix
-                hold = 0 if final else _held(pending, prefix_re, longest)
-                self._add_reasoning(pending[: len(pending) - hold])
-                self._pending = pending[len(pending) - hold :]
-                return
+                hold = 0 if final else _held(pending, at, prefix_re, longest)
+                self._add_reasoning(pending[at : n - hold])
+                at = n - hold
+                break
             if self._mode == "header":
-                start = max(0, self._header_searched - len(HARMONY_MESSAGE) + 1)
-                i = pending.find(HARMONY_MESSAGE, start, HARMONY_MAX_HEADER + len(HARMONY_MESSAGE))
+                start = max(at, at + self._header_searched - len(HARMONY_MESSAGE) + 1)
+                i = pending.find(HARMONY_MESSAGE, start, at + HARMONY_MAX_HEADER + len(HARMONY_MESSAGE))
                 if i >= 0:
-                    self._pending = pending[i + len(HARMONY_MESSAGE) :]
-                    self._on_header(self._header_opener + pending[:i])
+                    header = self._header_opener + pending[at:i]
+                    at = i + len(HARMONY_MESSAGE)
+                    self._on_header(header)
                     continue
-                if final or len(pending) > HARMONY_MAX_HEADER:
+                if final or n - at > HARMONY_MAX_HEADER:
                     self._mode = "text"  # no header after all: the opener was a stray token, dropped
                     continue
-                self._header_searched = len(pending)
-                return
+                self._header_searched = n - at
+                break
             block = self._block
             assert block is not None
-            m = block.close_re.search(pending) if block.close_re is not None else None
+            m = block.close_re.search(pending, at) if block.close_re is not None else None
             if m is not None:
-                block.parts.append(pending[: m.start()])
+                block.parts.append(pending[at : m.start()])
                 closer = m.group()
                 if closer in block.ends_before:
-                    self._pending = pending[m.start() :]
+                    at = m.start()
                     closer = ""
                 else:
-                    self._pending = pending[m.end() :]
+                    at = m.end()
                 self._close_block(closed=True, closer=closer)
                 continue
             if final:
-                block.parts.append(pending)
-                self._pending = ""
+                block.parts.append(pending[at:])
+                at = n
                 self._close_block(closed=False, closer="")
                 continue
             keep = max((len(c) for c in (*block.closes, *block.ends_before)), default=1) - 1
-            keep = min(keep, len(pending))
-            block.parts.append(pending[: len(pending) - keep])
-            self._pending = pending[len(pending) - keep :]
-            return
+            keep = min(keep, n - at)
+            block.parts.append(pending[at : n - keep])
+            at = n - keep
+            break
+        self._pending = pending[at:]
 
     @staticmethod
     def _may_grow(marker: str, text: str, start: int) -> bool:
-        tail = text[start:]
-        return any(longer.startswith(tail) and len(tail) < len(longer) for longer in _EXTENDED_BY[marker])
+        """A longer marker that starts with `marker` may still arrive: only near the end of the text."""
+        remaining = len(text) - start
+        return any(
+            remaining < len(longer) and longer.startswith(text[start:]) for longer in _EXTENDED_BY[marker]
+        )
 
     def _add_reasoning(self, text: str) -> None:
         if text:
@@ -626,7 +650,9 @@ class ReplyScanner:
         closes = tuple(dict.fromkeys(c for f in families for c in f.closes))
         ends_before = tuple(dict.fromkeys(c for f in families for c in f.ends_before))
         ends = (*closes, *ends_before)
-        self._block = _Block(families, opener, head, closes, ends_before, _alternation(ends) if ends else None)
+        self._block = _Block(
+            families, opener, head, closes, ends_before, _alternation(ends) if ends else None
+        )
         self._mode = "block"
 
     def _on_header(self, header: str) -> None:
@@ -650,9 +676,10 @@ class ReplyScanner:
                 if parts is not None:
                     for part in parts:
                         if isinstance(part, str):
-                            self._json.feed(_without(part, family.strip))
+                            self._to_json(_without(part, family.strip))
                         else:
                             self._json.add_calls([part])
+                            self._drain()
                     return
         weak = all(f.weak for f in block.families)
         if weak:
@@ -661,13 +688,14 @@ class ReplyScanner:
             text = _without(body, (block.opener, *(m for f in block.families for m in f.strip)))
         if cut_off:
             self._json.add_unscanned(text)
+            self._drain()
         else:
-            self._json.feed(text)
+            self._to_json(text)
 
 
-def _held(text: str, prefix_re: re.Pattern[str], longest: int) -> int:
-    """Length of the end of `text` that may be the start of a marker (held back until more arrives)."""
-    m = prefix_re.search(text, max(0, len(text) - longest))
+def _held(text: str, at: int, prefix_re: re.Pattern[str], longest: int) -> int:
+    """Length of the end of `text[at:]` that may be the start of a marker (held back until more arrives)."""
+    m = prefix_re.search(text, max(at, len(text) - longest))
     return len(text) - m.start() if m is not None else 0
 
 
@@ -706,7 +734,9 @@ def parse_tool_calls(
     {"type": "function", "function": {...}}. JSON that names no offered tool stays prose; a block cut off
     by `truncated` is never a call. Never raises on any `text`; runs in time linear in its length.
     """
-    scanner = ReplyScanner(tool_names(tools), starts_in_reasoning=starts_in_reasoning, reply_prefix=reply_prefix)
+    scanner = ReplyScanner(
+        tool_names(tools), starts_in_reasoning=starts_in_reasoning, reply_prefix=reply_prefix
+    )
     scanner.feed(text)
     scanner.finish(truncated=truncated)
     return reply_from_scanner(scanner, id_seed=id_seed)

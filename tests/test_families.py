@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - DeepSeek's special tokens are spelled with fullwidth bars
 """Every model family's native tool-call format becomes OpenAI tool calls: single, parallel, no
 arguments, nested and unicode arguments, prose before the call; markers never reach content; unknown
 tools and cut-off replies are never calls; streaming equals the one-shot parse for any chunking."""
@@ -77,7 +78,12 @@ def _stream(writer: Writer, text: str, cuts: list[int], reason: str) -> tuple[st
         reasoning += assembler.take_reasoning()
         previous = cut
     end = assembler.finish(reason, id_seed="s")
-    return content + end.content, reasoning + end.reasoning, [(c.name, json.loads(c.arguments)) for c in end.tool_calls], end.finish_reason
+    return (
+        content + end.content,
+        reasoning + end.reasoning,
+        [(c.name, json.loads(c.arguments)) for c in end.tool_calls],
+        end.finish_reason,
+    )
 
 
 def _whole(writer: Writer, text: str, reason: str) -> tuple[str, str, Calls, str]:
@@ -135,7 +141,8 @@ def test_template_says_which_family_to_expect(template: str, family: str | None)
 def test_template_or_prompt_says_the_reply_starts_inside_a_think_block() -> None:
     r1 = "{% if add_generation_prompt %}{{ '<｜Assistant｜><think>\\n' }}{% endif %}"
     qwen3 = (
-        "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and "
+        "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
+        "{%- if enable_thinking is defined and "
         "enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}"
     )
     assert expected_reply(r1).starts_in_reasoning

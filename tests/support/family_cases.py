@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - DeepSeek's special tokens are spelled with fullwidth bars
 """Model replies in every family's native tool-call format, written from each format's description
 (llama.cpp's chat parsers, model cards), for the family tests. One `Writer` per family renders a list
 of calls the way that family's model writes them; adding a family = one entry in WRITERS."""
@@ -47,7 +48,8 @@ def _pythonic(name: str, args: dict[str, Any]) -> str:
 
 def _deepseek_v3(calls: Calls) -> str:
     items = "".join(
-        f"<｜tool▁call▁begin｜>function<｜tool▁sep｜>{n}\n```json\n{_j(a)}\n```<｜tool▁call▁end｜>" for n, a in calls
+        f"<｜tool▁call▁begin｜>function<｜tool▁sep｜>{n}\n```json\n{_j(a)}\n```<｜tool▁call▁end｜>"
+        for n, a in calls
     )
     return f"<｜tool▁calls▁begin｜>{items}<｜tool▁calls▁end｜>"
 
@@ -59,7 +61,8 @@ def _deepseek_v31(calls: Calls) -> str:
 
 def _harmony(calls: Calls) -> str:
     return "<|start|>assistant".join(
-        f"<|channel|>commentary to=functions.{n} <|constrain|>json<|message|>{_j(a)}<|call|>" for n, a in calls
+        f"<|channel|>commentary to=functions.{n} <|constrain|>json<|message|>{_j(a)}<|call|>"
+        for n, a in calls
     )
 
 
@@ -81,7 +84,9 @@ WRITERS: tuple[Writer, ...] = (
     Writer(
         "qwen3_coder",
         lambda cs: "\n".join(
-            "<tool_call>\n<function=" + n + ">\n"
+            "<tool_call>\n<function="
+            + n
+            + ">\n"
             + "".join(f"<parameter={k}>\n{_xml_value(v)}\n</parameter>\n" for k, v in a.items())
             + "</function>\n</tool_call>"
             for n, a in cs
@@ -92,7 +97,9 @@ WRITERS: tuple[Writer, ...] = (
         "glm",
         lambda cs: "".join(
             f"<tool_call>{n}\n"
-            + "".join(f"<arg_key>{k}</arg_key>\n<arg_value>{_xml_value(v)}</arg_value>\n" for k, v in a.items())
+            + "".join(
+                f"<arg_key>{k}</arg_key>\n<arg_value>{_xml_value(v)}</arg_value>\n" for k, v in a.items()
+            )
             + "</tool_call>"
             for n, a in cs
         ),
@@ -100,7 +107,9 @@ WRITERS: tuple[Writer, ...] = (
     ),
     Writer(
         "llama3",
-        lambda cs: "<|python_tag|>" + "; ".join(_j({"name": n, "parameters": a}) for n, a in cs) + "<|eom_id|>",
+        lambda cs: (
+            "<|python_tag|>" + "; ".join(_j({"name": n, "parameters": a}) for n, a in cs) + "<|eom_id|>"
+        ),
         ("<|python_tag|>", "<|eom_id|>"),
     ),
     Writer(
@@ -144,12 +153,14 @@ WRITERS: tuple[Writer, ...] = (
     ),
     Writer(
         "kimi_k2",
-        lambda cs: "<|tool_calls_section_begin|>"
-        + "".join(
-            f"<|tool_call_begin|>functions.{n}:{i}<|tool_call_argument_begin|>{_j(a)}<|tool_call_end|>"
-            for i, (n, a) in enumerate(cs)
-        )
-        + "<|tool_calls_section_end|>",
+        lambda cs: (
+            "<|tool_calls_section_begin|>"
+            + "".join(
+                f"<|tool_call_begin|>functions.{n}:{i}<|tool_call_argument_begin|>{_j(a)}<|tool_call_end|>"
+                for i, (n, a) in enumerate(cs)
+            )
+            + "<|tool_calls_section_end|>"
+        ),
         ("<|tool_call", "functions."),
     ),
     Writer(
@@ -171,9 +182,11 @@ WRITERS: tuple[Writer, ...] = (
     ),
     Writer(
         "command_r7b",
-        lambda cs: "<|START_ACTION|>"
-        + _j([{"tool_call_id": str(i), "tool_name": n, "parameters": a} for i, (n, a) in enumerate(cs)])
-        + "<|END_ACTION|>",
+        lambda cs: (
+            "<|START_ACTION|>"
+            + _j([{"tool_call_id": str(i), "tool_name": n, "parameters": a} for i, (n, a) in enumerate(cs)])
+            + "<|END_ACTION|>"
+        ),
         ("<|START_ACTION|>", "<|END_ACTION|>"),
     ),
     Writer(
@@ -185,11 +198,17 @@ WRITERS: tuple[Writer, ...] = (
 
 # Reasoning in every spelling: (reply text, starts_in_reasoning, expected reasoning, expected content).
 REASONING_CASES: tuple[tuple[str, bool, str, str], ...] = (
-    ("<think>\nThe user wants a greeting.\n</think>\n\nHello!", False, "The user wants a greeting.", "Hello!"),
+    (
+        "<think>\nThe user wants a greeting.\n</think>\n\nHello!",
+        False,
+        "The user wants a greeting.",
+        "Hello!",
+    ),
     ("[THINK]Short and polite.[/THINK]Bonjour !", False, "Short and polite.", "Bonjour !"),
     ("They asked for 2+2.\n</think>\n\n4", True, "They asked for 2+2.", "4"),
     (
-        "<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>final<|message|>Sunny.",
+        "<|channel|>analysis<|message|>Need the weather.<|end|>"
+        "<|start|>assistant<|channel|>final<|message|>Sunny.",
         False,
         "Need the weather.",
         "Sunny.",
