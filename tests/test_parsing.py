@@ -115,7 +115,7 @@ def test_a_cut_off_reply_is_never_a_call() -> None:
     ids=lambda t: repr(t[:12]),
 )
 def test_adversarial_megabyte_replies_never_raise(text: str) -> None:
-    reply = parse_tool_calls(text, TOOLS)  # timing lives in bench/parser.py, not here
+    reply = parse_tool_calls(text, TOOLS)  # timing lives in bench/linear_time.py, not here
     if not reply.tool_calls:  # nothing lost: all of it is content, minus control markers
         assert (reply.content or "") == text.replace("[TOOL_CALLS]", "").strip()
 
