@@ -1,13 +1,21 @@
-"""Model text -> OpenAI tool calls.
+"""Model text -> reasoning, content and OpenAI tool calls.
 
-The model has no function-calling API; it writes calls as JSON text: bare objects or arrays, inside
-```json fences, behind Mistral's `[TOOL_CALLS]` marker (or `[TOOL_CALLS]name[ARGS]{...}`), with prose
-around them. `ReplyScanner` finds them in one left-to-right pass that can be fed in pieces, so the
-streaming path and the one-shot `parse_tool_calls` run the same code and agree for any chunking.
+Models with no function-calling API write calls as text: in their family's native format (a marked
+block: `<tool_call>…</tool_call>`, `[TOOL_CALLS]…`, `<|python_tag|>…`, … see families.py), or as bare
+JSON objects and arrays, ```json fences, and pythonic `[f(a=1)]` lists, with prose around them; reasoning
+models think in `<think>…</think>` (or `[THINK]`, gpt-oss's analysis channel) first.
 
-Guarantees: linear time (each character is looked at a bounded number of times, candidate spans are
-decoded once each), bounded memory for nesting (depth is counted, not stacked, past MAX_DEPTH), and no
-exception escapes for any input text.
+`ReplyScanner` does it in one left-to-right pass that can be fed in pieces, in two stages:
+1. a marker pass cuts the text into prose, reasoning and family blocks (one regex search over every
+   family's markers at once; a partial marker at the end of a piece is held back, never more);
+2. prose goes through `_JsonScanner`, which finds bare/fenced JSON and pythonic calls; each family block
+   is parsed once when it closes, by the family's parser, and its calls are recorded in text order.
+The streaming path and the one-shot `parse_tool_calls` run the same code, and both read content through
+`take_content`, so they agree for any chunking.
+
+Guarantees: linear time (each character is looked at a bounded number of times, candidate spans and blocks
+are decoded once each, no string is rebuilt per piece), bounded nesting (depth is counted, not stacked,
+past MAX_DEPTH), and no exception escapes for any input text.
 """
 
 from __future__ import annotations
@@ -19,25 +27,48 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .call_shapes import Call, as_arguments, as_call, calls_in_json, loads, pythonic_calls
+from .families import (
+    DROPPED_MARKERS,
+    GPT_OSS,
+    HARMONY_MAX_HEADER,
+    HARMONY_MESSAGE,
+    HARMONY_OPENERS,
+    HARMONY_REASONING_CLOSES,
+    REASONING,
+    Family,
+    families_by_marker,
+    harmony_kind,
+)
+
+__all__ = [
+    "MAX_DEPTH",
+    "ParsedReply",
+    "ReplyScanner",
+    "ToolCall",
+    "as_arguments",
+    "as_call",
+    "broken_call_reason",
+    "call_id",
+    "calls_in_json",
+    "parse_tool_calls",
+    "reply_from_scanner",
+    "tool_names",
+]
+
 MAX_DEPTH = 64  # deeper JSON is never a sane tool call; past it brackets are only counted
 TOOL_CALLS_MARKER = "[TOOL_CALLS]"
-ARGS_MARKER = "[ARGS]"
 FENCE = "```"
-_MAX_NAME_LEN = 128
 
-# Keys under which models spell a call's name and arguments.
-_NAME_KEYS = ("name", "tool", "tool_name", "function")
-_ARGUMENT_KEYS = ("arguments", "parameters", "args", "input", "tool_input")
-_ALLOWED_KEYS = frozenset({*_NAME_KEYS, *_ARGUMENT_KEYS, "type", "id", "index"})
-
-# What can change the scanner's state, by state. Everything else is skipped by the regex engine.
+# What can change the JSON scanner's state, by state. Everything else is skipped by the regex engine.
 _AT_TOP = re.compile(r"[{\[`]")
 _IN_JSON = re.compile(r'[{}\[\]"`]')
 _IN_STRING = re.compile(r'["\\]')
 _OPEN_RUN = re.compile(r"[{\[]+")
 _CLOSE_RUN = re.compile(r"[}\]]+")
 _MIN_CALL_LEN = len('{"name":""}')
-_NAME_BEFORE_ARGS = re.compile(r"([A-Za-z_][\w.\-]*)\s*$")
+_MIN_PYTHONIC_LEN = len("[f()]")
+_DEFER_RATIO = 4  # inside an open structure, rescan only once the unscanned text is 1/4 of the window
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,24 +82,12 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True)
 class ParsedReply:
-    """A model reply split into prose (`content`, None when empty) and tool calls."""
+    """A model reply split into prose (`content`, None when empty), tool calls, and the reasoning the
+    model wrote before answering (None when there was none)."""
 
     content: str | None
     tool_calls: tuple[ToolCall, ...] = ()
-
-
-@dataclass(slots=True)
-class _Open:
-    char: str
-    start: int
-    children: list[tuple[int, int, int]] = field(default_factory=list)  # (start, end, depth) closed spans
-    depth: int = 1  # deepest nesting seen inside, this bracket included
-
-
-@dataclass(slots=True)
-class _Fence:
-    start: int
-    body_start: int
+    reasoning: str | None = None
 
 
 def tool_names(tools: Iterable[Any] | None) -> frozenset[str]:
@@ -92,87 +111,100 @@ def call_id(seed: str, index: int) -> str:
     return f"call_{digest}"
 
 
-def _as_arguments(value: object) -> str | None:
-    if value is None:
-        return "{}"
-    if isinstance(value, str):
-        try:
-            value = json.loads(value) if value.strip() else {}
-        except ValueError:
-            return None
-    if isinstance(value, Mapping):
-        return json.dumps(value, ensure_ascii=False)
-    return None
+# -- stage 2: bare and fenced JSON calls in prose -----------------------------------------------------
 
 
-def _as_call(value: object, names: frozenset[str]) -> tuple[str, str] | None:
-    """(name, arguments) if `value` is a call to an offered tool in one of the common spellings."""
-    if not isinstance(value, Mapping) or not set(value) <= _ALLOWED_KEYS:
-        return None
-    function = value.get("function")
-    if isinstance(function, Mapping):  # OpenAI shape: {"type": "function", "function": {...}}
-        return _as_call(function, names)
-    name = next((value[k] for k in _NAME_KEYS if isinstance(value.get(k), str)), None)
-    if name not in names:
-        return None
-    raw_arguments = next((value[k] for k in _ARGUMENT_KEYS if k in value), None)
-    arguments = _as_arguments(raw_arguments)
-    return None if arguments is None else (name, arguments)
+@dataclass(slots=True)
+class _Open:
+    char: str
+    start: int
+    children: list[tuple[int, int, int]] = field(default_factory=list)  # (start, end, depth) closed spans
+    depth: int = 1  # deepest nesting seen inside, this bracket included
 
 
-def calls_in_json(value: object, names: frozenset[str]) -> list[tuple[str, str]] | None:
-    """All calls in a decoded JSON value, or None unless every element is a valid call."""
-    if isinstance(value, Mapping) and set(value) == {"tool_calls"}:
-        value = value["tool_calls"]
-    items = value if isinstance(value, list) else [value]
-    if not items:
-        return None
-    calls = [_as_call(item, names) for item in items]
-    if any(call is None for call in calls):
-        return None
-    return [call for call in calls if call is not None]
+@dataclass(slots=True)
+class _Fence:
+    start: int
+    body_start: int
 
 
-class ReplyScanner:
-    """Incremental tool-call finder over a growing reply text.
+class _JsonScanner:
+    """Incremental finder of bare/fenced JSON and pythonic calls in prose.
 
-    `feed` text as it arrives, `finish` at the end. `removed` lists the text regions that are tool calls
-    (or their fences and markers) and so are not content; `stable_end` is how far the content is final,
-    which is what a stream may already emit.
-    """
+    Offsets are relative to `_text`, a window that starts where nothing before it can change any more:
+    when no structure is open and all content before the scan position was taken, the window is cut
+    there (`_rebase`), so streaming prose costs the size of each piece, not of the reply so far. Inside
+    an open structure the rescans are spaced out (`_DEFER_RATIO`), so a long call streamed in tiny pieces
+    costs linear time too; nothing of it could be emitted before it closes anyway."""
 
     def __init__(self, names: frozenset[str]) -> None:
         self.names = names
+        sorted_names = sorted(names)
         self._quoted_names = (
-            re.compile("|".join(re.escape(json.dumps(name)) for name in sorted(names))) if names else None
+            re.compile("|".join(re.escape(json.dumps(name)) for name in sorted_names)) if names else None
+        )
+        self._called_names = (
+            re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(name) for name in sorted_names) + r")\s*\(")
+            if names
+            else None
         )
         self._parts: list[str] = []
+        self._unscanned = 0  # characters in _parts
         self._text = ""
         self._pos = 0
         self._stack: list[_Open] = []
         self._overflow = 0  # brackets open beyond MAX_DEPTH: counted only
         self._in_string = False
         self._fence: _Fence | None = None
-        self._fence_calls: list[int] = []  # indexes into removed/calls made inside the open fence
-        self._marker_at: int | None = None  # first [TOOL_CALLS]: the rest waits for finish
-        self._pending_name: tuple[int, str] | None = None  # `name` of a `name[ARGS]{...}` call
-        self.removed: list[tuple[int, int]] = []
-        self.calls: list[tuple[str, str]] = []
+        self._fence_calls: list[int] = []  # indexes into _removed made inside the open fence
+        self._removed: list[tuple[int, int]] = []  # regions of _text that are calls, fences: not content
+        self._cursor = 0  # content before this offset has been taken
+        self._removed_index = 0  # first removed region not yet passed by the cursor
+        self.calls: list[Call] = []
         self.finished = False
 
-    @property
-    def text(self) -> str:
+    def _joined(self) -> str:
         if self._parts:
-            self._text += "".join(self._parts)
+            self._text += "".join(self._parts)  # one copy per rescan; rescans are spaced (see class doc)
             self._parts.clear()
+            self._unscanned = 0
         return self._text
 
     def feed(self, chunk: str) -> None:
-        if chunk:
-            self._parts.append(chunk)
-            self._scan(final=False)
+        if not chunk:
+            return
+        self._parts.append(chunk)
+        self._unscanned += len(chunk)
+        # Something open (a bracket, a fence, a fence line waiting for its newline): a rescan would start
+        # behind the end, so rescans are spaced out.
+        waiting = self._stack or self._overflow > 0 or self._fence is not None or self._pos < len(self._text)
+        if waiting and self._unscanned * _DEFER_RATIO < len(self._text):
+            return
+        self._scan(final=False)
 
-    def finish(self, *, truncated: bool = False) -> None:
+    def add_calls(self, calls: Iterable[Call]) -> None:
+        """Calls found by a family parser between two pieces of prose: what was open before them was prose
+        (a block is never inside JSON), so it is settled first, keeping calls in text order."""
+        self._scan(final=True)
+        if self._stack or self._overflow:
+            self._abandon_stack()
+        self._pos = min(self._pos, len(self._text))  # a final escape skip must not eat later text
+        self.calls.extend(calls)
+
+    def add_unscanned(self, text: str) -> None:
+        """Content that must not be searched for calls (a family block cut off by max_tokens). Only at the
+        end of the reply: what is open before it is settled first, as for `add_calls`."""
+        self._scan(final=True)
+        if self._stack or self._overflow:
+            self._stack.clear()  # cut off too: nothing inside is a call
+            self._overflow = 0
+            self._in_string = False
+        if self._fence is not None:
+            self._close_fence(len(self._text))
+        self._text = self._joined() + text
+        self._pos = len(self._text)
+
+    def finish(self, *, truncated: bool) -> None:
         """End of reply. `truncated` (the server stopped at max_tokens): unclosed brackets are a cut-off
         structure whose inner objects are not calls; otherwise an unclosed bracket was prose."""
         self._scan(final=True)
@@ -182,27 +214,57 @@ class ReplyScanner:
         else:
             self._abandon_stack()
         if self._fence is not None:
-            self._close_fence(len(self.text))
+            self._close_fence(len(self._text))
         self.finished = True
 
-    def stable_end(self) -> int:
+    def _stable_end(self) -> int:
         """Text before this offset will not change role (content vs. call) whatever comes next."""
         if self.finished:
-            return len(self.text)
+            return len(self._text)  # finish() joined every piece
         end = self._pos
         if self._stack:
             end = min(end, self._stack[0].start)
         if self._fence is not None:
             end = min(end, self._fence.start)
-        if self._marker_at is not None:
-            end = min(end, self._marker_at)
         return end
+
+    def take_content(self) -> str:
+        """Content that became final since the last call: the text up to the stable end, calls cut out."""
+        text = self._text  # no join: the stable end never passes the scanned (joined) text
+        end = self._stable_end()
+        removed = self._removed
+        pieces: list[str] = []
+        cursor, index = self._cursor, self._removed_index
+        while index < len(removed) and removed[index][1] <= end:
+            start, stop = removed[index]
+            if start > cursor:
+                pieces.append(text[cursor:start])
+            cursor = max(cursor, stop)
+            index += 1
+        if cursor < end:
+            pieces.append(text[cursor:end])
+            cursor = end
+        self._cursor, self._removed_index = cursor, index
+        self._rebase()
+        return "".join(pieces)
+
+    def _rebase(self) -> None:
+        """Drop the text before the scan position once nothing refers to it."""
+        if self._stack or self._overflow or self._fence is not None or self._cursor < self._pos:
+            return
+        if self._removed_index < len(self._removed) or self._pos == 0:
+            return
+        self._text = self._text[self._pos :]
+        self._cursor = 0
+        self._pos = 0
+        self._removed.clear()
+        self._removed_index = 0
 
     # -- scanning ---------------------------------------------------------------------------------
 
     def _scan(self, *, final: bool) -> None:
         # One regex search per structural character; plain text and string bodies are skipped in C.
-        text = self.text
+        text = self._joined()
         n = len(text)
         pos = self._pos
         stack = self._stack
@@ -230,18 +292,6 @@ class ReplyScanner:
             i = m.start()
             c = text[i]
             if c == "{" or c == "[":
-                if not nested and c == "[":
-                    if not final and i + len(TOOL_CALLS_MARKER) > n and _could_be_marker(text[i:]):
-                        pos = i
-                        break
-                    if text.startswith(TOOL_CALLS_MARKER, i):
-                        self._on_marker(i, i + len(TOOL_CALLS_MARKER))
-                        pos = i + len(TOOL_CALLS_MARKER)
-                        continue
-                    if self._marker_at is not None and text.startswith(ARGS_MARKER, i):
-                        self._on_args_marker(text, i)
-                        pos = i + len(ARGS_MARKER)
-                        continue
                 if self._overflow or len(stack) >= MAX_DEPTH:
                     run_end = _OPEN_RUN.match(text, i).end()  # type: ignore[union-attr]
                     self._overflow += run_end - i
@@ -286,7 +336,7 @@ class ReplyScanner:
         stack.pop()
         if stack:
             parent = stack[-1]
-            if end - top.start >= _MIN_CALL_LEN:
+            if end - top.start >= _MIN_PYTHONIC_LEN:
                 parent.children.append((top.start, end, top.depth))
             if top.depth >= parent.depth:
                 parent.depth = top.depth + 1
@@ -308,35 +358,35 @@ class ReplyScanner:
         start, end, depth = span
         if depth > MAX_DEPTH:
             return
-        text = self.text
-        if self._pending_name is None and (
-            end - start < _MIN_CALL_LEN
-            or self._quoted_names is None
-            or not self._quoted_names.search(text, start, end)
-        ):
-            return  # cheap rejection: a call names an offered tool, in quotes
-        try:
-            value = json.loads(text[start:end])
-        except (ValueError, RecursionError):
-            return
-        if self._pending_name is not None and isinstance(value, Mapping):
-            name_start, name = self._pending_name
-            self._pending_name = None
-            arguments = _as_arguments(value)
-            if name in self.names and arguments is not None:
-                self._record([(name, arguments)], name_start, end)
-            return
-        calls = calls_in_json(value, self.names)
+        text = self._text
+        quoted = (
+            end - start >= _MIN_CALL_LEN
+            and self._quoted_names is not None
+            and self._quoted_names.search(text, start, end) is not None
+        )
+        pythonic = (
+            text[start] == "["
+            and self._called_names is not None
+            and self._called_names.search(text, start, end) is not None
+        )
+        if not (quoted or pythonic):
+            return  # cheap rejection: a call names an offered tool, in quotes or followed by `(`
+        calls: list[Call] | None = None
+        if quoted:
+            ok, value = loads(text[start:end])
+            calls = calls_in_json(value, self.names) if ok else None
+        if not calls and pythonic:
+            calls = pythonic_calls(text[start:end], self.names)
         if calls:
             self._record(calls, start, end)
 
-    def _record(self, calls: list[tuple[str, str]], start: int, end: int) -> None:
+    def _record(self, calls: list[Call], start: int, end: int) -> None:
         if self._fence is not None:
-            self._fence_calls.append(len(self.removed))
-        self.removed.append((start, end))
+            self._fence_calls.append(len(self._removed))
+        self._removed.append((start, end))
         self.calls.extend(calls)
 
-    # -- fences and markers -----------------------------------------------------------------------
+    # -- fences -----------------------------------------------------------------------------------
 
     def _on_fence(self, text: str, i: int, *, final: bool) -> int | None:
         """Handle a ``` at `i`; return where scanning resumes, or None to wait for more text."""
@@ -358,8 +408,8 @@ class ReplyScanner:
         fence, self._fence = self._fence, None
         if fence is None or not self._fence_calls:
             return
-        text = self.text
-        inner = [self.removed[k] for k in self._fence_calls]
+        text = self._text
+        inner = [self._removed[k] for k in self._fence_calls]
         cursor = fence.body_start
         for start, stop in inner:
             if text[cursor:start].strip():
@@ -369,67 +419,332 @@ class ReplyScanner:
         if text[cursor:closing].strip():
             return
         first = self._fence_calls[0]
-        del self.removed[first:]
-        self.removed.append((fence.start, end))
+        del self._removed[first:]
+        self._removed.append((fence.start, end))
         self._fence_calls = []
 
-    def _on_marker(self, start: int, end: int) -> None:
-        if self._marker_at is None:
-            self._marker_at = start
-        self.removed.append((start, end))
-        self._pending_name = None
 
-    def _on_args_marker(self, text: str, i: int) -> None:
-        """`[TOOL_CALLS]name[ARGS]{...}`: the name sits between the previous removal and [ARGS]."""
-        since = self.removed[-1][1] if self.removed else 0
-        m = _NAME_BEFORE_ARGS.search(text, since, i)
-        if m is not None and len(m.group(1)) <= _MAX_NAME_LEN:
-            self._pending_name = (m.start(1), m.group(1))
+# -- stage 1: markers -> prose, reasoning, family blocks ----------------------------------------------
+
+_BLOCKS = families_by_marker()
+_OPENERS: tuple[str, ...] = (*_BLOCKS, *REASONING, *HARMONY_OPENERS, *DROPPED_MARKERS)
+_ALL_CLOSES = {c for closes in REASONING.values() for c in closes} | set(HARMONY_REASONING_CLOSES)
 
 
-def assemble_content(text: str, removed: list[tuple[int, int]], end: int | None = None) -> str:
-    """`text[:end]` with the removed regions cut out."""
-    limit = len(text) if end is None else end
-    pieces: list[str] = []
-    cursor = 0
-    for start, stop in removed:
-        if start >= limit:
+def _alternation(markers: Iterable[str]) -> re.Pattern[str]:
+    # Longest first, so that at one position the longest marker wins.
+    return re.compile("|".join(re.escape(m) for m in sorted(set(markers), key=len, reverse=True)))
+
+
+def _prefix_at_end(markers: Iterable[str]) -> tuple[re.Pattern[str], int]:
+    """A pattern matching a proper prefix of a marker at the very end of a text, and the longest one."""
+    prefixes = {m[:k] for m in set(markers) for k in range(1, len(m))}
+    if not prefixes:
+        return re.compile(r"(?!)"), 0
+    return re.compile("(?:" + _alternation(prefixes).pattern + r")\Z"), max(len(p) for p in prefixes)
+
+
+_OPEN_RE = _alternation(_OPENERS)
+_OPEN_PREFIX_RE, _OPEN_PREFIX_MAX = _prefix_at_end(_OPENERS)
+# A marker found at the end of a piece that a longer marker could still extend.
+_EXTENDED_BY = {m: tuple(x for x in _OPENERS if x != m and x.startswith(m)) for m in _OPENERS}
+
+
+@dataclass(slots=True)
+class _Block:
+    families: tuple[Family, ...]
+    opener: str  # the marker text, restored when a weak block does not parse ("" if implicit)
+    head: str  # gpt-oss: the message header
+    closes: tuple[str, ...]
+    ends_before: tuple[str, ...]
+    close_re: re.Pattern[str] | None
+    parts: list[str] = field(default_factory=list)
+
+
+class ReplyScanner:
+    """Incremental parser of one reply: `feed` text as it arrives, `finish` at the end, and take what is
+    final with `take_content` / `take_reasoning` (both return only what is new since the last take).
+
+    `starts_in_reasoning`: the prompt opened a think block, so the reply begins inside it and the first
+    `</think>` ends it. `reply_prefix`: an opening marker the prompt ended with (Functionary's `>>>`)."""
+
+    def __init__(
+        self, names: frozenset[str], *, starts_in_reasoning: bool = False, reply_prefix: str = ""
+    ) -> None:
+        self.names = names
+        self._json = _JsonScanner(names)
+        self._pending = ""  # text the marker pass has not classified yet
+        self._mode = "text"  # text | reasoning | header | block
+        self._reasoning_close: re.Pattern[str] | None = None
+        self._reasoning_close_prefix: tuple[re.Pattern[str], int] | None = None
+        self._reasoning_parts: list[str] = []
+        self._header_opener = ""
+        self._header_searched = 0
+        self._block: _Block | None = None
+        self._truncated = False
+        self._content: list[str] = []  # all final content so far, for the one-shot reply
+        self._content_taken = 0
+        self._reasoning_taken = 0
+        self.finished = False
+        if starts_in_reasoning:
+            self._enter_reasoning(tuple(sorted(_ALL_CLOSES)))
+        if reply_prefix:
+            self.feed(reply_prefix)
+            if self._block is not None:
+                self._block.opener = ""  # the prompt wrote it: never content
+
+    @property
+    def calls(self) -> list[Call]:
+        return self._json.calls
+
+    def feed(self, chunk: str) -> None:
+        if chunk:
+            self._pending += chunk  # _pending stays short: a held marker prefix, a header, a block tail
+            self._process(final=False)
+
+    def finish(self, *, truncated: bool = False) -> None:
+        """End of reply; `truncated` (finish_reason length): a block cut off by the end is not a call."""
+        if self.finished:
+            return
+        self._truncated = truncated
+        self._process(final=True)
+        self._json.finish(truncated=truncated)
+        self._drain()
+        self.finished = True
+
+    def take_content(self) -> str:
+        self._drain()
+        piece = "".join(self._content[self._content_taken :])
+        self._content_taken = len(self._content)
+        return piece
+
+    def _drain(self) -> None:
+        """Move final content out of the JSON scanner after each step, so its window stays small."""
+        piece = self._json.take_content()
+        if piece:
+            self._content.append(piece)
+
+    def _to_json(self, text: str) -> None:
+        if text:
+            self._json.feed(text)
+            self._drain()
+
+    def take_reasoning(self) -> str:
+        parts = self._reasoning_parts
+        piece = "".join(parts[self._reasoning_taken :])
+        self._reasoning_taken = len(parts)
+        return piece
+
+    def full_reasoning(self) -> str:
+        return "".join(self._reasoning_parts)
+
+    def full_content(self) -> str:
+        self._drain()
+        return "".join(self._content)
+
+    # -- the marker pass --------------------------------------------------------------------------
+
+    def _process(self, *, final: bool) -> None:
+        # `at` walks through _pending; the string is cut once per call, never per marker, so a reply
+        # full of markers costs linear time in one piece too.
+        pending = self._pending
+        at = 0
+        n = len(pending)
+        while True:
+            if self._mode == "text":
+                m = _OPEN_RE.search(pending, at)
+                if m is not None and not final and self._may_grow(m.group(), pending, m.start()):
+                    self._to_json(pending[at : m.start()])
+                    at = m.start()
+                    break
+                if m is not None:
+                    self._to_json(pending[at : m.start()])
+                    at = m.end()
+                    self._open(m.group())
+                    continue
+                hold = 0 if final else _held(pending, at, _OPEN_PREFIX_RE, _OPEN_PREFIX_MAX)
+                self._to_json(pending[at : n - hold])
+                at = n - hold
+                break
+            if self._mode == "reasoning":
+                assert self._reasoning_close is not None and self._reasoning_close_prefix is not None
+                m = self._reasoning_close.search(pending, at)
+                if m is not None:
+                    self._add_reasoning(pending[at : m.start()])
+                    at = m.end()
+                    self._mode = "text"
+                    continue
+                prefix_re, longest = self._reasoning_close_prefix
+                hold = 0 if final else _held(pending, at, prefix_re, longest)
+                self._add_reasoning(pending[at : n - hold])
+                at = n - hold
+                break
+            if self._mode == "header":
+                start = max(at, at + self._header_searched - len(HARMONY_MESSAGE) + 1)
+                i = pending.find(HARMONY_MESSAGE, start, at + HARMONY_MAX_HEADER + len(HARMONY_MESSAGE))
+                if i >= 0:
+                    header = self._header_opener + pending[at:i]
+                    at = i + len(HARMONY_MESSAGE)
+                    self._on_header(header)
+                    continue
+                if final or n - at > HARMONY_MAX_HEADER:
+                    self._mode = "text"  # no header after all: the opener was a stray token, dropped
+                    continue
+                self._header_searched = n - at
+                break
+            block = self._block
+            assert block is not None
+            m = block.close_re.search(pending, at) if block.close_re is not None else None
+            if m is not None:
+                block.parts.append(pending[at : m.start()])
+                closer = m.group()
+                if closer in block.ends_before:
+                    at = m.start()
+                    closer = ""
+                else:
+                    at = m.end()
+                self._close_block(closed=True, closer=closer)
+                continue
+            if final:
+                block.parts.append(pending[at:])
+                at = n
+                self._close_block(closed=False, closer="")
+                continue
+            keep = max((len(c) for c in (*block.closes, *block.ends_before)), default=1) - 1
+            keep = min(keep, n - at)
+            block.parts.append(pending[at : n - keep])
+            at = n - keep
             break
-        pieces.append(text[cursor:start])
-        cursor = max(cursor, stop)
-    if cursor < limit:
-        pieces.append(text[cursor:limit])
-    return "".join(pieces)
+        self._pending = pending[at:]
+
+    @staticmethod
+    def _may_grow(marker: str, text: str, start: int) -> bool:
+        """A longer marker that starts with `marker` may still arrive: only near the end of the text."""
+        remaining = len(text) - start
+        return any(
+            remaining < len(longer) and longer.startswith(text[start:]) for longer in _EXTENDED_BY[marker]
+        )
+
+    def _add_reasoning(self, text: str) -> None:
+        if text:
+            self._reasoning_parts.append(text)
+
+    def _enter_reasoning(self, closes: tuple[str, ...]) -> None:
+        self._mode = "reasoning"
+        self._reasoning_close = _alternation(closes)
+        self._reasoning_close_prefix = _prefix_at_end(closes)
+
+    def _open(self, marker: str) -> None:
+        if marker in REASONING:
+            self._enter_reasoning(REASONING[marker])
+        elif marker in HARMONY_OPENERS:
+            self._mode = "header"
+            self._header_opener = marker
+            self._header_searched = 0
+        elif marker in _BLOCKS:
+            families = _BLOCKS[marker]
+            self._start_block(families, marker, head="")
+        # else a dropped marker: nothing to do, the text goes on
+
+    def _start_block(self, families: tuple[Family, ...], opener: str, *, head: str) -> None:
+        closes = tuple(dict.fromkeys(c for f in families for c in f.closes))
+        ends_before = tuple(dict.fromkeys(c for f in families for c in f.ends_before))
+        ends = (*closes, *ends_before)
+        self._block = _Block(
+            families, opener, head, closes, ends_before, _alternation(ends) if ends else None
+        )
+        self._mode = "block"
+
+    def _on_header(self, header: str) -> None:
+        kind = harmony_kind(header)
+        if kind == "reasoning":
+            self._enter_reasoning(HARMONY_REASONING_CLOSES)
+        elif kind == "call":
+            self._start_block((GPT_OSS,), "", head=header)
+        else:
+            self._mode = "text"
+
+    def _close_block(self, *, closed: bool, closer: str) -> None:
+        block, self._block = self._block, None
+        self._mode = "text"
+        assert block is not None
+        body = "".join(block.parts)
+        cut_off = self._truncated and not closed
+        if not cut_off:
+            for family in block.families:
+                parts = family.parse(block.head, body, self.names)
+                if parts is not None:
+                    for part in parts:
+                        if isinstance(part, str):
+                            self._to_json(_without(part, family.strip))
+                        else:
+                            self._json.add_calls([part])
+                            self._drain()
+                    return
+        weak = all(f.weak for f in block.families)
+        if weak:
+            text = block.opener + body + closer  # it was prose after all
+        else:
+            text = _without(body, (block.opener, *(m for f in block.families for m in f.strip)))
+        if cut_off:
+            self._json.add_unscanned(text)
+            self._drain()
+        else:
+            self._to_json(text)
 
 
-def _could_be_marker(tail: str) -> bool:
-    return TOOL_CALLS_MARKER.startswith(tail) or ARGS_MARKER.startswith(tail)
+def _held(text: str, at: int, prefix_re: re.Pattern[str], longest: int) -> int:
+    """Length of the end of `text[at:]` that may be the start of a marker (held back until more arrives)."""
+    m = prefix_re.search(text, max(at, len(text) - longest))
+    return len(text) - m.start() if m is not None else 0
+
+
+def _without(text: str, markers: Iterable[str]) -> str:
+    for marker in markers:
+        if marker:
+            text = text.replace(marker, "")
+    return text
 
 
 def reply_from_scanner(scanner: ReplyScanner, *, id_seed: str = "") -> ParsedReply:
-    """The final split of a finished scan: content is everything not removed, stripped."""
-    content = assemble_content(scanner.text, scanner.removed).strip()
+    """The final split of a finished scan: content and reasoning stripped, None when empty."""
+    content = scanner.full_content().strip()
+    reasoning = scanner.full_reasoning().strip()
     calls = tuple(
         ToolCall(id=call_id(id_seed, index), name=name, arguments=arguments)
         for index, (name, arguments) in enumerate(scanner.calls)
     )
-    return ParsedReply(content=content or None, tool_calls=calls)
+    return ParsedReply(content=content or None, tool_calls=calls, reasoning=reasoning or None)
 
 
 def parse_tool_calls(
-    text: str, tools: Iterable[Any] | None, *, id_seed: str = "", truncated: bool = False
+    text: str,
+    tools: Iterable[Any] | None,
+    *,
+    id_seed: str = "",
+    truncated: bool = False,
+    starts_in_reasoning: bool = False,
+    reply_prefix: str = "",
 ) -> ParsedReply:
-    """Split a model reply into prose and calls to the offered `tools` (names or OpenAI tool dicts).
+    """Split a model reply into reasoning, prose and calls to the offered `tools` (names or OpenAI
+    tool dicts).
 
-    Accepts bare JSON objects and arrays, ```json fences, `[TOOL_CALLS][...]` and
-    `[TOOL_CALLS]name[ARGS]{...}`, and the key spellings name/arguments, function/parameters and
-    OpenAI's {"type": "function", "function": {...}}. JSON that names no offered tool stays prose.
-    Never raises on any `text`; runs in time linear in its length.
+    Accepts every family format in families.FAMILIES, bare JSON objects and arrays, ```json fences,
+    pythonic `[f(a=1)]` lists, and the key spellings name/arguments, function/parameters and OpenAI's
+    {"type": "function", "function": {...}}. JSON that names no offered tool stays prose; a block cut off
+    by `truncated` is never a call. Never raises on any `text`; runs in time linear in its length.
     """
-    scanner = ReplyScanner(tool_names(tools))
+    scanner = ReplyScanner(
+        tool_names(tools), starts_in_reasoning=starts_in_reasoning, reply_prefix=reply_prefix
+    )
     scanner.feed(text)
     scanner.finish(truncated=truncated)
     return reply_from_scanner(scanner, id_seed=id_seed)
+
+
+def split_reasoning(text: str, *, starts_in_reasoning: bool = False) -> ParsedReply:
+    """Reasoning and content of a reply when no tools were offered (markers removed, nothing parsed)."""
+    return parse_tool_calls(text, (), starts_in_reasoning=starts_in_reasoning)
 
 
 def broken_call_reason(text: str, tools: Iterable[Any] | None) -> str | None:

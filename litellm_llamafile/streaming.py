@@ -1,10 +1,11 @@
 """Stream assembly: server text deltas -> content deltas now, tool calls at the end.
 
-Prose streams as it arrives. Text that may still turn out to be a tool call (an open bracket, a fence,
-a `[TOOL_CALLS]` marker) is held back until the scanner decides; calls are emitted once complete and
-validated, so no fence or marker ever leaks into `content` and a truncated reply never yields a call.
-The assembled stream equals the non-streamed parse of the same text for any chunk boundaries, because
-both run the same `ReplyScanner` and content is emitted only where the scan is final.
+Prose streams as it arrives; reasoning too, into its own field. Text that may still turn out to be a tool
+call (an open bracket, a fence, a family block) is held back until the scanner decides; calls are emitted
+once complete and validated, so no fence or marker ever leaks into `content` and a truncated reply never
+yields a call. The assembled stream equals the non-streamed parse of the same text for any chunk
+boundaries, because both run the same `ReplyScanner` and read it through the same `take_content` /
+`take_reasoning`, which give only text whose role is final.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ ARGUMENT_FRAGMENT_CHARS = 64  # tool-call arguments are sent in pieces, as OpenA
 
 @dataclass(frozen=True, slots=True)
 class StreamEnd:
-    """What remains to send when the server's stream ends."""
+    """What remains to send when the server's stream ends (reasoning goes out before content)."""
 
     content: str
     tool_calls: tuple[ToolCall, ...]
     finish_reason: str
+    reasoning: str = ""
 
 
 def final_finish_reason(server_reason: str | None, has_calls: bool) -> str:
@@ -34,63 +36,15 @@ def final_finish_reason(server_reason: str | None, has_calls: bool) -> str:
     return server_reason or "stop"
 
 
-class StreamAssembler:
-    """Feed server text deltas; get the content that is safe to emit; `finish` gives the rest.
+class _Trimmer:
+    """Streams a text so that the pieces join into `text.strip()`: leading whitespace is dropped,
+    trailing whitespace waits to see whether more text follows it."""
 
-    With `parse_tools=False` (no tools offered) text passes through untouched.
-    """
+    def __init__(self) -> None:
+        self._started = False
+        self._pending_space = ""
 
-    def __init__(self, names: frozenset[str], *, parse_tools: bool) -> None:
-        self._parse = parse_tools
-        self._scanner = ReplyScanner(names)
-        self._cursor = 0  # text offset up to which content has been assembled
-        self._removed_index = 0  # first removed region not yet passed
-        self._started = False  # a non-whitespace character has been emitted
-        self._pending_space = ""  # whitespace held: dropped if it turns out to be trailing
-        self.emitted: list[str] = []
-
-    def feed(self, delta: str) -> str:
-        if not delta:
-            return ""
-        if not self._parse:
-            self.emitted.append(delta)
-            return delta
-        self._scanner.feed(delta)
-        return self._emit(self._scanner.stable_end(), final=False)
-
-    def finish(self, server_reason: str | None, *, id_seed: str = "") -> StreamEnd:
-        """End of stream; `id_seed` (the response id) makes call ids match the non-streamed parse."""
-        if not self._parse:
-            return StreamEnd("", (), final_finish_reason(server_reason, False))
-        self._scanner.finish(truncated=server_reason == "length")
-        tail = self._emit(len(self._scanner.text), final=True)
-        calls = tuple(
-            ToolCall(id=call_id(id_seed, index), name=name, arguments=arguments)
-            for index, (name, arguments) in enumerate(self._scanner.calls)
-        )
-        return StreamEnd(tail, calls, final_finish_reason(server_reason, bool(calls)))
-
-    def _emit(self, end: int, *, final: bool) -> str:
-        text = self._scanner.text
-        removed = self._scanner.removed
-        pieces: list[str] = []
-        cursor = self._cursor
-        index = self._removed_index
-        while index < len(removed) and removed[index][1] <= end:
-            start, stop = removed[index]
-            if start > cursor:
-                pieces.append(text[cursor:start])
-            cursor = max(cursor, stop)
-            index += 1
-        if cursor < end:
-            pieces.append(text[cursor:end])
-            cursor = end
-        self._cursor = cursor
-        self._removed_index = index
-        return self._trimmed("".join(pieces), final=final)
-
-    def _trimmed(self, chunk: str, *, final: bool) -> str:
-        """Leading whitespace of the reply is dropped; trailing whitespace waits to see if it is trailing."""
+    def __call__(self, chunk: str, *, final: bool) -> str:
         if not self._started:
             chunk = chunk.lstrip()
             if not chunk:
@@ -103,8 +57,68 @@ class StreamAssembler:
             return ""
         out = self._pending_space + body
         self._pending_space = "" if final else chunk[len(body) :]
-        self.emitted.append(out)
         return out
+
+
+class StreamAssembler:
+    """Feed server text deltas; get the content that is safe to emit; `take_reasoning` gives the
+    reasoning that is safe to emit (send it before the content of the same delta); `finish` the rest.
+
+    With `parse_tools=False` (no tools offered) text passes through untouched, unless `parse_reasoning`
+    asks for reasoning to be split off (then no tool calls are looked for). `starts_in_reasoning`: the
+    prompt opened a think block (see parsing.ReplyScanner)."""
+
+    def __init__(
+        self,
+        names: frozenset[str],
+        *,
+        parse_tools: bool,
+        parse_reasoning: bool = False,
+        starts_in_reasoning: bool = False,
+        reply_prefix: str = "",
+    ) -> None:
+        self._passthrough = not (parse_tools or parse_reasoning or starts_in_reasoning)
+        self._scanner = ReplyScanner(
+            names if parse_tools else frozenset(),
+            starts_in_reasoning=starts_in_reasoning,
+            reply_prefix=reply_prefix,
+        )
+        self._content = _Trimmer()
+        self._reasoning = _Trimmer()
+        self.emitted: list[str] = []
+
+    def feed(self, delta: str) -> str:
+        if not delta:
+            return ""
+        if self._passthrough:
+            self.emitted.append(delta)
+            return delta
+        self._scanner.feed(delta)
+        out = self._content(self._scanner.take_content(), final=False)
+        if out:
+            self.emitted.append(out)
+        return out
+
+    def take_reasoning(self) -> str:
+        """Reasoning that became final since the last call."""
+        if self._passthrough:
+            return ""
+        return self._reasoning(self._scanner.take_reasoning(), final=False)
+
+    def finish(self, server_reason: str | None, *, id_seed: str = "") -> StreamEnd:
+        """End of stream; `id_seed` (the response id) makes call ids match the non-streamed parse."""
+        if self._passthrough:
+            return StreamEnd("", (), final_finish_reason(server_reason, False))
+        self._scanner.finish(truncated=server_reason == "length")
+        reasoning = self._reasoning(self._scanner.take_reasoning(), final=True)
+        tail = self._content(self._scanner.take_content(), final=True)
+        if tail:
+            self.emitted.append(tail)
+        calls = tuple(
+            ToolCall(id=call_id(id_seed, index), name=name, arguments=arguments)
+            for index, (name, arguments) in enumerate(self._scanner.calls)
+        )
+        return StreamEnd(tail, calls, final_finish_reason(server_reason, bool(calls)), reasoning)
 
 
 def argument_fragments(arguments: str, size: int = ARGUMENT_FRAGMENT_CHARS) -> list[str]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from litellm_llamafile import parse_tool_calls
+from litellm_llamafile.families import DROPPED_MARKERS, FAMILIES, HARMONY_MAX_HEADER, REASONING
 from litellm_llamafile.parsing import ReplyScanner, reply_from_scanner
 
 TOOLS = [
@@ -113,7 +115,7 @@ def test_a_cut_off_reply_is_never_a_call() -> None:
     ids=lambda t: repr(t[:12]),
 )
 def test_adversarial_megabyte_replies_never_raise(text: str) -> None:
-    reply = parse_tool_calls(text, TOOLS)  # timing lives in bench/parser.py, not here
+    reply = parse_tool_calls(text, TOOLS)  # timing lives in bench/linear_time.py, not here
     if not reply.tool_calls:  # nothing lost: all of it is content, minus control markers
         assert (reply.content or "") == text.replace("[TOOL_CALLS]", "").strip()
 
@@ -168,3 +170,101 @@ def test_never_raises_and_chunking_never_matters_on_arbitrary_text(
     for call in whole.tool_calls:
         assert call.name in {"search", "finish"}
         assert isinstance(json.loads(call.arguments), dict)
+
+
+# -- hardening: linear time on the known-bad shapes, no exception, nothing lost -----------------------
+
+
+def test_many_args_markers_in_prose_after_tool_calls_stay_prose() -> None:
+    # This took ~10 s when a regex was re-searched from the marker at every [ARGS]; now one pass
+    # (bench/linear_time.py prints the doubling ratios).
+    text = "[TOOL_CALLS] " + "see the [ARGS] section " * 2000
+    reply = parse_tool_calls(text, ["get"])
+    assert reply.tool_calls == ()
+    assert reply.content == text.replace("[TOOL_CALLS]", "").strip()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "search", "arguments": "' + "[" * 200_000 + '"}',
+        '{"name": "search", "arguments": "' + '{"a":' * 50_000 + '"}',
+        "<tool_call>" + "[" * 200_000 + "</tool_call>",
+        "[TOOL_CALLS]search[ARGS]" + "[" * 200_000,
+        "<|python_tag|>" + "(" * 100_000,
+        "[search(" + "[" * 100_000 + ")]",
+        "<|tool_call>call:search{" + "a:{" * 100_000 + "}<tool_call|>",
+        "<tool_call>\n<function=search>\n<parameter=q>\n"
+        + "[" * 100_000
+        + "\n</parameter>\n</function>\n</tool_call>",
+    ],
+    ids=lambda t: repr(t[:16]),
+)
+def test_deep_nesting_anywhere_never_raises(text: str) -> None:
+    reply = parse_tool_calls(text, TOOLS)
+    assert reply.tool_calls == () or all(isinstance(json.loads(c.arguments), dict) for c in reply.tool_calls)
+
+
+_MARKERS = sorted(
+    {f.opens for f in FAMILIES}
+    | {c for f in FAMILIES for c in (*f.closes, *f.strip)}
+    | set(REASONING)
+    | {c for cs in REASONING.values() for c in cs}
+    | set(DROPPED_MARKERS)
+    | {
+        "<|start|>",
+        "<|message|>",
+        "[ARGS]",
+        "[CALL_ID]",
+        "<arg_key>",
+        "</arg_key>",
+        "<arg_value>",
+        "</arg_value>",
+    }
+)
+_PIECES = [
+    *_MARKERS,
+    '{"name": "search", "arguments": {"q": "x"}}',
+    "search(q='x')",
+    "assistant",
+    " to=functions.search ",
+    "search\n",
+    "{",
+    "}",
+    "[",
+    "]",
+    '"',
+    "\\",
+    "`",
+    "\n",
+    " ",
+    "prose",
+    "é☕",
+]
+
+
+def _squash(text: str) -> Counter[str]:
+    return Counter(c for c in text if not c.isspace())
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(st.sampled_from(_PIECES), max_size=30).map("".join) | st.text(max_size=60),
+    st.lists(st.sampled_from(["search", "finish", "get", "é"]), max_size=3),
+    st.booleans(),
+    st.booleans(),
+)
+def test_any_text_any_tools_never_raises_and_keeps_every_character(
+    text: str, tools: list[str], truncated: bool, inside: bool
+) -> None:
+    reply = parse_tool_calls(text, tools, truncated=truncated, starts_in_reasoning=inside)
+    kept = _squash((reply.content or "") + (reply.reasoning or ""))
+    original = _squash(text)
+    assert not kept - original  # nothing invented
+    if not reply.tool_calls:
+        # Only markers (and gpt-oss message headers, which hold at most the header cap) are dropped.
+        marker_chars = sum(len(m) * text.count(m) for m in _MARKERS)
+        headers = text.count("<|start|>") + text.count("<|channel|>")
+        assert sum((original - kept).values()) <= marker_chars + headers * HARMONY_MAX_HEADER
+    for call in reply.tool_calls:
+        assert call.name in tools and isinstance(json.loads(call.arguments), dict)
