@@ -10,7 +10,7 @@ from litellm.types.llms.openai import (
     ChatCompletionToolCallFunctionChunk,
     ChatCompletionUsageBlock,
 )
-from litellm.types.utils import GenericStreamingChunk, Usage
+from litellm.types.utils import Delta, GenericStreamingChunk, ModelResponseStream, StreamingChoices, Usage
 
 from . import errors
 from .protocol import JSON, Endpoint, Flow, HttpCall
@@ -62,6 +62,9 @@ def assemble_events(events: list[JSON], *, cut_off: bool) -> JSON:
     return answer
 
 
+Chunk = GenericStreamingChunk | ModelResponseStream
+
+
 class StreamTranslator:
     """Server SSE events -> LiteLLM GenericStreamingChunks: content as it is safe, then the tool calls
     (one per chunk, arguments in fragments), then a final chunk with finish_reason and the server's usage.
@@ -72,8 +75,13 @@ class StreamTranslator:
     def __init__(self, request: ChatRequest | None, url: str, model: str) -> None:
         # No ChatRequest: a text completion (/v1/completions), whose events carry `choices[0].text`.
         self._text_events = request is None
+        expect = request.expect if request else None
         self._assembler = StreamAssembler(
-            request.tool_names if request else frozenset(), parse_tools=bool(request and request.parses_tools)
+            request.tool_names if request else frozenset(),
+            parse_tools=bool(request and request.parses_tools),
+            parse_reasoning=request is not None,
+            starts_in_reasoning=bool(expect and expect.starts_in_reasoning),
+            reply_prefix=expect.reply_prefix if expect else "",
         )
         self._url = url
         self._model = model
@@ -97,7 +105,13 @@ class StreamTranslator:
             index=0,
         )
 
-    def on_event(self, event: JSON) -> list[GenericStreamingChunk]:
+    @staticmethod
+    def _reasoning(text: str) -> ModelResponseStream:
+        # GenericStreamingChunk has no reasoning field; LiteLLM's stream wrapper passes a custom
+        # provider's ModelResponseStream through as it is, so reasoning deltas travel as those.
+        return ModelResponseStream(choices=[StreamingChoices(index=0, delta=Delta(reasoning_content=text))])
+
+    def on_event(self, event: JSON) -> list[Chunk]:
         if isinstance(event.get("id"), str):
             self._id = event["id"]
         usage = usage_from(event)
@@ -110,9 +124,13 @@ class StreamTranslator:
             self._server_reason = str(choice["finish_reason"])
         if self._text_events:
             text = choice.get("text") if isinstance(choice.get("text"), str) else ""
-        else:
-            text = self._assembler.feed(choice_text(choice, "delta", self._model))
-        return [self._chunk(text)] if text else []
+            return [self._chunk(text)] if text else []
+        text = self._assembler.feed(choice_text(choice, "delta", self._model))
+        reasoning = (
+            choice_text(choice, "delta", self._model, "reasoning_content") + self._assembler.take_reasoning()
+        )
+        chunks: list[Chunk] = [self._reasoning(reasoning)] if reasoning else []
+        return [*chunks, self._chunk(text)] if text else chunks
 
     def cut_off(self) -> None:
         """The reply ran out of the server's context mid-stream: it ends here, as a "length" reply."""
@@ -124,12 +142,12 @@ class StreamTranslator:
         that holds the connection open after that cannot turn a complete reply into a timeout."""
         return self._server_reason is not None and self._usage is not None
 
-    def on_end(self) -> list[GenericStreamingChunk]:
+    def on_end(self) -> list[Chunk]:
         if self._server_reason is None:
             # The server never said the reply was complete (killed, restarted): never pass it off as done.
             raise errors.stream_broken(self._url, self._model, "no finish_reason before the stream closed")
         end = self._assembler.finish(self._server_reason, id_seed=self._id)
-        chunks: list[GenericStreamingChunk] = []
+        chunks: list[Chunk] = [self._reasoning(end.reasoning)] if end.reasoning else []
         if end.content:
             chunks.append(self._chunk(end.content))
         for index, call in enumerate(end.tool_calls):

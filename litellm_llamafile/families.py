@@ -556,6 +556,9 @@ class ReplyExpectation:
 _REASONING_OPENERS = tuple(REASONING)
 
 
+NO_EXPECTATION = ReplyExpectation(None, False, "")
+
+
 def expected_reply(chat_template: str | None, prompt: str | None = None) -> ReplyExpectation:
     """From `GET /props` `chat_template` and/or a prompt rendered with the generation prompt (the end of
     `POST /apply-template`'s answer): which family to expect and whether the reply starts in reasoning.

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from litellm.exceptions import APIError, InternalServerError, NotFoundError
 
+from .families import NO_EXPECTATION, ReplyExpectation, expected_reply
 from .protocol import Endpoint, Flow, HttpCall
 from .roles import template_from_chat_template
 from .settings import LlamafileSettings, TemplateName
@@ -24,6 +25,7 @@ class ServerInfo:
     n_ctx: int | None = None
     total_slots: int | None = None
     has_props: bool = False
+    reply: ReplyExpectation = NO_EXPECTATION  # which family's reply format to expect
 
     @property
     def constraint(self) -> Literal["json_schema", "grammar"]:
@@ -50,6 +52,7 @@ def info_from_props(props: Mapping[str, Any]) -> ServerInfo:
         n_ctx=n_ctx if isinstance(n_ctx, int) else None,
         total_slots=props.get("total_slots") if isinstance(props.get("total_slots"), int) else None,
         has_props=True,
+        reply=expected_reply(chat_template if isinstance(chat_template, str) else None),
     )
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import litellm
 from litellm.llms.custom_llm import CustomLLM
-from litellm.types.utils import EmbeddingResponse, GenericStreamingChunk, ModelResponse
+from litellm.types.utils import EmbeddingResponse, ModelResponse
 
-from .chat import StreamTranslator, chat_call, chat_flow
+from .chat import Chunk, StreamTranslator, chat_call, chat_flow
 from .embeddings import build_embedding_response, embedding_flow, embedding_inputs
 from .probe import ServerInfo, chosen_template
 from .protocol import Endpoint, Flow, HttpCall
@@ -142,6 +142,7 @@ class _Call:
             constraint=info.constraint,
             constrain_auto=self.settings.constrain_auto,
             slots=info.total_slots if self.settings.slot_affinity else None,
+            expect=info.reply,
         )
         pre_call: Callable[..., Any] | None = getattr(self.kwargs.get("logging_obj"), "pre_call", None)
         if pre_call is not None:  # the key is never handed to LiteLLM's logger
@@ -203,14 +204,14 @@ class LlamafileProvider(CustomLLM):
         call = _prepare(kwargs)
         return await call.async_driver().run(call.completion_flow())
 
-    def streaming(self, *_: Any, **kwargs: Any) -> Iterator[GenericStreamingChunk]:
+    def streaming(self, *_: Any, **kwargs: Any) -> Iterator[Chunk]:  # type: ignore[override]
         call = _prepare(kwargs)
         driver = call.driver()
         return driver.stream(*driver.run(call.stream_flow()))
 
     async def astreaming(  # type: ignore[override]
         self, *_: Any, **kwargs: Any
-    ) -> AsyncIterator[GenericStreamingChunk]:
+    ) -> AsyncIterator[Chunk]:
         call = _prepare(kwargs)
         driver = call.async_driver()
         async for chunk in driver.astream(*(await driver.run(call.stream_flow()))):

@@ -24,8 +24,9 @@ from litellm.types.utils import (
 )
 
 from .errors import PROVIDER, invalid_request
+from .families import NO_EXPECTATION, ReplyExpectation
 from .grammar import grammar_for_schema, prose_or_call_grammar
-from .parsing import ParsedReply, broken_call_reason, parse_tool_calls, tool_names
+from .parsing import ParsedReply, broken_call_reason, parse_tool_calls, split_reasoning, tool_names
 from .roles import WireMessage, reshape_turns, to_text_turns
 from .settings import TemplateName
 from .streaming import final_finish_reason
@@ -62,6 +63,7 @@ class ChatRequest:
     messages: list[WireMessage]
     tools: tuple[Mapping[str, Any], ...] = ()
     tool_choice: ToolChoice = field(default_factory=lambda: ToolChoice("none"))
+    expect: ReplyExpectation = NO_EXPECTATION
 
     @property
     def parses_tools(self) -> bool:
@@ -96,6 +98,7 @@ def build_chat_request(
     constraint: ConstraintField = "json_schema",
     constrain_auto: bool = False,
     slots: int | None = None,
+    expect: ReplyExpectation = NO_EXPECTATION,
 ) -> ChatRequest:
     """LiteLLM call -> server request. `template` must be resolved (not AUTO).
 
@@ -142,7 +145,9 @@ def build_chat_request(
     if stream:
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
-    return ChatRequest(payload=payload, messages=wire, tools=tuple(offered), tool_choice=choice)
+    return ChatRequest(
+        payload=payload, messages=wire, tools=tuple(offered), tool_choice=choice, expect=expect
+    )
 
 
 def affinity_slot(messages: Sequence[object] | Conversation, total_slots: int) -> int:
@@ -178,19 +183,21 @@ def choices_of(data: Mapping[str, Any], model: str = "") -> list[Mapping[str, An
     return choices
 
 
-def choice_text(choice: Mapping[str, Any], part: str = "message", model: str = "") -> str:
-    """`choice[part].content` as text ("" when absent); a typed error for a message or content of the
+def choice_text(
+    choice: Mapping[str, Any], part: str = "message", model: str = "", field: str = "content"
+) -> str:
+    """`choice[part][field]` as text ("" when absent); a typed error for a message or content of the
     wrong type, never a crash."""
     message = choice.get(part)
     if message is None:
         return ""
     if not isinstance(message, Mapping):
         raise _shape_error(choice, f"has a {part} that is not an object", model)
-    content = message.get("content")
+    content = message.get(field)
     if content is None:
         return ""
     if not isinstance(content, str):
-        raise _shape_error(choice, f"has {part}.content that is not text", model)
+        raise _shape_error(choice, f"has {part}.{field} that is not text", model)
     return content
 
 
@@ -214,7 +221,11 @@ def repair_request(request: ChatRequest, data: Mapping[str, Any]) -> ChatRequest
         {"role": "user", "content": REPAIR_PROMPT.format(reason=why)},
     ]
     return ChatRequest(
-        {**request.payload, "messages": messages}, messages, request.tools, request.tool_choice
+        {**request.payload, "messages": messages},
+        messages,
+        request.tools,
+        request.tool_choice,
+        request.expect,
     )
 
 
@@ -275,10 +286,18 @@ def to_litellm_tool_calls(reply: ParsedReply) -> list[ChatCompletionMessageToolC
 
 
 def parse_reply(text: str, request: ChatRequest, *, id_seed: str, server_reason: str | None) -> ParsedReply:
-    """The reply text split into content and calls (only when tools were offered)."""
+    """The reply text split into reasoning, content and calls (calls only when tools were offered)."""
+    expect = request.expect
     if not request.parses_tools:
-        return ParsedReply(content=text)
-    return parse_tool_calls(text, request.tool_names, id_seed=id_seed, truncated=server_reason == "length")
+        return split_reasoning(text, starts_in_reasoning=expect.starts_in_reasoning)
+    return parse_tool_calls(
+        text,
+        request.tool_names,
+        id_seed=id_seed,
+        truncated=server_reason == "length",
+        starts_in_reasoning=expect.starts_in_reasoning,
+        reply_prefix=expect.reply_prefix,
+    )
 
 
 def build_model_response(
@@ -290,6 +309,7 @@ def build_model_response(
     new_choices = []
     for index, choice in enumerate(choices):
         text = choice_text(choice, model=model)
+        server_reasoning = choice_text(choice, model=model, field="reasoning_content")
         server_reason = choice.get("finish_reason")
         seed = response_id if index == 0 else f"{response_id}/{index}"
         reply = parse_reply(text, request, id_seed=seed, server_reason=server_reason)
@@ -298,12 +318,18 @@ def build_model_response(
             if request.parses_tools
             else (server_reason or "stop")
         )
-        content = reply.content if request.parses_tools else text
+        content = reply.content if request.parses_tools else (reply.content or "")
+        message = Message(
+            role="assistant",
+            content=content,
+            tool_calls=to_litellm_tool_calls(reply),
+            reasoning_content=server_reasoning or reply.reasoning or None,  # the server's own split wins
+        )
         new_choices.append(
             Choices(
                 index=index,
                 finish_reason=reason,
-                message=Message(role="assistant", content=content, tool_calls=to_litellm_tool_calls(reply)),
+                message=message,
                 logprobs=choice.get("logprobs"),  # token logprobs of the whole reply, call text included
             )
         )

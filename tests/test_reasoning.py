@@ -3,6 +3,10 @@ content, never parsed for calls, available in a stream before the content that f
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import litellm
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +14,8 @@ from hypothesis import strategies as st
 from litellm_llamafile.parsing import parse_tool_calls, split_reasoning
 from litellm_llamafile.streaming import StreamAssembler
 
+from .support.calls import MODES, call
+from .support.fake_server import CHATML_TEMPLATE, Exchange, FaultyServer, chat_completion, chunk
 from .support.family_cases import REASONING_CASES
 
 
@@ -67,3 +73,66 @@ def test_streamed_reasoning_equals_the_one_shot_split(
         previous = cut
     end = assembler.finish("stop")
     assert (got_reasoning + end.reasoning, got_content + end.content) == (reasoning, content)
+
+
+# -- through litellm.completion ------------------------------------------------------------------------
+
+R1_TEMPLATE = (
+    "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"
+    "{% if add_generation_prompt %}<|Assistant|><think>\n{% endif %}"
+)
+
+
+def _reasoning_server(
+    text: str, *, template: str | None = None, server_field: str | None = None
+) -> Callable[[Exchange], None]:
+    def every(exchange: Exchange) -> None:
+        if exchange.seen.path == "/props":
+            exchange.reply(200, {"chat_template": template or CHATML_TEMPLATE, "total_slots": 1})
+        elif exchange.payload().get("stream"):
+            delta: dict[str, Any] = {"reasoning_content": server_field} if server_field else {}
+            first = {**chunk(), "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+            exchange.sse([first, chunk(text), chunk(finish_reason="stop")])
+        else:
+            answer = chat_completion(text)
+            if server_field:
+                answer["choices"][0]["message"]["reasoning_content"] = server_field
+            exchange.reply(200, answer)
+
+    return every
+
+
+def _reasoning_and_content(result: Any) -> tuple[str | None, str | None]:
+    built = litellm.stream_chunk_builder(result) if isinstance(result, list) else result
+    message = built.choices[0].message
+    return getattr(message, "reasoning_content", None), message.content
+
+
+local_only = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+def test_think_tags_go_to_reasoning_content_in_every_mode(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    server = faulty(every=_reasoning_server("<think>two and two</think>It is 4."))
+    assert _reasoning_and_content(call(mode, api_base=server.url)) == ("two and two", "It is 4.")
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+def test_a_reply_inside_the_think_block_the_template_opened(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    server = faulty(every=_reasoning_server("two and two</think>It is 4.", template=R1_TEMPLATE))
+    assert _reasoning_and_content(call(mode, api_base=server.url)) == ("two and two", "It is 4.")
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+def test_reasoning_the_server_split_off_itself_is_kept(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    server = faulty(every=_reasoning_server("It is 4.", server_field="two and two"))
+    assert _reasoning_and_content(call(mode, api_base=server.url)) == ("two and two", "It is 4.")
