@@ -21,6 +21,7 @@ TEMPLATE=${TEMPLATE:-chatml}
 LLAMA_PORT=$("$PY" -c 'from litellm_llamafile.embedded_server import free_port; print(free_port())')
 PROXY_PORT=$("$PY" -c 'from litellm_llamafile.embedded_server import free_port; print(free_port())')
 export LITELLM_MASTER_KEY=${LITELLM_MASTER_KEY:-sk-$("$PY" -c 'import secrets; print(secrets.token_hex(24))')}
+export LITELLM_LOCAL_MODEL_COST_MAP=True  # the proxy imports litellm first: no price-map download
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT

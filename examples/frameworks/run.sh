@@ -22,8 +22,16 @@ done
 
 for template in chatml mistral; do
   PORT=$("$ROOT/.venv/bin/python" -c 'from litellm_llamafile.embedded_server import free_port; print(free_port())')
-  "$ROOT/.venv/bin/python" -m litellm_llamafile.embedded_server --template "$template" --port "$PORT" --slots 1 \
-    > "/tmp/fw-server-$template.log" 2>&1 &
+  # A background job ignores SIGINT, and the harness's CLI stops only on Ctrl-C: serve from a tiny
+  # wrapper that stops the server on SIGTERM.
+  "$ROOT/.venv/bin/python" - "$template" "$PORT" > "/tmp/fw-server-$template.log" 2>&1 <<'EOF' &
+import signal, sys, time
+from litellm_llamafile.embedded_server import EmbeddedServer
+server = EmbeddedServer(template=sys.argv[1], port=int(sys.argv[2]), slots=1).start()
+signal.signal(signal.SIGTERM, lambda *_: (server.stop(), sys.exit(0)))
+while True:
+    time.sleep(3600)
+EOF
   SERVER=$!
   trap 'kill $SERVER 2>/dev/null || true' EXIT
   until curl -sf "http://127.0.0.1:$PORT/health" > /dev/null; do sleep 1; done
