@@ -15,6 +15,20 @@ with twenty long commands), each instruction form with the adapter's constraint 
 tool the model picked under "required" is reported too (for cases that have an expected tool).
 
     .venv/bin/python bench/tool_instructions.py [--n 40] [--templates DIR] [--json F] [--skip-native]
+
+Tokens per tool measured 2026-12-01 (`--skip-validity --templates <llama.cpp>/models/templates`;
+token counts do not depend on machine load), SmolLM2 tokenizer:
+
+    rendering                      agent (20 long)   small (4)   benchmark sets (9)
+    adapter json (today)                146.3          48.0           66.0
+    compact                              70.0          13.8           21.9
+    compact+argdocs                      95.0          13.8           21.9
+    native Qwen2.5                      163.8          84.5           88.3
+    native Hermes 3                     207.1          72.2          101.7
+    native Llama 3.1                    199.2         100.8          119.4
+    native functionary v3.2 (TS)        109.5          25.0           36.3
+
+The validity half was not run that day (the machine was too loaded to finish it).
 """
 
 from __future__ import annotations
