@@ -249,6 +249,7 @@ def main() -> int:
                         rows.append(
                             run(strategy, agents, args.turns, replicas, Path(tmp), kill_after=kill_after)
                         )
+                        say(json.dumps(rows[-1]))  # each row as soon as it is measured
                     title = f"{agents} agents x {args.turns} turns, {replicas} replicas"
                     title += f", one replica killed after turn {kill_after}" if kill_after else ""
                     print(f"\n## {title}\n{table(rows)}", flush=True)
