@@ -19,6 +19,16 @@ What the generated file contains:
   `llamafile_loading_wait: 0`: the adapter gives up on a dead or still-loading server at once and
   the Router moves the request to another replica. A name served by one server keeps the adapter's
   defaults (retry a refused connection, wait while the model loads), since there is nowhere else to go.
+* `router_settings.routing_strategy` and, for replicated names with `--routing conversation` (the
+  default), `litellm_llamafile.replica_routing.conversation_affinity` among the callbacks: each
+  conversation's turns go to one replica, the one holding its prompt prefix (rendezvous hashing of the
+  conversation's opening, bounded by each server's slots; see `replica_routing`). `--routing
+  simple-shuffle` or `least-busy` gives LiteLLM's own strategies instead. Names served by one server are
+  not affected.
+* With `--redis redis://HOST:PORT` (and `--redis-password-env VAR`): `router_settings.redis_host` /
+  `redis_port` / `redis_password`, the Router's shared state: several proxies in front of the same
+  servers then share cooldowns, usage and the conversations' homes. `litellm_settings.
+  default_redis_batch_cache_expiry` (1 s) makes a proxy read the others' cooldowns at least every second.
 * `router_settings`: `enable_weighted_failover`, so a request that failed on one replica is re-sent to
   another one (the failed one excluded), `num_retries` (default 2) with no wait while a healthy replica
   is left, and `allowed_fails: 0` with `cooldown_time` (default 10 s): a replica that answered 503 or
@@ -45,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +69,10 @@ ENV_PREFIX = "os.environ/"
 DEFAULT_MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
 HANDLER = "litellm_llamafile.proxy.handler"
 REQUEST_GUARD = "litellm_llamafile.proxy.request_guard"
+CONVERSATION_AFFINITY = "litellm_llamafile.replica_routing.conversation_affinity"
+ROUTING_CHOICES = ("conversation", "simple-shuffle", "least-busy")
+DEFAULT_ROUTING = "conversation"
+REDIS_BATCH_READ_SECONDS = 1.0
 DEFAULT_NUM_RETRIES = 2
 DEFAULT_COOLDOWN_SECONDS = 10.0
 DEFAULT_ALLOWED_FAILS = 0
@@ -116,6 +131,32 @@ def _env_ref(variable: str) -> str:
     return f"{ENV_PREFIX}{variable}"
 
 
+@dataclass(frozen=True)
+class RedisSettings:
+    """Where the proxies' shared Router state lives; the password only ever as an environment reference."""
+
+    host: str
+    port: int
+    password_env: str | None = None
+
+    @classmethod
+    def parse(cls, url: str, password_env: str | None = None) -> RedisSettings:
+        """`redis://HOST[:PORT]` -> RedisSettings; ValueError names what is wrong. A password in the URL is
+        refused: it would be written into the yaml (use `password_env`)."""
+        parts = urllib.parse.urlsplit(url.strip())
+        if parts.scheme != "redis" or not parts.hostname:
+            raise ValueError(f"--redis must look like redis://HOST:PORT, got {parts.scheme or 'no'} scheme")
+        if parts.password or parts.username:
+            raise ValueError("the Redis URL must not hold credentials: give --redis-password-env VAR instead")
+        if parts.path not in ("", "/") or parts.query:
+            raise ValueError("the Redis URL takes only HOST:PORT (no database path or query)")
+        try:
+            port = parts.port or 6379
+        except ValueError:
+            raise ValueError("the Redis port must be a number from 1 to 65535") from None
+        return cls(parts.hostname, port, _env_ref(password_env) if password_env else None)
+
+
 def render_config(
     deployments: Iterable[Deployment | tuple[str, str]],
     *,
@@ -125,6 +166,8 @@ def render_config(
     num_retries: int = DEFAULT_NUM_RETRIES,
     cooldown_time: float = DEFAULT_COOLDOWN_SECONDS,
     allowed_fails: int = DEFAULT_ALLOWED_FAILS,
+    routing: str = DEFAULT_ROUTING,
+    redis: RedisSettings | None = None,
 ) -> str:
     """The proxy yaml for these deployments (see the module docstring). Pure: no I/O, no environment."""
     items = [d if isinstance(d, Deployment) else Deployment.of(*d) for d in deployments]
@@ -132,6 +175,8 @@ def render_config(
         raise ValueError("at least one model (NAME=URL) is needed")
     if num_retries < 0 or allowed_fails < 0 or cooldown_time < 0:
         raise ValueError("num_retries, allowed_fails and cooldown_time must not be negative")
+    if routing not in ROUTING_CHOICES:
+        raise ValueError(f"routing must be one of {', '.join(ROUTING_CHOICES)}, got {routing!r}")
     seen: set[tuple[str, str]] = set()
     for item in items:
         if (item.name, item.api_base) in seen:
@@ -148,6 +193,7 @@ def render_config(
             raise ValueError(f"alias {public!r} is already a model name")
     key_ref = _env_ref(api_key_env) if api_key_env else None
     largest = max(counts.values())
+    affine = routing == "conversation" and largest > 1
 
     lines = [
         "# LiteLLM proxy config for llamafile / llama.cpp servers (python -m litellm_llamafile.proxy_config)",
@@ -174,7 +220,8 @@ def render_config(
             ]
     lines += [
         "router_settings:",
-        '  routing_strategy: "simple-shuffle"',
+        f"  routing_strategy: {_scalar('least-busy' if routing == 'least-busy' else 'simple-shuffle')}"
+        + ("   # picks the one replica conversation_affinity leaves" if affine else ""),
         f"  num_retries: {num_retries}",
         "  retry_after: 0",
         "  enable_weighted_failover: true   # a failed replica is excluded and the request re-picked",
@@ -182,6 +229,14 @@ def render_config(
         f"  allowed_fails: {allowed_fails}",
         f"  cooldown_time: {_scalar(cooldown_time)}",
     ]
+    if redis is not None:
+        lines += [
+            "  # shared by every proxy in front of these servers: cooldowns, usage, conversation homes",
+            f"  redis_host: {_scalar(redis.host)}",
+            f"  redis_port: {redis.port}",
+        ]
+        if redis.password_env:
+            lines.append(f"  redis_password: {_scalar(redis.password_env)}")
     if alias_map:
         lines.append("  model_group_alias:")
         lines += [f"    {_scalar(public)}: {_scalar(target)}" for public, target in alias_map.items()]
@@ -192,6 +247,12 @@ def render_config(
         f"      custom_handler: {_scalar(HANDLER)}",
         "  callbacks:   # clients may set only the behaviour options; never where a request goes",
         f"    - {_scalar(REQUEST_GUARD)}",
+    ]
+    if affine:
+        lines.append(f"    - {_scalar(CONVERSATION_AFFINITY)}   # a conversation's turns stay on one replica")
+    if redis is not None:
+        lines.append(f"  default_redis_batch_cache_expiry: {_scalar(REDIS_BATCH_READ_SECONDS)}")
+    lines += [
         "general_settings:",
         f"  master_key: {_scalar(_env_ref(master_key_env))}   # the proxy's own key (clients send it)",
     ]
@@ -272,6 +333,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--num-retries", type=int, default=DEFAULT_NUM_RETRIES)
     parser.add_argument("--cooldown-time", type=float, default=DEFAULT_COOLDOWN_SECONDS)
     parser.add_argument("--allowed-fails", type=int, default=DEFAULT_ALLOWED_FAILS)
+    parser.add_argument(
+        "--routing",
+        choices=ROUTING_CHOICES,
+        default=DEFAULT_ROUTING,
+        help="how requests for a replicated name pick a replica (default: conversation)",
+    )
+    parser.add_argument("--redis", metavar="URL", help="redis://HOST:PORT shared by several proxies")
+    parser.add_argument("--redis-password-env", metavar="VAR", help="variable holding the Redis password")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     args = parser.parse_args(argv)
     try:
@@ -283,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             num_retries=args.num_retries,
             cooldown_time=args.cooldown_time,
             allowed_fails=args.allowed_fails,
+            routing=args.routing,
+            redis=RedisSettings.parse(args.redis, args.redis_password_env) if args.redis else None,
         )
     except ValueError as error:
         parser.error(str(error))

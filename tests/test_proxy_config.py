@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from litellm_llamafile.proxy_config import Deployment, main, render_config
+from litellm_llamafile.proxy_config import Deployment, RedisSettings, main, render_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SMART = "http://127.0.0.1:8080"
@@ -70,6 +70,57 @@ def test_a_repeated_name_makes_replicas_that_fail_fast_so_the_router_moves_on() 
     assert router["cooldown_time"] > 0
 
 
+AFFINITY = "litellm_llamafile.replica_routing.conversation_affinity"
+GUARD = "litellm_llamafile.proxy.request_guard"
+
+
+def test_replica_groups_get_conversation_affinity_and_the_guard_stays() -> None:
+    config = load(render_config([("smart", SMART), ("fast", FAST), ("fast", FAST_2)]))
+    assert config["litellm_settings"]["callbacks"] == [GUARD, AFFINITY]
+    # weighted failover needs simple-shuffle, which picks the one replica the filter leaves
+    assert config["router_settings"]["routing_strategy"] == "simple-shuffle"
+    lone = load(render_config([("smart", SMART), ("fast", FAST)]))
+    assert lone["litellm_settings"]["callbacks"] == [GUARD]  # no replicas, nothing to route
+
+
+@pytest.mark.parametrize("routing", ["simple-shuffle", "least-busy"])
+def test_litellms_own_strategies_stay_selectable(routing: str) -> None:
+    config = load(render_config([("fast", FAST), ("fast", FAST_2)], routing=routing))
+    assert config["router_settings"]["routing_strategy"] == routing
+    assert config["litellm_settings"]["callbacks"] == [GUARD]
+
+
+def test_redis_settings_are_litellms_router_settings_and_never_hold_a_password() -> None:
+    plain = load(
+        render_config([("fast", FAST), ("fast", FAST_2)], redis=RedisSettings.parse("redis://10.0.0.9:6380"))
+    )
+    router = plain["router_settings"]
+    assert (router["redis_host"], router["redis_port"]) == ("10.0.0.9", 6380)
+    assert "redis_password" not in router
+    assert plain["litellm_settings"]["default_redis_batch_cache_expiry"] <= 1
+    keyed = RedisSettings.parse("redis://cache.internal", password_env="REDIS_PASSWORD")
+    router = load(render_config([("fast", FAST)], redis=keyed))["router_settings"]
+    assert (router["redis_host"], router["redis_port"]) == ("cache.internal", 6379)
+    assert router["redis_password"] == "os.environ/REDIS_PASSWORD"
+    assert "redis_host" not in load(render_config([("fast", FAST)]))["router_settings"]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://:hunter2@10.0.0.9:6379", "credentials"),
+        ("redis://user:hunter2@10.0.0.9", "credentials"),
+        ("http://10.0.0.9:6379", "redis://"),
+        ("redis://10.0.0.9:6379/2", "HOST:PORT"),
+        ("redis://10.0.0.9:http", "port"),
+    ],
+)
+def test_a_bad_redis_url_is_a_value_error_that_does_not_repeat_a_password(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as error:
+        RedisSettings.parse(url)
+    assert "hunter2" not in str(error.value)
+
+
 def test_router_settings_can_be_tuned() -> None:
     router = load(
         render_config([("fast", FAST), ("fast", FAST_2)], num_retries=5, cooldown_time=2.5, allowed_fails=3)
@@ -116,6 +167,7 @@ def test_aliases_become_model_group_aliases() -> None:
         ([("smart", SMART)], {"aliases": {"gpt-4o": "fast"}}, "not a --model name"),
         ([("smart", SMART)], {"aliases": {"smart": "smart"}}, "already a model name"),
         ([("smart", SMART)], {"num_retries": -1}, "negative"),
+        ([("smart", SMART)], {"routing": "round-robin"}, "routing must be one of"),
     ],
 )
 def test_bad_input_is_a_value_error_naming_the_problem(
@@ -145,6 +197,21 @@ def test_main_prints_the_yaml(capsys: pytest.CaptureFixture[str]) -> None:
     assert [p["api_base"] for p in by_name(config, "fast")] == [FAST, FAST_2]
     assert by_name(config, "smart")[0]["api_key"] == "os.environ/LLAMAFILE_API_KEY"
     assert config["router_settings"]["model_group_alias"] == {"gpt-4o-mini": "fast"}
+
+
+def test_main_takes_the_routing_and_redis_options(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--model", f"fast={FAST}", "--model", f"fast={FAST_2}", "--routing", "least-busy"]
+    assert main([*args, "--redis", "redis://127.0.0.1:6390", "--redis-password-env", "REDIS_PASSWORD"]) == 0
+    router = load(capsys.readouterr().out)["router_settings"]
+    assert router["routing_strategy"] == "least-busy"
+    assert (router["redis_host"], router["redis_port"], router["redis_password"]) == (
+        "127.0.0.1",
+        6390,
+        "os.environ/REDIS_PASSWORD",
+    )
+    with pytest.raises(SystemExit):
+        main([*args, "--redis", "redis://:secret@127.0.0.1"])
+    assert "credentials" in capsys.readouterr().err
 
 
 def test_main_writes_a_file(tmp_path: Path) -> None:
