@@ -18,6 +18,7 @@ from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
+from .replica_routing import ConversationAffinity
 from .routing import install
 from .settings import CALL_OPTION_PREFIX, REQUEST_OPTIONS
 
@@ -77,3 +78,5 @@ class RequestOptionGuard(CustomLogger):
 
 
 request_guard = RequestOptionGuard()
+# The Router's deployment filter that keeps a conversation on the replica holding its prompt prefix.
+conversation_affinity = ConversationAffinity()

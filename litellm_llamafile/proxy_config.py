@@ -20,7 +20,7 @@ What the generated file contains:
   the Router moves the request to another replica. A name served by one server keeps the adapter's
   defaults (retry a refused connection, wait while the model loads), since there is nowhere else to go.
 * `router_settings.routing_strategy` and, for replicated names with `--routing conversation` (the
-  default), `litellm_llamafile.replica_routing.conversation_affinity` among the callbacks: each
+  default), `litellm_llamafile.proxy.conversation_affinity` among the callbacks: each
   conversation's turns go to one replica, the one holding its prompt prefix (rendezvous hashing of the
   conversation's opening, bounded by each server's slots; see `replica_routing`). `--routing
   simple-shuffle` or `least-busy` gives LiteLLM's own strategies instead. Names served by one server are
@@ -69,7 +69,7 @@ ENV_PREFIX = "os.environ/"
 DEFAULT_MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
 HANDLER = "litellm_llamafile.proxy.handler"
 REQUEST_GUARD = "litellm_llamafile.proxy.request_guard"
-CONVERSATION_AFFINITY = "litellm_llamafile.replica_routing.conversation_affinity"
+CONVERSATION_AFFINITY = "litellm_llamafile.proxy.conversation_affinity"
 ROUTING_CHOICES = ("conversation", "simple-shuffle", "least-busy")
 DEFAULT_ROUTING = "conversation"
 REDIS_BATCH_READ_SECONDS = 1.0

@@ -22,7 +22,7 @@ deployments to one, chosen by:
 It plugs into LiteLLM as a deployment filter (`CustomLogger.async_filter_deployments`), which the Router
 runs after its cooldown filter on every async request; its weighted failover and retries keep working
 on top (routing_strategy stays `simple-shuffle`, which then picks the one deployment left). In the
-proxy: `litellm_settings.callbacks: [litellm_llamafile.replica_routing.conversation_affinity]` (the
+proxy: `litellm_settings.callbacks: [litellm_llamafile.proxy.conversation_affinity]` (the
 generator writes it). In the SDK: `use_conversation_affinity(router)`, then `await router.acompletion(...)`
 (LiteLLM runs deployment filters on the async path only).
 """
@@ -30,18 +30,18 @@ generator writes it). In the SDK: `use_conversation_affinity(router)`, then `awa
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-import httpx
 from litellm.exceptions import APIConnectionError
 from litellm.integrations.custom_logger import CustomLogger
 
 from .errors import PROVIDER
-from .roles import to_text_turns
+from .servers import SERVERS
+from .settings import call_settings
+from .transformation import conversation_key
 
 HOME_TTL_SECONDS = 3600.0  # how long a moved conversation remembers its new replica
 ATTEMPT_TTL_SECONDS = 900.0  # forget a request's bookkeeping after this long (a lost callback)
@@ -50,17 +50,6 @@ HOME_KEY_PREFIX = "llamafile-affinity-home"
 
 
 # -- the pure part ----------------------------------------------------------------------------------
-
-
-def conversation_key(messages: Sequence[object]) -> int:
-    """A 64-bit key for a conversation: its first system text and first user text, as given. An agent only
-    appends turns, so these never change, whereas reshaped turns do (Mistral merges a new user message into
-    the previous one). `affinity_slot` is this key modulo the server's slot count."""
-    turns = to_text_turns(messages)
-    first_system = next((t["content"] for t in turns if t["role"] == "system"), "")
-    first_user = next((t["content"] for t in turns if t["role"] == "user"), "")
-    opening = json.dumps([first_system, first_user]).encode()
-    return int.from_bytes(hashlib.blake2b(opening, digest_size=8).digest(), "big")
 
 
 def replica_weight(key: int, replica: str) -> int:
@@ -174,15 +163,18 @@ class ConversationAffinity(CustomLogger):
         if known is not None and (known[0] is not None or now - known[1] < SLOTS_RETRY_SECONDS):
             return known[0]
         params = _params(deployment)
-        key = params.get("api_key")
-        headers = {"Authorization": f"Bearer {key}"} if isinstance(key, str) and key else {}
         total: int | None = None
-        try:
-            async with httpx.AsyncClient(timeout=2.0) as client:
-                answer = await client.get(f"{replica}/props", headers=headers)
-            value = answer.json().get("total_slots") if answer.status_code == 200 else None
-            total = value if isinstance(value, int) and value > 0 else None
-        except (httpx.HTTPError, ValueError, AttributeError):
+        try:  # what the adapter's own Server learned from /props (one probe per server, no retries here)
+            settings = call_settings(
+                api_base=replica,
+                api_key=params.get("api_key"),
+                timeout=2.0,
+                options={"llamafile_connect_retries": 0, "llamafile_loading_wait": 0},
+            )
+            server = SERVERS.get(settings.api_base)
+            info = await server.async_driver(settings, "").run(server.info_flow())
+            total = info.total_slots if info.total_slots and info.total_slots > 0 else None
+        except Exception:  # unknown: never saturated; asked again after SLOTS_RETRY_SECONDS
             total = None
         self._slots[replica] = (total, now)
         return total

@@ -150,17 +150,20 @@ def build_chat_request(
     )
 
 
-def affinity_slot(messages: Sequence[object] | Conversation, total_slots: int) -> int:
-    """A stable slot for a conversation, so each agent's requests land where its prompt prefix is cached.
-
-    The key is the caller's first system text and first user text, as given: an agent only appends,
-    so these never change, whereas the reshaped turns do (Mistral merges a new user message into the
-    previous one)."""
+def conversation_key(messages: Sequence[object] | Conversation) -> int:
+    """A 64-bit key for a conversation: its first system text and first user text, as given. An agent
+    only appends turns, so these never change, whereas the reshaped turns do (Mistral merges a new user
+    message into the previous one). One key for a slot inside a server and a replica among servers."""
     turns = Conversation.of(messages).turns
     first_system = next((t["content"] for t in turns if t["role"] == "system"), "")
     first_user = next((t["content"] for t in turns if t["role"] == "user"), "")
     opening = json.dumps([first_system, first_user]).encode()
-    return int.from_bytes(hashlib.blake2b(opening, digest_size=8).digest(), "big") % total_slots
+    return int.from_bytes(hashlib.blake2b(opening, digest_size=8).digest(), "big")
+
+
+def affinity_slot(messages: Sequence[object] | Conversation, total_slots: int) -> int:
+    """A stable slot for a conversation, so each agent's requests land where its prompt prefix is cached."""
+    return conversation_key(messages) % total_slots
 
 
 REPAIR_PROMPT = "Your tool call could not be used: {reason}. Answer again with only the corrected JSON call."

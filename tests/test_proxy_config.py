@@ -70,7 +70,7 @@ def test_a_repeated_name_makes_replicas_that_fail_fast_so_the_router_moves_on() 
     assert router["cooldown_time"] > 0
 
 
-AFFINITY = "litellm_llamafile.replica_routing.conversation_affinity"
+AFFINITY = "litellm_llamafile.proxy.conversation_affinity"
 GUARD = "litellm_llamafile.proxy.request_guard"
 
 
