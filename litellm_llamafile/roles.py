@@ -70,7 +70,13 @@ class RoleStrategy:
             )
             if on
         ]
-        return "+".join(allowed) or "mistral"
+        return f"learned({'+'.join(allowed)})"
+
+    @property
+    def value(self) -> str:
+        """A stable key, like TemplateName.value (token-count caches key on it): the same for the same
+        facts, `mistral`/`chatml` for the two named strategies."""
+        return self.label
 
 
 # Every template accepts this shape: user first, strict alternation, no system role (Mistral v0.1/v0.2).
