@@ -387,6 +387,10 @@ def report(facts: TemplateFacts, url: str = "") -> str:
     for outcome in facts.outcomes:
         verdict = "accepted" if outcome.accepted else f"REJECTED ({outcome.detail})"
         lines.append(f"    {outcome.name:16} {QUESTIONS.get(outcome.name, '')}: {verdict}")
+    if facts.accepted("system") and facts.caps.get("supports_system_role") is False:
+        lines.append(
+            "    (the server folds the system turn itself; caps say the template has no system role)"
+        )
     strategy = strategy_from_facts(facts)
     lines.append(f"  role strategy (llamafile_template=auto): {strategy.label}")
     lines.append(
@@ -416,7 +420,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = LlamafileSettings.resolve(api_base=args.url, api_key=args.api_key)
     client = ServerClient(settings, "llamafile")
-    facts = drive(facts_flow(), client.request_json)
+    try:
+        facts = drive(facts_flow(), client.request_json)
+    except Exception as error:  # a CLI: say what failed, no traceback
+        print(
+            f"could not learn the template facts: {getattr(error, 'message', None) or error}", file=sys.stderr
+        )
+        return 1
     print(report(facts, settings.api_base))
     return 0
 
