@@ -52,6 +52,7 @@ from litellm_llamafile.transformation import build_chat_request
 SDIST_TEMPLATES = "llama.cpp/models/templates"
 MAX_TOKENS = 32
 PREFIX_SLACK = 16  # tokens a turn may re-prefill at the seam (generation prompt vs. rendered reply)
+SEAM_CHARS = 48  # the same allowance in characters, for the render-only check
 
 TOOLS = [
     {
@@ -327,11 +328,11 @@ def render_conversation(url: str, strategy: str, template: Any) -> Outcome:
             outcome.failure = outcome.failure or f"server error at {name}: {turn.error}"
             return outcome
         prompt = answer.json()["prompt"]
-        if previous and not prompt.startswith(previous.rstrip()):
-            common = next(
-                (i for i, (a, b) in enumerate(zip(previous, prompt, strict=False)) if a != b),
-                min(len(previous), len(prompt)),
-            )
+        common = next(
+            (i for i, (a, b) in enumerate(zip(previous, prompt, strict=False)) if a != b),
+            min(len(previous), len(prompt)),
+        )
+        if previous and common < len(previous.rstrip()) - SEAM_CHARS:
             outcome.failure = outcome.failure or (
                 f"prefix reuse at {name}: prompts part at char {common} of {len(previous)}: "
                 f"{previous[common : common + 30]!r} -> {prompt[common : common + 30]!r}"
