@@ -5,15 +5,16 @@ have no /props; they get the strict strategy, which every template accepts. Pure
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from litellm.exceptions import APIError, InternalServerError, NotFoundError
 
 from .families import NO_EXPECTATION, ReplyExpectation, expected_reply
 from .protocol import Endpoint, Flow, HttpCall
-from .roles import template_from_chat_template
+from .roles import RoleStrategy, template_from_chat_template
 from .settings import LlamafileSettings, TemplateName
+from .template_facts import TemplateFacts, caps_from_props, facts_flow, strategy_from_facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,8 @@ class ServerInfo:
     total_slots: int | None = None
     has_props: bool = False
     reply: ReplyExpectation = NO_EXPECTATION  # which family's reply format to expect
+    caps: tuple[tuple[str, bool], ...] = ()  # chat_template_caps
+    facts: TemplateFacts | None = None  # what probe conversations showed (llamafile_template=learn)
 
     @property
     def constraint(self) -> Literal["json_schema", "grammar"]:
@@ -53,6 +56,7 @@ def info_from_props(props: Mapping[str, Any]) -> ServerInfo:
         total_slots=props.get("total_slots") if isinstance(props.get("total_slots"), int) else None,
         has_props=True,
         reply=expected_reply(chat_template if isinstance(chat_template, str) else None),
+        caps=tuple(sorted(caps_from_props(props).items())),
     )
 
 
@@ -71,8 +75,20 @@ def probe_flow() -> Flow[ServerInfo]:
     return info_from_props(props)
 
 
-def chosen_template(settings: LlamafileSettings, info: ServerInfo | None) -> TemplateName:
-    """An explicit setting wins; `auto` follows the server's template."""
+def learn_flow(info: ServerInfo) -> Flow[ServerInfo]:
+    """`info` with the template facts that probe conversations show (`llamafile_template=learn`)."""
+    if info.facts is not None:
+        return info
+    props = {"chat_template_caps": dict(info.caps)} if info.has_props else None
+    facts = yield from facts_flow(props, fetch_props=False)
+    return replace(info, facts=facts)
+
+
+def chosen_template(settings: LlamafileSettings, info: ServerInfo | None) -> TemplateName | RoleStrategy:
+    """An explicit setting wins; `learn` follows the learned facts; `auto` follows the server's template
+    (its caps and markers: one request per server)."""
+    if settings.template is TemplateName.LEARN:
+        return strategy_from_facts(info.facts if info else None)
     if settings.template is not TemplateName.AUTO:
         return TemplateName.CHATML if settings.template is TemplateName.LLAMA3 else settings.template
     if info is None:

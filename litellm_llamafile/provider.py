@@ -18,7 +18,7 @@ from .embeddings import build_embedding_response, embedding_flow, embedding_inpu
 from .probe import ServerInfo, chosen_template
 from .protocol import Endpoint, Flow, HttpCall
 from .servers import Server, server_for
-from .settings import LlamafileSettings, call_settings, split_call_options
+from .settings import LlamafileSettings, TemplateName, call_settings, split_call_options
 from .text_completion import build_text_response, is_text_completion, text_completion_call
 from .tokens import count_flow
 from .transformation import ChatRequest, Conversation, build_chat_request, build_model_response
@@ -116,7 +116,7 @@ class _Call:
 
     def plan_flow(self) -> Flow[Plan]:
         """What the request needs from the server: its facts, and the exact prompt size for a fair share."""
-        info = yield from self.server.info_flow()
+        info = yield from self.server.info_flow(learn=self.settings.template is TemplateName.LEARN)
         params = yield from self.fair_share_flow(info)
         return info, params
 

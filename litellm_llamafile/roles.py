@@ -1,13 +1,15 @@
 """Where roles are reshaped: OpenAI messages -> the turns a server's chat template accepts.
 
 Two steps, both pure:
-1. `to_text_turns` makes every message plain text with role system/user/assistant: list-of-parts
+1. `to_turns` makes every message plain text with role system/user/assistant: list-of-parts
    content is flattened, `tool` results become user turns naming the tool and call id, assistant
-   `tool_calls` become the JSON the model is asked to write. Bad input raises litellm.BadRequestError
-   naming the message index.
-2. A template strategy shapes the turns: `mistral` (no system role, strict user/assistant alternation,
-   starting with user) folds and merges; `chatml` (ChatML, Llama-3 and other templates that accept
-   `system`) leaves the order alone.
+   `tool_calls` become the JSON the model is asked to write (a strategy with native tool roles keeps
+   those two as they are instead). Bad input raises litellm.BadRequestError naming the message index.
+2. A `RoleStrategy` -- the facts of what the template accepts: a system role? two turns of one role in a
+   row? an opening assistant turn? -- shapes the turns: system text folds into the first user turn,
+   same-role neighbours merge, a first user turn is added, each only where the template needs it.
+   `mistral` is the strictest strategy (none of them), `chatml`/`llama3` the most open; `auto` learns
+   the facts from the server (template_facts.py).
 
 Tool instructions are appended to the leading system text, so they render at the very start of every
 request and the prompt prefix stays identical from turn to turn (the server's prompt cache relies on it).
@@ -15,14 +17,16 @@ request and the prompt prefix stays identical from turn to turn (the server's pr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypedDict
+from dataclasses import dataclass
+from typing import Any, Literal, NotRequired, TypedDict
 
 from .errors import invalid_request
 from .settings import TemplateName
-from .tools import render_tool_calls
+from .tools import function_spec, render_tool_calls
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 
 # A first user turn for a conversation that would otherwise open with the assistant (Mistral rejects it).
 CONVERSATION_START = "(conversation start)"
@@ -32,6 +36,61 @@ TURN_SEPARATOR = "\n\n"
 class WireMessage(TypedDict):
     role: Role
     content: str
+    # Only with a strategy that renders tool turns natively (`tool_role` / `tool_calls`):
+    tool_calls: NotRequired[list[dict[str, Any]]]
+    tool_call_id: NotRequired[str]
+    name: NotRequired[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RoleStrategy:
+    """What the server's chat template accepts, as far as reshaping is concerned."""
+
+    system: bool = False  # a `system` turn renders; else its text folds into the first user turn
+    consecutive: bool = False  # two turns of the same role in a row render; else they merge
+    assistant_first: bool = False  # the turns after the system text may open with the assistant
+    tool_role: bool = False  # `tool` results go through as `tool` messages, not as user text
+    tool_calls: bool = False  # assistant `tool_calls` go through as they are, not as JSON text
+
+    @property
+    def label(self) -> str:
+        """A short name for logs and reports: `mistral`/`chatml` when it is one of those."""
+        if self == STRICT:
+            return "mistral"
+        if self == OPEN:
+            return "chatml"
+        allowed = [
+            name
+            for name, on in (
+                ("system", self.system),
+                ("consecutive", self.consecutive),
+                ("assistant_first", self.assistant_first),
+                ("tool_role", self.tool_role),
+                ("tool_calls", self.tool_calls),
+            )
+            if on
+        ]
+        return f"learned({'+'.join(allowed)})"
+
+    @property
+    def value(self) -> str:
+        """A stable key, like TemplateName.value (token-count caches key on it): the same for the same
+        facts, `mistral`/`chatml` for the two named strategies."""
+        return self.label
+
+
+# Every template accepts this shape: user first, strict alternation, no system role (Mistral v0.1/v0.2).
+STRICT = RoleStrategy()
+# ChatML, Llama 3 and most modern templates: any order, system kept; tools still as text.
+OPEN = RoleStrategy(system=True, consecutive=True, assistant_first=True)
+
+
+def strategy_for(template: TemplateName | RoleStrategy) -> RoleStrategy:
+    """The strategy an explicit `llamafile_template=` names (a RoleStrategy is returned as is).
+    AUTO must be resolved by the caller; here it keeps the historic open behaviour."""
+    if isinstance(template, RoleStrategy):
+        return template
+    return STRICT if template is TemplateName.MISTRAL else OPEN
 
 
 def _as_mapping(message: object, index: int) -> Mapping[str, Any]:
@@ -78,8 +137,45 @@ def _tool_result_text(message: Mapping[str, Any], index: int, names_by_id: Mappi
     return f"{label}:\n{flatten_content(message.get('content'), index, allow_none=True)}"
 
 
+def _native_call(call: Mapping[str, Any]) -> dict[str, Any]:
+    """One OpenAI tool call as the template receives it: arguments as a JSON string, id when given."""
+    function = function_spec(call)
+    arguments = function.get("arguments")
+    if not isinstance(arguments, str):
+        arguments = json.dumps({} if arguments is None else arguments, ensure_ascii=False)
+    native: dict[str, Any] = {
+        "type": "function",
+        "function": {"name": str(function.get("name", "")), "arguments": arguments},
+    }
+    if isinstance(call.get("id"), str):
+        native["id"] = call["id"]
+    return native
+
+
+def _native_tool_result(
+    message: Mapping[str, Any], index: int, names_by_id: Mapping[str, str]
+) -> WireMessage:
+    result: WireMessage = {
+        "role": "tool",
+        "content": flatten_content(message.get("content"), index, allow_none=True),
+    }
+    call_id = message.get("tool_call_id")
+    if isinstance(call_id, str):
+        result["tool_call_id"] = call_id
+    name = message.get("name") or (names_by_id.get(call_id, "") if isinstance(call_id, str) else "")
+    if name:
+        result["name"] = str(name)
+    return result
+
+
 def to_text_turns(messages: Sequence[object]) -> list[WireMessage]:
     """OpenAI chat messages -> plain-text turns with roles system/user/assistant, nothing dropped."""
+    return to_turns(messages, STRICT)
+
+
+def to_turns(messages: Sequence[object], strategy: RoleStrategy) -> list[WireMessage]:
+    """OpenAI chat messages -> turns: plain text, except tool results and assistant calls where the
+    strategy renders them natively. Nothing is dropped."""
     if not messages:
         raise invalid_request("messages is empty: a chat request needs at least one message")
     turns: list[WireMessage] = []
@@ -104,9 +200,16 @@ def to_text_turns(messages: Sequence[object]) -> list[WireMessage]:
                         raise invalid_request(f"messages[{index}].tool_calls has an entry without a function")
                     if isinstance(call.get("id"), str):
                         names_by_id[call["id"]] = str(function.get("name", ""))
+                if strategy.tool_calls:
+                    turns.append(
+                        {"role": "assistant", "content": text, "tool_calls": [_native_call(c) for c in calls]}
+                    )
+                    continue
                 rendered = render_tool_calls(calls)
                 text = f"{text}\n{rendered}" if text.strip() else rendered
             turns.append({"role": "assistant", "content": text})
+        elif role in ("tool", "function") and strategy.tool_role:
+            turns.append(_native_tool_result(message, index, names_by_id))
         elif role in ("tool", "function"):
             turns.append({"role": "user", "content": _tool_result_text(message, index, names_by_id)})
         else:
@@ -126,39 +229,64 @@ def with_system_preamble(turns: list[WireMessage], preamble: str | None) -> list
     return [{"role": "system", "content": preamble}, *turns]
 
 
-def alternate_for_mistral(turns: Sequence[WireMessage]) -> list[WireMessage]:
-    """No system role, user first, strict user/assistant alternation: system text becomes user text
-    (so leading system text folds into the first user turn) and same-role neighbours merge, in order."""
+def shape_turns(turns: Sequence[WireMessage], strategy: RoleStrategy) -> list[WireMessage]:
+    """Shape text turns for `strategy`, in order, nothing dropped: system text becomes user text where
+    the template has no system role (folding into the neighbouring user turn), same-role text neighbours
+    merge where the template wants alternation, and a conversation opening with the assistant gets a
+    user turn first where the template wants that. Native tool turns are never merged."""
     shaped: list[WireMessage] = []
+    folded: list[bool] = []  # per shaped turn: holds system text made user text (always merges)
     for turn in turns:
-        role: Role = "assistant" if turn["role"] == "assistant" else "user"
-        if shaped and shaped[-1]["role"] == role:
-            shaped[-1] = {
-                "role": role,
-                "content": f"{shaped[-1]['content']}{TURN_SEPARATOR}{turn['content']}",
-            }
+        role = turn["role"]
+        from_system = role == "system" and not strategy.system
+        if from_system:
+            role = "user"
+        native = role == "tool" or "tool_calls" in turn
+        last = shaped[-1] if shaped else None
+        mergeable = (
+            last is not None
+            and not native
+            and last["role"] == role
+            and "tool_calls" not in last
+            and role != "tool"
+            and (not strategy.consecutive or from_system or folded[-1])
+        )
+        if last is not None and mergeable:
+            shaped[-1] = {"role": role, "content": f"{last['content']}{TURN_SEPARATOR}{turn['content']}"}
+            folded[-1] = folded[-1] and from_system
         else:
-            shaped.append({"role": role, "content": turn["content"]})
-    if shaped and shaped[0]["role"] == "assistant":
-        shaped.insert(0, {"role": "user", "content": CONVERSATION_START})
+            shaped.append({**turn, "role": role})
+            folded.append(from_system)
+    if not strategy.assistant_first:
+        opening = next((i for i, t in enumerate(shaped) if t["role"] != "system"), None)
+        if opening is not None and shaped[opening]["role"] in ("assistant", "tool"):
+            shaped.insert(opening, {"role": "user", "content": CONVERSATION_START})
     return shaped
+
+
+def alternate_for_mistral(turns: Sequence[WireMessage]) -> list[WireMessage]:
+    """No system role, user first, strict user/assistant alternation (the STRICT strategy)."""
+    return shape_turns(turns, STRICT)
 
 
 def reshape_messages(
-    messages: Sequence[object], template: TemplateName, *, system_preamble: str | None = None
+    messages: Sequence[object],
+    template: TemplateName | RoleStrategy,
+    *,
+    system_preamble: str | None = None,
 ) -> list[WireMessage]:
-    """The messages to send for `template` (already resolved: not AUTO), with tool instructions."""
-    return reshape_turns(to_text_turns(messages), template, system_preamble=system_preamble)
+    """The messages to send for `template` (a resolved name, not AUTO, or a learned RoleStrategy),
+    with tool instructions."""
+    strategy = strategy_for(template)
+    return shape_turns(with_system_preamble(to_turns(messages, strategy), system_preamble), strategy)
 
 
 def reshape_turns(
-    turns: list[WireMessage], template: TemplateName, *, system_preamble: str | None = None
+    turns: list[WireMessage], template: TemplateName | RoleStrategy, *, system_preamble: str | None = None
 ) -> list[WireMessage]:
-    """`reshape_messages` for turns already made by `to_text_turns`."""
-    shaped = with_system_preamble(turns, system_preamble)
-    if template is TemplateName.MISTRAL:
-        return alternate_for_mistral(shaped)
-    return shaped
+    """`reshape_messages` for plain-text turns already made by `to_text_turns` (a strategy that renders
+    tool results or calls natively needs the messages themselves: `reshape_messages`)."""
+    return shape_turns(with_system_preamble(turns, system_preamble), strategy_for(template))
 
 
 def template_from_chat_template(

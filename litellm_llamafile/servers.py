@@ -11,7 +11,7 @@ import atexit
 import threading
 from dataclasses import dataclass, field
 
-from .probe import ServerInfo, probe_flow
+from .probe import ServerInfo, learn_flow, probe_flow
 from .protocol import Flow
 from .settings import LlamafileSettings
 from .tokens import TokenCache
@@ -34,14 +34,17 @@ class Server:
         with self._lock:
             return self._info
 
-    def info_flow(self) -> Flow[ServerInfo]:
-        """The server's facts: known ones at once, otherwise learned (and kept) by probing."""
+    def info_flow(self, *, learn: bool = False) -> Flow[ServerInfo]:
+        """The server's facts: known ones at once, otherwise learned (and kept) by probing; with `learn`,
+        also what probe conversations rendered through /apply-template show."""
         known = self.info
-        if known is not None:
+        if known is not None and (known.facts is not None or not learn):
             return known
-        learned = yield from probe_flow()
+        learned = known if known is not None else (yield from probe_flow())
+        if learn:
+            learned = yield from learn_flow(learned)
         with self._lock:
-            if self._info is None:
+            if self._info is None or (learn and self._info.facts is None):
                 self._info = learned
             return self._info
 

@@ -35,6 +35,7 @@ class TemplateName(StrEnum):
     MISTRAL = "mistral"  # no system role, strict user/assistant alternation
     CHATML = "chatml"  # system role accepted, any order (ChatML, Llama-3, most modern templates)
     LLAMA3 = "llama3"  # same rules as chatml
+    LEARN = "learn"  # render probe conversations through POST /apply-template once (template_facts.py)
 
 
 class LlamafileSettings(BaseModel):

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from . import errors
 from .probe import ServerInfo, chosen_template
 from .protocol import Endpoint, Flow, HttpCall
-from .settings import LlamafileSettings, call_settings
+from .settings import LlamafileSettings, TemplateName, call_settings
 from .transformation import build_chat_request
 
 if TYPE_CHECKING:
@@ -191,7 +191,9 @@ def count_flow(
 ) -> Flow[int]:
     """The whole counting protocol, as a flow of HTTP calls (see module doc)."""
     cache = server.tokens
-    info = (yield from server.info_flow()) if settings.template.value == "auto" else server.info
+    automatic = settings.template in (TemplateName.AUTO, TemplateName.LEARN)
+    learn = settings.template is TemplateName.LEARN
+    info = (yield from server.info_flow(learn=learn)) if automatic else server.info
     template = chosen_template(settings, info)
     raw_key = _raw_key(server.api_base, template.value, messages, params)
     known = cache.request(raw_key)

@@ -27,7 +27,7 @@ from .errors import PROVIDER, invalid_request
 from .families import NO_EXPECTATION, ReplyExpectation
 from .grammar import grammar_for_schema, prose_or_call_grammar
 from .parsing import ParsedReply, broken_call_reason, parse_tool_calls, split_reasoning, tool_names
-from .roles import WireMessage, reshape_turns, to_text_turns
+from .roles import RoleStrategy, WireMessage, reshape_messages, reshape_turns, strategy_for, to_text_turns
 from .settings import TemplateName
 from .streaming import final_finish_reason
 from .tools import ToolChoice, call_schema, normalize_tool_choice, tool_instructions
@@ -49,10 +49,20 @@ class Conversation:
     """The caller's messages as plain-text turns, converted (and so validated) once per call."""
 
     turns: list[WireMessage]
+    messages: Sequence[object] = ()
 
     @classmethod
     def of(cls, messages: Sequence[object] | Conversation) -> Conversation:
-        return messages if isinstance(messages, Conversation) else cls(to_text_turns(messages))
+        if isinstance(messages, Conversation):
+            return messages
+        return cls(to_text_turns(messages), messages)
+
+    def reshaped(self, template: TemplateName | RoleStrategy, preamble: str | None) -> list[WireMessage]:
+        """The turns for `template`'s role strategy, tool instructions in the leading system text."""
+        strategy = strategy_for(template)
+        if strategy.tool_role or strategy.tool_calls:  # native tool turns are made from the messages
+            return reshape_messages(self.messages, strategy, system_preamble=preamble)
+        return reshape_turns(self.turns, strategy, system_preamble=preamble)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +102,7 @@ def build_chat_request(
     model: str,
     messages: Sequence[object] | Conversation,
     params: Mapping[str, Any],
-    template: TemplateName,
+    template: TemplateName | RoleStrategy,
     *,
     stream: bool = False,
     constraint: ConstraintField = "json_schema",
@@ -113,9 +123,7 @@ def build_chat_request(
         raise invalid_request(str(error), model) from None
     offered = tools if choice.mode != "none" else []
     conversation = Conversation.of(messages)
-    wire = reshape_turns(
-        conversation.turns, template, system_preamble=tool_instructions(offered) if offered else None
-    )
+    wire = conversation.reshaped(template, tool_instructions(offered) if offered else None)
 
     payload: dict[str, Any] = {k: v for k, v in params.items() if k not in _CONSUMED and v is not None}
     if "max_completion_tokens" in payload:

@@ -12,8 +12,12 @@ from hypothesis import strategies as st
 
 from litellm_llamafile.roles import (
     CONVERSATION_START,
+    OPEN,
+    STRICT,
+    RoleStrategy,
     alternate_for_mistral,
     reshape_messages,
+    strategy_for,
     template_from_chat_template,
     to_text_turns,
 )
@@ -191,3 +195,96 @@ def test_chatml_output_has_one_turn_per_message(messages: list[dict[str, object]
     assert len(out) == len(messages)
     for message, turn in zip(messages, out, strict=True):
         assert _texts_of(message) in turn["content"]
+
+
+# -- learned strategies (sets of template facts) ---------------------------------------------------
+
+strategies = st.builds(
+    RoleStrategy, st.booleans(), st.booleans(), st.booleans(), st.booleans(), st.booleans()
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages_strategy, strategies, st.sampled_from([None, "TOOL PROMPT"]))
+def test_every_strategy_keeps_every_text_in_order_and_only_the_shapes_it_allows(
+    messages: list[dict[str, object]], strategy: RoleStrategy, preamble: str | None
+) -> None:
+    out = reshape_messages(messages, strategy, system_preamble=preamble)
+    roles = [m["role"] for m in out]
+    if not strategy.system:
+        assert "system" not in roles
+    if not strategy.tool_role:
+        assert "tool" not in roles
+    if not strategy.consecutive:  # text neighbours alternate; native tool turns are never merged
+        text = [m["role"] if m["role"] != "tool" and "tool_calls" not in m else None for m in out]
+        assert all(a != b for a, b in itertools.pairwise(text) if a and b)
+    if not strategy.assistant_first:
+        opening = next((r for r in roles if r != "system"), "user")
+        assert opening == "user"
+    flat = "\x00".join(m["content"] for m in out)
+    cursor = 0
+    for message in messages:
+        text = _texts_of(message)
+        found = flat.find(text, cursor)
+        assert found >= 0, (message, flat)
+        cursor = found + len(text)
+
+
+def test_the_named_templates_are_the_two_extreme_strategies() -> None:
+    assert strategy_for(TemplateName.MISTRAL) == STRICT
+    assert strategy_for(TemplateName.CHATML) == strategy_for(TemplateName.LLAMA3) == OPEN
+    assert (STRICT.value, OPEN.value) == ("mistral", "chatml")
+
+
+def test_without_a_system_role_system_text_folds_into_the_next_user_turn_even_where_users_may_repeat() -> (
+    None
+):
+    strategy = RoleStrategy(consecutive=True, assistant_first=True)
+    out = reshape_messages(
+        [
+            {"role": "system", "content": "S"},
+            {"role": "user", "content": "a"},
+            {"role": "user", "content": "b"},
+        ],
+        strategy,
+    )
+    assert out == [{"role": "user", "content": "S\n\na"}, {"role": "user", "content": "b"}]
+
+
+def test_a_system_role_with_strict_alternation_keeps_system_and_adds_a_user_turn_before_the_assistant() -> (
+    None
+):
+    out = reshape_messages(
+        [{"role": "system", "content": "S"}, {"role": "assistant", "content": "Hi!"}],
+        RoleStrategy(system=True),
+    )
+    assert out == [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": CONVERSATION_START},
+        {"role": "assistant", "content": "Hi!"},
+    ]
+
+
+def test_native_tool_turns_pass_through_with_call_ids_and_json_string_arguments() -> None:
+    native = RoleStrategy(system=True, tool_role=True, tool_calls=True)
+    call = {"id": "call_1", "type": "function", "function": {"name": "search", "arguments": {"q": "x"}}}
+    out = reshape_messages(
+        [
+            {"role": "user", "content": "find"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "r1"},
+            {"role": "tool", "tool_call_id": "call_1", "content": "r2"},
+        ],
+        native,
+    )
+    assert out[1] == {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "search", "arguments": '{"q": "x"}'}}
+        ],
+    }
+    assert out[2:] == [
+        {"role": "tool", "content": "r1", "tool_call_id": "call_1", "name": "search"},
+        {"role": "tool", "content": "r2", "tool_call_id": "call_1", "name": "search"},
+    ]

@@ -1,5 +1,6 @@
-"""Real llama.cpp servers by role (chatml, mistral, keyed), started on first use in the live tier and
-replaced by canonical replay URLs otherwise; the key the keyed server is recorded with."""
+"""Real llama.cpp servers by role (chatml, mistral, keyed, and one per llama.cpp corpus template), started
+on first use in the live tier and replaced by canonical replay URLs otherwise; the key the keyed server is
+recorded with."""
 
 from __future__ import annotations
 
@@ -19,6 +20,23 @@ CANONICAL = {
     "mistral": "http://mistral.llamafile.test:8080",
     "keyed": "http://keyed.llamafile.test:8080",
 }
+# Roles running SmolLM2 under one of llama.cpp's official templates (tests/support/template_corpus.py):
+# role -> template file stem.
+CORPUS_ROLES = {
+    "qwen25": "Qwen-Qwen2.5-7B-Instruct",
+    "qwen3": "Qwen-Qwen3-0.6B",
+    "llama31": "meta-llama-Llama-3.1-8B-Instruct",
+    "hermes3": "NousResearch-Hermes-3-Llama-3.1-8B-tool_use",
+    "nemo": "mistralai-Mistral-Nemo-Instruct-2407",
+    "devstral": "unsloth-mistral-Devstral-Small-2507",
+    "gemma2": "google-gemma-2-2b-it",
+    "phi35": "microsoft-Phi-3.5-mini-instruct",
+    "r1distill": "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B",
+    "granite33": "ibm-granite-granite-3.3-2B-Instruct",
+    "smollm3": "HuggingFaceTB-SmolLM3-3B",
+    "glm46": "GLM-4.6",
+}
+CANONICAL.update({role: f"http://{role}.llamafile.test:8080" for role in CORPUS_ROLES})
 
 
 class Servers:
@@ -36,6 +54,15 @@ class Servers:
             url = os.environ["LLAMAFILE_API_BASE"].rstrip("/").removesuffix("/v1")
             self.url_to_role[url] = role
             return url
+        if role in CORPUS_ROLES and role not in self._running:
+            from .template_corpus import template_path  # live only: the corpus is unpacked on demand
+
+            template = template_path(CORPUS_ROLES[role])
+            server = EmbeddedServer(
+                ctx_size=2048, slots=1, extra_args=["--chat-template-file", str(template)]
+            )
+            self._running[role] = server.start()
+            self.url_to_role[server.base_url] = role
         if role not in self._running:
             server = EmbeddedServer(
                 template="mistral" if role == "mistral" else "chatml",
@@ -44,6 +71,13 @@ class Servers:
             self._running[role] = server.start()
             self.url_to_role[server.base_url] = role
         return self._running[role].base_url
+
+    def release(self, role: str) -> None:
+        """Stop one role's server now (the corpus roles are many; they need not all run at once)."""
+        server = self._running.pop(role, None)
+        if server is not None:
+            self.url_to_role.pop(server.base_url, None)  # its port may serve another role later
+            server.stop()
 
     def stop(self) -> None:
         for server in self._running.values():
