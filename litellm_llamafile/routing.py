@@ -245,15 +245,19 @@ def remember_model(model: str, context_window: int | None = None) -> None:
 
 
 def model_info(model: str) -> dict[str, Any]:
-    """What get_model_info answers for any llamafile/ name: a registered entry wins over the defaults."""
+    """What get_model_info answers for any llamafile/ name: the defaults of `model_entry`, overridden by
+    the same fields of a registered entry (remember_model's window, or prices a user registered)."""
     key = model_key(model)
-    defaults: dict[str, Any] = {
+    answer: dict[str, Any] = {
         "key": key,
         "max_tokens": None,
         "max_input_tokens": None,
         "max_output_tokens": None,
     }
-    return {**defaults, **model_entry(), **(litellm.model_cost.get(key) or {}), "key": key}
+    answer.update(model_entry())
+    registered = litellm.model_cost.get(key) or {}
+    answer.update((name, registered[name]) for name in answer.keys() - {"key"} if name in registered)
+    return answer
 
 
 # -- the proxy's token counter and the chat config ----------------------------------------------------
