@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 # Proven by the replay tier on the floor and the ceiling (scripts/test-litellm-range); pyproject.toml
 # pins the same range (tests/test_routing.py keeps the two in step).
-SUPPORTED_LITELLM = ">=1.83,<1.111"
+SUPPORTED_LITELLM = ">=1.101,<1.111"
 
 
 # -- what the routing depends on ---------------------------------------------------------------------
@@ -109,13 +109,6 @@ class Difference:
 
 
 LITELLM_DIFFERENCES: Mapping[str, Difference] = {
-    "model_info_hook": Difference(
-        since=(1, 89),
-        change="get_model_info asks the provider config's get_model_info() before the cost map",
-        handling="AdapterChatConfig.get_model_info answers $0 and the capabilities for every llamafile/ "
-        "name from the start; before 1.89 get_model_info and the cost lookup know a name once "
-        "remember_model() has registered it (the adapter does that on its first call)",
-    ),
     "public_provider_info": Difference(
         since=(1, 108),
         change="provider resolution calls LlamafileChatConfig().get_openai_compatible_provider_info; "
@@ -123,6 +116,11 @@ LITELLM_DIFFERENCES: Mapping[str, Difference] = {
         handling="AdapterChatConfig overrides both names",
     ),
 }
+# Below the floor, for whoever lowers it: before 1.89 get_model_info never asks the provider config
+# (AdapterChatConfig.get_model_info), so an unregistered llamafile/ name has no model info and its cost
+# lookup fails; 1.83-1.100 print the api_key in LiteLLM's debug log and re-enter a Router fallback for a
+# stream that broke mid-reply (tests/test_faults.py catches both); 1.80.17-1.81 load tiktoken from the
+# network on every custom-handler call.
 
 
 class UnsupportedLiteLLMError(RuntimeError):
@@ -134,15 +132,6 @@ def litellm_version() -> str:
         return importlib.metadata.version("litellm")
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
-
-
-def litellm_has(difference: str) -> bool:
-    """Whether the installed LiteLLM has the newer side of `LITELLM_DIFFERENCES[difference]`."""
-    parts = []
-    for piece in litellm_version().split(".")[:2]:
-        digits = "".join(c for c in piece if c.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts) >= LITELLM_DIFFERENCES[difference].since
 
 
 _MISSING = object()
@@ -233,9 +222,10 @@ def model_entry(context_window: int | None = None) -> dict[str, Any]:
 
 
 def remember_model(model: str, context_window: int | None = None) -> None:
-    """Register `llamafile/<model>` in LiteLLM's cost map: $0 (sparing every call a failing cost lookup,
-    about a quarter of LiteLLM's per-call CPU in bench/profile_adapter.py), the capabilities, and the
-    context window once the server's /props has told it. Cheap when nothing changed: call it per call."""
+    """Register `llamafile/<model>` in LiteLLM's cost map with the context window the server's /props
+    reports, so get_model_info, trim_messages and the proxy's pre-call checks see the real window. $0 and
+    the capabilities come along (AdapterChatConfig answers those for any name anyway). Cheap when nothing
+    changed, so calling it on every call is fine."""
     key = model_key(model)
     entry = model_entry(context_window)
     known = litellm.model_cost.get(key)

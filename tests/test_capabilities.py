@@ -15,10 +15,6 @@ import litellm_llamafile
 from litellm_llamafile import routing
 
 CAPABILITY_CHECKS = ("supports_function_calling", "supports_tool_choice", "supports_response_schema")
-needs_model_info_hook = pytest.mark.skipif(
-    not routing.litellm_has("model_info_hook"),
-    reason=routing.LITELLM_DIFFERENCES["model_info_hook"].handling,
-)
 
 
 def fresh_model() -> str:
@@ -48,7 +44,6 @@ def test_without_the_adapter_litellm_says_what_it_said_before(check: str) -> Non
         litellm_llamafile.register()
 
 
-@needs_model_info_hook
 def test_model_info_of_any_llamafile_model_is_free_and_names_the_capabilities() -> None:
     model = fresh_model()
     info = litellm.get_model_info(model)
@@ -59,7 +54,6 @@ def test_model_info_of_any_llamafile_model_is_free_and_names_the_capabilities() 
     assert info["max_input_tokens"] is None  # unknown until the server says
 
 
-@needs_model_info_hook
 def test_a_call_to_any_llamafile_model_costs_nothing_before_it_was_ever_registered() -> None:
     model = fresh_model()
     response = litellm.ModelResponse(
