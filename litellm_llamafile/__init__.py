@@ -8,6 +8,7 @@ litellm.completion(model="llamafile/mistral-7b-instruct", messages=[...], tools=
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 # Local-first: unless the user chose otherwise, LiteLLM reads its bundled price map instead of fetching
 # one from GitHub at import (only effective when litellm has not been imported yet).
@@ -16,6 +17,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from .parsing import ParsedReply, ToolCall, parse_tool_calls
 from .provider import LlamafileProvider
 from .roles import reshape_messages
+from .routing import UnsupportedLiteLLMError
 from .settings import LlamafileSettings, TemplateName
 from .tokens import acount_tokens, count_text_tokens, count_tokens
 
@@ -25,6 +27,7 @@ __all__ = [
     "ParsedReply",
     "TemplateName",
     "ToolCall",
+    "UnsupportedLiteLLMError",
     "acount_tokens",
     "count_text_tokens",
     "count_tokens",
@@ -36,16 +39,24 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def register() -> LlamafileProvider:
+def register(api_bases: Mapping[str, str] | None = None) -> LlamafileProvider:
     """Make `model="llamafile/<name>"` use this adapter in completion/acompletion (streaming too),
-    litellm.token_counter and the proxy. Idempotent; returns the handler LiteLLM calls."""
+    litellm.token_counter and the proxy; `supports_function_calling` & co. are true for every
+    llamafile/ model from here on. Idempotent; returns the handler LiteLLM calls.
+
+    `api_bases` maps model names (`"smart"` or `"llamafile/smart"`) to their servers, for calls that
+    cannot pass `api_base=` themselves, such as a framework's `litellm.token_counter(model=...)`.
+    Given, it replaces the previous mapping; omitted, the mapping stays as it was.
+
+    Raises UnsupportedLiteLLMError, changing nothing, when the installed LiteLLM lacks a symbol the
+    routing relies on."""
     from .routing import install
 
-    return install()
+    return install(api_bases)
 
 
 def unregister() -> None:
-    """Give `llamafile/` back to LiteLLM's built-in passthrough."""
+    """Give `llamafile/` back to LiteLLM's built-in passthrough, every patched table as it was."""
     from .routing import uninstall
 
     uninstall()
