@@ -55,6 +55,8 @@ class Patch:
 
 
 _LLAMAFILE_CHAT_CONFIG = "litellm.llms.llamafile.chat.transformation:LlamafileChatConfig"
+EMBEDDINGS_PROVIDER = "llamafile_adapter"  # the handler's second provider name, for embeddings only
+_EMBEDDING_FUNCTIONS = ("embedding", "aembedding")
 _BASE_TOKEN_COUNTER = "litellm.llms.base_llm.base_utils:BaseTokenCounter"
 
 PATCHES: tuple[Patch, ...] = (
@@ -86,6 +88,17 @@ PATCHES: tuple[Patch, ...] = (
             "litellm:model_cost",
             "litellm:register_model",
         ),
+    ),
+    Patch(
+        "openai_text_completion_compatible_providers loses `llamafile`, so text_completion() reaches the "
+        "handler (which sends the raw prompt to /v1/completions) instead of an OpenAI client with no key",
+        ("litellm:openai_text_completion_compatible_providers",),
+    ),
+    Patch(
+        "litellm.embedding / aembedding send llamafile/ models to the handler: embedding() dispatches "
+        "`llamafile` to its OpenAI-like branch before it looks at custom providers, so the wrapper renames "
+        f"the provider to the adapter's second name `{EMBEDDINGS_PROVIDER}` and calls LiteLLM's own function",
+        ("litellm:embedding", "litellm:aembedding", "litellm:provider_list"),
     ),
     Patch(
         "litellm.token_counter and litellm.utils.token_counter count llamafile/ models exactly on the "
@@ -405,6 +418,23 @@ def _wrapped_token_counter(original: Callable[..., int]) -> Callable[..., int]:
     return token_counter
 
 
+def _is_ours(function: object) -> bool:
+    return bool(getattr(function, "__llamafile_adapter__", False))
+
+
+def _wrapped_embedding(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def embedding(*args: Any, **kwargs: Any) -> Any:
+        model = kwargs.get("model", args[0] if args else None)
+        if is_adapter_model(model) and not kwargs.get("custom_llm_provider"):
+            kwargs["model"] = f"{EMBEDDINGS_PROVIDER}/{model_key(str(model))}"
+            args = args[1:]
+        return original(*args, **kwargs)
+
+    embedding.__llamafile_adapter__ = True  # type: ignore[attr-defined]
+    return embedding
+
+
 # -- install / uninstall ------------------------------------------------------------------------------
 
 
@@ -445,6 +475,10 @@ def installed() -> bool:
         and PROVIDER in litellm_any._custom_providers
         and PROVIDER not in litellm_any.openai_compatible_providers
         and any(item.get("custom_handler") is handler for item in litellm_any.custom_provider_map)
+        and PROVIDER not in litellm_any.openai_text_completion_compatible_providers
+        and all(
+            getattr(getattr(litellm_any, n), "__llamafile_adapter__", False) for n in _EMBEDDING_FUNCTIONS
+        )
         and getattr(_manager().get_provider_model_info, "__llamafile_adapter__", False)
         and all(
             getattr(importlib.import_module(name).token_counter, "__llamafile_adapter__", False)
@@ -491,6 +525,19 @@ def _apply(handler: LlamafileProvider) -> None:
     if PROVIDER in litellm_any.openai_compatible_providers:
         litellm_any.openai_compatible_providers.remove(PROVIDER)
         saved["openai_compatible"] = True
+    if PROVIDER in litellm_any.openai_text_completion_compatible_providers:
+        litellm_any.openai_text_completion_compatible_providers.remove(PROVIDER)
+        saved["text_completion_compatible"] = True
+    if not any(item.get("provider") == EMBEDDINGS_PROVIDER for item in providers):
+        providers.append({"provider": EMBEDDINGS_PROVIDER, "custom_handler": handler})
+        for table in (litellm_any._custom_providers, litellm_any.provider_list):
+            if EMBEDDINGS_PROVIDER not in table:
+                table.append(EMBEDDINGS_PROVIDER)
+                saved.setdefault("embeddings_provider_in", []).append(table)
+    for name in _EMBEDDING_FUNCTIONS:
+        if not getattr(getattr(litellm_any, name), "__llamafile_adapter__", False):
+            saved[f"function:{name}"] = getattr(litellm_any, name)
+            setattr(litellm_any, name, _wrapped_embedding(getattr(litellm_any, name)))
     if litellm_any.LlamafileChatConfig is not AdapterChatConfig:
         saved["config"] = litellm_any.LlamafileChatConfig
         litellm_any.LlamafileChatConfig = AdapterChatConfig
@@ -519,6 +566,16 @@ def uninstall() -> None:
             litellm_any._custom_providers.remove(PROVIDER)
         if saved.pop("openai_compatible", False) and PROVIDER not in litellm_any.openai_compatible_providers:
             litellm_any.openai_compatible_providers.append(PROVIDER)
+        text_providers = litellm_any.openai_text_completion_compatible_providers
+        if saved.pop("text_completion_compatible", False) and PROVIDER not in text_providers:
+            text_providers.append(PROVIDER)
+        providers[:] = [item for item in providers if item.get("provider") != EMBEDDINGS_PROVIDER]
+        for table in saved.pop("embeddings_provider_in", []):
+            if EMBEDDINGS_PROVIDER in table:
+                table.remove(EMBEDDINGS_PROVIDER)
+        for name in _EMBEDDING_FUNCTIONS:
+            if f"function:{name}" in saved:
+                setattr(litellm_any, name, saved.pop(f"function:{name}"))
         if "config" in saved:
             litellm_any.LlamafileChatConfig = saved.pop("config")
         if "model_info" in saved:
