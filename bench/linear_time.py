@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 from litellm_llamafile.families import FAMILIES, REASONING
 from litellm_llamafile.parsing import parse_tool_calls
+from litellm_llamafile.roles import reshape_messages
+from litellm_llamafile.settings import TemplateName
 from litellm_llamafile.streaming import StreamAssembler
 
 TOOLS = ["get", "search"]
@@ -38,6 +40,13 @@ def streamed(make: Callable[[int], str], step: int = 1) -> Callable[[int], None]
             assembler.feed(text[i : i + step])
             assembler.take_reasoning()
         assembler.finish("stop")
+
+    return run
+
+
+def reshaped(make: Callable[[int], list[dict[str, str]]]) -> Callable[[int], None]:
+    def run(n: int) -> None:
+        reshape_messages(make(n), TemplateName.MISTRAL)
 
     return run
 
@@ -69,6 +78,12 @@ def shapes() -> dict[str, Callable[[int], None]]:
         )
     for opener in REASONING:
         found[f"reasoning {opener} repeated"] = one_shot(lambda n, o=opener: (o + "thought ") * n)
+    found["roles: consecutive user turns, strict template"] = reshaped(
+        lambda n: [{"role": "user", "content": f"turn {i}"} for i in range(2 * n)]
+    )
+    found["roles: a long agent history, strict template"] = reshaped(
+        lambda n: [{"role": ("user", "assistant", "tool")[i % 3], "content": f"t{i}"} for i in range(n)]
+    )
     return found
 
 

@@ -235,6 +235,7 @@ def shape_turns(turns: Sequence[WireMessage], strategy: RoleStrategy) -> list[Wi
     merge where the template wants alternation, and a conversation opening with the assistant gets a
     user turn first where the template wants that. Native tool turns are never merged."""
     shaped: list[WireMessage] = []
+    pieces: list[list[str]] = []  # per shaped turn: its texts, joined once at the end (linear time)
     folded: list[bool] = []  # per shaped turn: holds system text made user text (always merges)
     for turn in turns:
         role = turn["role"]
@@ -252,11 +253,15 @@ def shape_turns(turns: Sequence[WireMessage], strategy: RoleStrategy) -> list[Wi
             and (not strategy.consecutive or from_system or folded[-1])
         )
         if last is not None and mergeable:
-            shaped[-1] = {"role": role, "content": f"{last['content']}{TURN_SEPARATOR}{turn['content']}"}
+            pieces[-1].append(turn["content"])
             folded[-1] = folded[-1] and from_system
         else:
             shaped.append({**turn, "role": role})
+            pieces.append([turn["content"]])
             folded.append(from_system)
+    for turn, texts in zip(shaped, pieces, strict=True):
+        if len(texts) > 1:
+            turn["content"] = TURN_SEPARATOR.join(texts)
     if not strategy.assistant_first:
         opening = next((i for i, t in enumerate(shaped) if t["role"] != "system"), None)
         if opening is not None and shaped[opening]["role"] in ("assistant", "tool"):
