@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import litellm
 from litellm.llms.custom_llm import CustomLLM
 from litellm.types.utils import EmbeddingResponse, ModelResponse
 
@@ -17,6 +16,7 @@ from .chat import Chunk, StreamTranslator, chat_call, chat_flow
 from .embeddings import build_embedding_response, embedding_flow, embedding_inputs
 from .probe import ServerInfo, chosen_template
 from .protocol import Endpoint, Flow, HttpCall
+from .routing import remember_model
 from .servers import Server, server_for
 from .settings import LlamafileSettings, TemplateName, call_settings, split_call_options
 from .text_completion import build_text_response, is_text_completion, text_completion_call
@@ -39,32 +39,6 @@ def settings_for_call(
 ) -> LlamafileSettings:
     return call_settings(
         api_base=api_base, api_key=api_key, timeout=_timeout_seconds(timeout), options=options
-    )
-
-
-_priced: set[str] = set()
-
-
-def register_zero_cost(model: str) -> None:
-    """A local model costs nothing; saying so in LiteLLM's cost map spares every call a failing cost
-    lookup (about a quarter of LiteLLM's per-call CPU, measured in bench/profile_adapter.py)."""
-    if model in _priced:
-        return
-    _priced.add(model)
-    litellm.register_model(
-        {
-            f"llamafile/{model}": {
-                "input_cost_per_token": 0.0,
-                "output_cost_per_token": 0.0,
-                "cache_read_input_token_cost": 0.0,
-                "cache_creation_input_token_cost": 0.0,
-                "litellm_provider": "llamafile",
-                "mode": "chat",
-                "supports_function_calling": True,
-                "supports_tool_choice": True,
-                "supports_response_schema": True,
-            }
-        }
     )
 
 
@@ -117,6 +91,8 @@ class _Call:
     def plan_flow(self) -> Flow[Plan]:
         """What the request needs from the server: its facts, and the exact prompt size for a fair share."""
         info = yield from self.server.info_flow(learn=self.settings.template is TemplateName.LEARN)
+        if info.n_ctx:  # LiteLLM's model info (get_model_info, trim_messages, the proxy's checks)
+            remember_model(self.model, context_window=info.n_ctx)
         params = yield from self.fair_share_flow(info)
         return info, params
 
@@ -173,7 +149,6 @@ def _prepare(kwargs: Mapping[str, Any], conversation: Conversation | None = None
     model: str = kwargs["model"]
     if conversation is None:
         conversation = Conversation.of(kwargs["messages"])  # bad input fails here, before any request
-    register_zero_cost(model)
     options, params = split_call_options(kwargs.get("optional_params") or {})
     settings = settings_for_call(
         kwargs.get("api_base"), kwargs.get("api_key"), kwargs.get("timeout"), options
