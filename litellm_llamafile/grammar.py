@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from .schemas import resolved
+from .schemas import FORMAT_LENGTHS, resolved
 from .tools import MAX_ARRAY_ITEMS, MAX_STRING_LENGTH, bounded
 
 MAX_LISTED_INTEGERS = 256
@@ -26,7 +26,10 @@ _BASE_RULES = {
     # At most one space between JSON tokens: a small model under a grammar otherwise pads with newlines
     # and indentation until max_tokens, and a cut-off call is no call.
     "ws": r'" "?',
-    "char": r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})',
+    # No \uD800-\uDFFF escape: a lone surrogate is valid JSON text but pydantic (and so agent SDKs)
+    # reject it; every character can still be written raw.
+    "char": r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" '
+    r"([0-9a-cA-CefEF] [0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2}))",
     "integer": r'"-"? ([0-9] | [1-9] [0-9]{0,15})',
     "number": r'"-"? ([0-9] | [1-9] [0-9]{0,15}) ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,3})?',
     "boolean": r'"true" | "false"',
@@ -95,8 +98,8 @@ class _Builder:
         limit = schema.get("maxLength", MAX_STRING_LENGTH)
         low = schema.get("minLength", 0)
         shape = _FORMATS.get(str(schema.get("format")))
-        if shape is not None and "pattern" not in schema and low <= shape[1] <= limit:
-            return self.rule(f'"\\"" {shape[0]} "\\""', f"{hint}-{schema['format']}")
+        if shape is not None and "pattern" not in schema and low <= FORMAT_LENGTHS[schema["format"]] <= limit:
+            return self.rule(f'"\\"" {shape} "\\""', f"{hint}-{schema['format']}")
         return self.rule(f'"\\"" char{{{low},{limit}}} "\\""', f"{hint}-string")
 
     def _integer(self, schema: Mapping[str, Any], hint: str) -> str:
@@ -210,15 +213,16 @@ _MAX_INTEGER = 10**16 - 1  # the integers the grammar writes have at most 16 dig
 _FRACTION = '"." [0-9]{1,16}'
 _NONZERO_FRACTION = '"." [0-9]{0,15} [1-9]'
 _NONNEG_NUMBER = f"([0-9] | [1-9] [0-9]{{0,15}}) ({_FRACTION})?"
-_DATE = '[0-9]{4} "-" ("0" [1-9] | "1" [0-2]) "-" ("0" [1-9] | [12] [0-9] | "3" [01])'
+# Days up to 28 only: valid in every month (a narrower language is still only valid values).
+_DATE = '[12] [0-9]{3} "-" ("0" [1-9] | "1" [0-2]) "-" ("0" [1-9] | "1" [0-9] | "2" [0-8])'
 _TIME = '([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9] ("." [0-9]{1,6})? "Z"'
 _HEX = "[0-9a-f]"
-# format -> (grammar of the string's body, its length)
+# format -> grammar of the string's body (longest lengths: schemas.FORMAT_LENGTHS)
 _FORMATS = {
-    "date": (_DATE, 10),
-    "time": (_TIME, 9),
-    "date-time": (f'{_DATE} "T" {_TIME}', 20),
-    "uuid": (f'{_HEX}{{8}} "-" {_HEX}{{4}} "-" {_HEX}{{4}} "-" {_HEX}{{4}} "-" {_HEX}{{12}}', 36),
+    "date": _DATE,
+    "time": _TIME,
+    "date-time": f'{_DATE} "T" {_TIME}',
+    "uuid": f'{_HEX}{{8}} "-" {_HEX}{{4}} "-" {_HEX}{{4}} "-" {_HEX}{{4}} "-" {_HEX}{{12}}',
 }
 
 

@@ -20,6 +20,10 @@ MAX_REF_DEPTH = 3  # expansions of one reference along one path
 MAX_REF_EXPANSIONS = 512  # in one schema: a bound on the inlined size for reference-heavy schemas
 ANSWER_MAX_STRING = 2000  # an answer's strings (response_format) may be long prose, unlike call arguments
 
+# The string formats the constraints spell exactly, with their longest length (grammar._FORMATS;
+# llama-server's own converter knows them too), so they need no maxLength.
+FORMAT_LENGTHS = {"date": 10, "time": 16, "date-time": 27, "uuid": 36}
+
 _NEEDS_RESOLUTION = ("$ref", "allOf", "nullable", "$defs", "definitions")
 _LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")
 _UPPER_BOUNDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties")

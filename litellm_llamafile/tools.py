@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .schemas import ANSWER_MAX_STRING, MAX_REF_DEPTH, resolved
+from .schemas import ANSWER_MAX_STRING, FORMAT_LENGTHS, MAX_REF_DEPTH, resolved
 
 ToolChoiceMode = Literal["none", "auto", "required", "named"]
 
@@ -122,6 +122,8 @@ def bounded(schema: object, max_string: int = MAX_STRING_LENGTH, max_items: int 
     type_set = set(types) if isinstance(types, list) else {types}
     if "string" in type_set and not any(key in out for key in _STRING_LIMITERS):
         out["maxLength"] = max_string
+    elif "string" in type_set and "maxLength" not in out and out.get("format", "date") not in FORMAT_LENGTHS:
+        out["maxLength"] = max_string  # a format no constraint spells (email, uri, ...) is only a string
     if "array" in type_set and "maxItems" not in out:
         out["maxItems"] = max_items
     if isinstance(out.get("additionalProperties"), Mapping):
@@ -156,9 +158,13 @@ def worst_case_chars(schema: object, max_string: int = MAX_STRING_LENGTH) -> int
             return 2 + sum(head) + rest
         return 2 + items * (2 + worst_case_chars(schema.get("items"), max_string))
     if kind == "string":
+        if "maxLength" not in schema and schema.get("format") in FORMAT_LENGTHS:
+            return FORMAT_LENGTHS[schema["format"]] + 2
         return int(schema.get("maxLength", max_string)) * 2 + 2  # a char may be a 2-char escape
-    if kind in ("integer", "number"):
+    if kind == "integer":
         return 24
+    if kind == "number":
+        return 40  # sign, 16 digits, point, 16 digits, exponent
     return 5  # boolean, null
 
 
