@@ -388,7 +388,7 @@ def thought_then_call_grammar(call: Mapping[str, Any], *, max_thought_chars: int
     return builder.render(f"thought {call_rule}")
 
 
-def call_or_answer_grammar(call: Mapping[str, Any], answer: Mapping[str, Any]) -> str:
+def call_or_answer_grammar(call: Mapping[str, Any], answer: object) -> str:
     """GBNF for tool_choice="auto" with a response_format: a call valid for the call schema, or a
     JSON answer valid for `answer` (the response format's schema, already fitted; see
     tools.answer_constraint). Both may open with `{`: the parser tells them apart by the call's shape

@@ -179,7 +179,7 @@ def test_call_or_answer_is_one_or_the_other_and_the_parser_tells_them_apart(
     answer = answer_schema(response_format)
     assert answer is not None
     call = call_schema(TOOLS, ToolChoice("auto"))
-    grammar = call_or_answer_grammar(call, answer_constraint(answer))  # type: ignore[arg-type]
+    grammar = call_or_answer_grammar(call, answer_constraint(answer))
     kinds = set()
     for text in samples(grammar, 60, seed=9):
         reply = parse_tool_calls(text, TOOLS)
