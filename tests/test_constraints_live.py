@@ -59,8 +59,16 @@ def base_body(tools: list[dict[str, Any]], prompt: str, choice: object) -> dict[
     return body
 
 
-@pytest.mark.parametrize("field", ["response_format", "grammar"])
-@pytest.mark.parametrize("name", list(MODELS))
+# llama-server's own JSON-schema converter ignores maxProperties, so a dict[str, X] argument (Settings)
+# is bounded only on the GBNF path, which is what the adapter sends llama-server; over response_format
+# (llamafiler's path) SmolLM2 wrote keys until max_tokens (seen Dec 2026).
+FORCED = [
+    *((name, "grammar") for name in MODELS),
+    *((name, "response_format") for name in MODELS if name != "configure"),
+]
+
+
+@pytest.mark.parametrize(("name", "field"), FORCED)
 def test_forced_call_for_a_pydantic_schema_with_refs_is_schema_valid(
     servers: Servers, name: str, field: str
 ) -> None:
