@@ -134,7 +134,7 @@ def test_typed_extra_keys_follow_their_schema_and_are_bounded() -> None:
     assert any(v for v in values)  # extra keys are allowed, not only {}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     low=st.one_of(st.none(), st.integers(-(10**6), 10**6)),
     span=st.one_of(st.none(), st.integers(0, 10**6)),

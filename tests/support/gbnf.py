@@ -192,7 +192,7 @@ class Grammar:
         assert isinstance(node, Rep)
         return node.low * self.min_len(node.item) if node.low else 0
 
-    def sample(self, rng: random.Random, rule: str = "root", max_depth: int = 12) -> str:
+    def sample(self, rng: random.Random, rule: str = "root", max_depth: int = 8) -> str:
         out: list[str] = []
         self._emit(self.rules[rule], rng, 0, max_depth, out)
         return "".join(out)
