@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .schemas import ANSWER_MAX_STRING, FORMAT_LENGTHS, MAX_REF_DEPTH, resolved
+
 ToolChoiceMode = Literal["none", "auto", "required", "named"]
 
 INSTRUCTION_HEADER = (
@@ -109,7 +111,8 @@ _STRING_LIMITERS = ("maxLength", "enum", "const", "pattern", "format")
 
 
 def bounded(schema: object, max_string: int = MAX_STRING_LENGTH, max_items: int = MAX_ARRAY_ITEMS) -> object:
-    """A copy of a JSON schema where every string has a maxLength and every array a maxItems."""
+    """A copy of a JSON schema where every string has a maxLength and every array a maxItems (and an
+    object whose keys are typed by additionalProperties, a maxProperties and bounded key names)."""
     if isinstance(schema, list):
         return [bounded(item, max_string, max_items) for item in schema]
     if not isinstance(schema, Mapping):
@@ -119,8 +122,13 @@ def bounded(schema: object, max_string: int = MAX_STRING_LENGTH, max_items: int 
     type_set = set(types) if isinstance(types, list) else {types}
     if "string" in type_set and not any(key in out for key in _STRING_LIMITERS):
         out["maxLength"] = max_string
+    elif "string" in type_set and "maxLength" not in out and out.get("format", "date") not in FORMAT_LENGTHS:
+        out["maxLength"] = max_string  # a format no constraint spells (email, uri, ...) is only a string
     if "array" in type_set and "maxItems" not in out:
         out["maxItems"] = max_items
+    if isinstance(out.get("additionalProperties"), Mapping):
+        out.setdefault("maxProperties", max_items)
+        out.setdefault("propertyNames", {"type": "string", "maxLength": max_string})
     return out
 
 
@@ -137,29 +145,64 @@ def worst_case_chars(schema: object, max_string: int = MAX_STRING_LENGTH) -> int
     if isinstance(options, list) and options:
         return max(worst_case_chars(option, max_string) for option in options)
     kind = schema.get("type")
+    if isinstance(kind, list) and kind:  # nullable and other unions: the longest of its types
+        return max(worst_case_chars({**schema, "type": k}, max_string) for k in kind)
     if kind == "object" or "properties" in schema:
-        properties = schema.get("properties")
-        if not isinstance(properties, Mapping) or not properties:
-            return max_string + 2
-        members = [
-            len(json.dumps(key)) + 3 + worst_case_chars(value, max_string)
-            for key, value in properties.items()
-        ]
-        return 2 + sum(members)
+        return _object_worst_case(schema, max_string)
     if kind == "array":
         items = int(schema.get("maxItems", MAX_ARRAY_ITEMS))
+        prefix = schema.get("prefixItems")
+        if isinstance(prefix, list) and prefix:
+            head = [2 + worst_case_chars(p, max_string) for p in prefix[:items]]
+            rest = max(items - len(prefix), 0) * (2 + worst_case_chars(schema.get("items"), max_string))
+            return 2 + sum(head) + rest
         return 2 + items * (2 + worst_case_chars(schema.get("items"), max_string))
     if kind == "string":
+        if "maxLength" not in schema and schema.get("format") in FORMAT_LENGTHS:
+            return FORMAT_LENGTHS[schema["format"]] + 2
         return int(schema.get("maxLength", max_string)) * 2 + 2  # a char may be a 2-char escape
-    if kind in ("integer", "number"):
+    if kind == "integer":
         return 24
+    if kind == "number":
+        return 40  # sign, 16 digits, point, 16 digits, exponent
     return 5  # boolean, null
 
 
-def _fitted(schema: object, budget: int | None) -> object:
-    """`bounded(schema)` with limits small enough that its worst case fits `budget` tokens, so a forced
-    call ends within max_tokens instead of being cut off (which would be no call at all)."""
-    max_string, max_items = MAX_STRING_LENGTH, MAX_ARRAY_ITEMS
+def _object_worst_case(schema: Mapping[str, Any], max_string: int) -> int:
+    properties = schema.get("properties")
+    extra = schema.get("additionalProperties")
+    if not isinstance(properties, Mapping) or not properties:
+        if extra is False:
+            return 2
+        if isinstance(extra, Mapping):  # typed extra keys, bounded by `bounded`
+            key = worst_case_chars(schema.get("propertyNames") or {"type": "string"}, max_string)
+            count = int(schema.get("maxProperties", MAX_ARRAY_ITEMS))
+            return 2 + count * (key + 4 + worst_case_chars(extra, max_string))
+        return max_string + 2
+    members = [
+        len(json.dumps(key)) + 3 + worst_case_chars(value, max_string) for key, value in properties.items()
+    ]
+    return 2 + sum(members)
+
+
+def _fitted(schema: object, budget: int | None, max_string: int = MAX_STRING_LENGTH) -> object:
+    """`bounded(resolved(schema))` with limits small enough that its worst case fits `budget` tokens, so
+    a forced call ends within max_tokens instead of being cut off (which would be no call at all).
+    Strings shrink first, then arrays, then the depth of recursive references."""
+    if budget is not None and budget <= 0:
+        budget = None  # llama.cpp's max_tokens -1 (or 0) means no limit, not a tiny one
+    fitted: object = schema
+    for depth in range(MAX_REF_DEPTH, 0, -1):
+        plain = resolved(schema, depth)
+        fitted, fits = _shrunk(plain, budget, max_string)
+        if fits or plain is schema:
+            break
+    return fitted
+
+
+def _shrunk(schema: object, budget: int | None, max_string: int) -> tuple[object, bool]:
+    """`bounded(schema)` shrunk to fit `budget`, and whether it does."""
+    max_items = MAX_ARRAY_ITEMS
     fitted = bounded(schema, max_string, max_items)
     while budget is not None and worst_case_chars(fitted, max_string) > budget:
         if max_string > 8:
@@ -167,9 +210,9 @@ def _fitted(schema: object, budget: int | None) -> object:
         elif max_items > 1:
             max_items //= 2
         else:
-            break  # the caller's own limits do not fit: nothing left to shrink
+            return fitted, False  # the caller's own limits do not fit: nothing left to shrink
         fitted = bounded(schema, max_string, max_items)
-    return fitted
+    return fitted, True
 
 
 def call_schema(
@@ -182,6 +225,8 @@ def call_schema(
     """JSON schema of a valid reply when a call is forced: one call object (or an array of them when
     parallel calls are allowed) whose `name` is an offered tool and whose `arguments` follow its schema,
     with strings and arrays bounded so the reply always ends, within `budget` tokens when given."""
+    if budget is not None and budget <= 0:
+        budget = None  # llama.cpp's max_tokens -1 (or 0) means no limit, not a tiny one
     variants = []
     for tool in tools:
         name = tool_name(tool)
@@ -204,3 +249,17 @@ def call_schema(
     if parallel and choice.mode != "named":
         return {"type": "array", "items": single, "minItems": 1, "maxItems": MAX_ARRAY_ITEMS}
     return single
+
+
+def answer_constraint(answer: Mapping[str, Any], budget: int | None = None) -> object:
+    """A response_format schema made usable as a constraint: references inlined, strings and arrays
+    bounded (more loosely than call arguments: an answer may be prose) and fitted to `budget`."""
+    if budget is not None and budget <= 0:
+        budget = None
+    return _fitted(answer, budget, ANSWER_MAX_STRING)
+
+
+def call_or_answer_schema(call: Mapping[str, Any], answer: object) -> dict[str, Any]:
+    """JSON schema of a reply to tool_choice="auto" with a response_format: a valid call (see
+    call_schema) or the structured answer (see answer_constraint), for servers that take a schema."""
+    return {"anyOf": [call, answer]}

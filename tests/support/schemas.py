@@ -1,0 +1,87 @@
+"""Tool parameter schemas as pydantic emits them ($ref/$defs, Optional, Literal, Enum, recursion, ...),
+shared by the replay tests of the constraints and their live counterparts."""
+
+from __future__ import annotations
+
+import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Unit(StrEnum):
+    CELSIUS = "celsius"
+    FAHRENHEIT = "fahrenheit"
+
+
+class Location(BaseModel):
+    city: str = Field(description="City name")
+    country: str | None = None
+
+
+class WeatherQuery(BaseModel):
+    location: Location = Field(description="Where")
+    unit: Unit = Unit.CELSIUS
+    days: int = Field(ge=1, le=14)
+
+
+class LineItem(BaseModel):
+    sku: str = Field(max_length=12)
+    quantity: int = Field(gt=0, le=1000)
+    price: float = Field(ge=0, le=10000)
+
+
+class Order(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer: Location
+    items: list[LineItem] = Field(min_length=1, max_length=3)
+    priority: Literal["low", "normal", "high"]
+    note: str | None = None
+    gift: bool = False
+
+
+class Node(BaseModel):
+    name: str
+    children: list[Node] = []
+
+
+class Settings(BaseModel):
+    limits: dict[str, int]
+    pair: tuple[int, str]
+    start: datetime.date
+    labels: dict[str, Unit] = {}
+
+
+MODELS: dict[str, type[BaseModel]] = {
+    "get_weather": WeatherQuery,
+    "place_order": Order,
+    "make_tree": Node,
+    "configure": Settings,
+}
+
+
+def tool_for(name: str, model: type[BaseModel]) -> dict[str, Any]:
+    """An OpenAI tool whose parameters are the model's JSON schema, as openai-agents sends it."""
+    return {
+        "type": "function",
+        "function": {"name": name, "description": name, "parameters": model.model_json_schema()},
+    }
+
+
+TOOLS = [tool_for(name, model) for name, model in MODELS.items()]
+
+
+def valid_arguments(name: str, arguments: object) -> bool:
+    """Whether `arguments` is valid for the tool, by the JSON schema and by pydantic itself.
+
+    Validated as the decoded value: the grammar's base `char` rule (unchanged, it is in recorded
+    requests) admits a lone \\uD800-\\uDFFF escape, which pydantic's JSON-text mode rejects."""
+    model = MODELS[name]
+    try:
+        jsonschema.validate(arguments, model.model_json_schema())
+        model.model_validate(arguments)
+    except (jsonschema.ValidationError, ValueError):
+        return False
+    return True
