@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -52,8 +52,10 @@ class LlamafileSettings(BaseModel):
     loading_wait: float = Field(
         default=60.0, ge=0, description="Seconds to wait while the server answers 503."
     )
-    constrain_auto: bool = Field(
-        default=False, description="Constrain tool_choice='auto' replies to prose-or-valid-call."
+    constrain_auto: bool | Literal["thought"] = Field(
+        default=False,
+        description="Constrain tool_choice='auto' replies: True = prose or a valid call; "
+        "'thought' = a short thought, then a valid call.",
     )
     repair_retry: bool = Field(default=False, description="Re-ask once when a reply holds broken call JSON.")
     slot_affinity: bool = Field(

@@ -88,7 +88,7 @@ def _arguments_value(arguments: object) -> object:
     if isinstance(arguments, str):
         try:
             return json.loads(arguments) if arguments.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             return arguments  # keep what the caller sent, verbatim
     return {} if arguments is None else arguments
 

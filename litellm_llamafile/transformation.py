@@ -25,12 +25,24 @@ from litellm.types.utils import (
 
 from .errors import PROVIDER, invalid_request
 from .families import NO_EXPECTATION, ReplyExpectation
-from .grammar import grammar_for_schema, prose_or_call_grammar
+from .grammar import (
+    call_or_answer_grammar,
+    grammar_for_schema,
+    prose_or_call_grammar,
+    thought_then_call_grammar,
+)
 from .parsing import ParsedReply, broken_call_reason, parse_tool_calls, split_reasoning, tool_names
 from .roles import RoleStrategy, WireMessage, reshape_messages, reshape_turns, strategy_for, to_text_turns
 from .settings import TemplateName
 from .streaming import final_finish_reason
-from .tools import ToolChoice, call_schema, normalize_tool_choice, tool_instructions
+from .tools import (
+    ToolChoice,
+    answer_constraint,
+    call_or_answer_schema,
+    call_schema,
+    normalize_tool_choice,
+    tool_instructions,
+)
 
 ConstraintField = Literal["json_schema", "grammar"]
 
@@ -42,6 +54,19 @@ _CONSUMED = frozenset(
 
 
 _CALLER_CONSTRAINTS = ("grammar", "json_schema", "response_format")
+THOUGHT_CHARS = 400  # the longest thought `llamafile_constrain_auto="thought"` allows before the call
+
+
+def _answer_schema(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The JSON schema of a caller's response_format (json_schema or json_object), if any."""
+    fmt = payload.get("response_format")
+    if not isinstance(fmt, Mapping):
+        return None
+    if fmt.get("type") == "json_object":
+        return {"type": "object"}
+    spec = fmt.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, Mapping) else None
+    return schema if isinstance(schema, Mapping) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +131,7 @@ def build_chat_request(
     *,
     stream: bool = False,
     constraint: ConstraintField = "json_schema",
-    constrain_auto: bool = False,
+    constrain_auto: bool | str = False,
     slots: int | None = None,
     expect: ReplyExpectation = NO_EXPECTATION,
 ) -> ChatRequest:
@@ -144,10 +169,28 @@ def build_chat_request(
                 "type": "json_schema",
                 "json_schema": {"name": "tool_call", "schema": schema},
             }
+    elif choice.mode == "auto" and _answer_schema(payload) is not None:
+        # OpenAI's semantics: the model may call a tool or give the structured answer, so the caller's
+        # response_format becomes one alternative of the constraint instead of the whole of it.
+        answer = answer_constraint(_answer_schema(payload) or {}, budget)
+        payload.pop("response_format")
+        call = call_schema(offered, choice, parallel=parallel, budget=budget)
+        if constraint == "grammar":
+            payload["grammar"] = call_or_answer_grammar(call, answer)
+        else:
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "call_or_answer", "schema": call_or_answer_schema(call, answer)},
+            }
     elif constrain_auto and choice.mode == "auto" and not any(k in payload for k in _CALLER_CONSTRAINTS):
-        payload["grammar"] = prose_or_call_grammar(
-            call_schema(offered, choice, parallel=parallel, budget=budget)
-        )
+        if constrain_auto == "thought":  # a short thought, then exactly one call (AutoGPT-style agents)
+            room = None if budget is None else max(budget - THOUGHT_CHARS, 1)
+            call = call_schema(offered, choice, parallel=parallel, budget=room)
+            payload["grammar"] = thought_then_call_grammar(call, max_thought_chars=THOUGHT_CHARS)
+        else:
+            payload["grammar"] = prose_or_call_grammar(
+                call_schema(offered, choice, parallel=parallel, budget=budget)
+            )
     if slots and "id_slot" not in payload:
         payload["id_slot"] = affinity_slot(conversation, slots)
     if stream:
