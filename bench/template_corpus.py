@@ -409,7 +409,7 @@ def run_template(path: Path, learned_too: bool, render_only: bool = False) -> Ro
     row = Row(path.stem, thinking=thinking_template(path.read_text(errors="replace")))
     started = time.monotonic()
     SERVERS.forget()
-    tokens.clear_cache()
+    SERVERS.forget()
     server = EmbeddedServer(ctx_size=4096, slots=1, extra_args=["--chat-template-file", str(path)])
     try:
         server.start(timeout=120)
@@ -434,12 +434,12 @@ def run_template(path: Path, learned_too: bool, render_only: bool = False) -> Ro
         today = strategy_for(today_template)
         row.today = today.label
         SERVERS.forget()
-        tokens.clear_cache()
+        SERVERS.forget()
         converse = render_conversation if render_only else run_conversation
         row.outcomes.append(converse(url, "today", today_template))
         if learned_too and learned != today:
             SERVERS.forget()
-            tokens.clear_cache()
+            SERVERS.forget()
             with adapter_strategy(learned):
                 row.outcomes.append(converse(url, "learned", learned))
     finally:
