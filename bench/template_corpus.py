@@ -409,7 +409,6 @@ def run_template(path: Path, learned_too: bool, render_only: bool = False) -> Ro
     row = Row(path.stem, thinking=thinking_template(path.read_text(errors="replace")))
     started = time.monotonic()
     SERVERS.forget()
-    SERVERS.forget()
     server = EmbeddedServer(ctx_size=4096, slots=1, extra_args=["--chat-template-file", str(path)])
     try:
         server.start(timeout=120)
@@ -434,11 +433,9 @@ def run_template(path: Path, learned_too: bool, render_only: bool = False) -> Ro
         today = strategy_for(today_template)
         row.today = today.label
         SERVERS.forget()
-        SERVERS.forget()
         converse = render_conversation if render_only else run_conversation
         row.outcomes.append(converse(url, "today", today_template))
         if learned_too and learned != today:
-            SERVERS.forget()
             SERVERS.forget()
             with adapter_strategy(learned):
                 row.outcomes.append(converse(url, "learned", learned))
