@@ -33,6 +33,7 @@ from .grammar import (
 )
 from .parsing import ParsedReply, broken_call_reason, parse_tool_calls, split_reasoning, tool_names
 from .roles import RoleStrategy, WireMessage, reshape_messages, reshape_turns, strategy_for, to_text_turns
+from .schemas import answer_schema
 from .settings import TemplateName
 from .streaming import final_finish_reason
 from .tools import (
@@ -60,13 +61,7 @@ THOUGHT_CHARS = 400  # the longest thought `llamafile_constrain_auto="thought"` 
 def _answer_schema(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The JSON schema of a caller's response_format (json_schema or json_object), if any."""
     fmt = payload.get("response_format")
-    if not isinstance(fmt, Mapping):
-        return None
-    if fmt.get("type") == "json_object":
-        return {"type": "object"}
-    spec = fmt.get("json_schema")
-    schema = spec.get("schema") if isinstance(spec, Mapping) else None
-    return schema if isinstance(schema, Mapping) else None
+    return answer_schema(fmt) if isinstance(fmt, Mapping) else None
 
 
 @dataclass(frozen=True, slots=True)
