@@ -1,24 +1,29 @@
 """Replies that fill a llama-server's shared KV cache: what callers get, and what it costs.
 
-    .venv/bin/python bench/context_full.py [--concurrent 4] [--ctx 1024] [--rounds 2]
+    nice .venv/bin/python bench/context_full.py [--rounds 3] [--ctx 1024] [--concurrent 2] [--modes off,on]
 
-K concurrent requests with a ~150-token prompt and no max_tokens (as a tool-calling probe sends them)
-go to one real llama-server (SmolLM2, `-c CTX`, its default 4 slots sharing one KV cache), in three modes:
+The probe-like run of issue 18: K concurrent requests (two by default) with a ~300-token prompt and no
+max_tokens go to one real llama-server (SmolLM2-135M, `-c CTX --jinja`, its default slot count, whose slots
+share one KV cache), streaming and non-streaming, for N rounds, in these modes:
 
-* `adapter`: today's adapter. A non-streamed reply the server aborts (HTTP 500 "Context size has been
-  exceeded.") is read again as a stream, which keeps its text (finish_reason "length").
-* `fair share`: `llamafile_fair_share=True`: max_tokens = n_ctx / slots - the exact prompt, so replies end
-  before the cache fills.
-* `plain request`: the same requests sent straight to the server with httpx (what a caller without the
-  adapter gets from llama-server).
+* `alone`: one request at a time, fair share off (what a single caller gets: the whole context).
+* `plain`: the same requests sent straight to the server with httpx, non-streaming (no adapter).
+* `off`: the adapter, `llamafile_fair_share` off. A non-streamed reply the server aborts (HTTP 500
+  "Context size has been exceeded.") is read again as a stream, which keeps its text (finish "length");
+  a stream that ends in an `error:` event ends there with finish "length".
+* `on`: `llamafile_fair_share=True`: max_tokens = n_ctx / slots - the exact prompt.
 
-Printed per mode: replies with text, how they ended, server errors, chat requests sent, wall time. And the
-per-call cost of fair share on a short request (one prompt count, cached after the first call).
+Printed per mode and stream/non-stream: replies with text, how they ended (finish_reason or exception),
+tokens kept (the returned text tokenized by the server), chat requests sent, wall time.
+
+Then the per-call cost on normal calls (a short reply that ends by itself, no max_tokens, a new prompt each
+call): HTTP requests per call by path and the median call time, fair share off and on.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import concurrent.futures
 import os
 import statistics
@@ -36,101 +41,194 @@ from litellm_llamafile.protocol import HttpCall
 from litellm_llamafile.servers import SERVERS
 from litellm_llamafile.transport import SyncDriver
 
-PROMPT = "Tell me everything about Roman dodecahedrons, in great detail, chapter by chapter. " * 8
+TOPICS = [
+    "Roman dodecahedrons",
+    "the bronze traders of Britain",
+    "the lighthouses of Alexandria",
+    "the salt roads of the Sahara",
+]
 
 
-class ChatRequests:
-    """Chat requests the adapter sent (wraps SyncDriver.send in this process only)."""
+def prompt_about(topic: str) -> str:
+    return (
+        f"Tell me everything about {topic}, in great detail, chapter by chapter, leaving nothing out. " * 12
+    )
+
+
+class Sent:
+    """HTTP requests the adapter sent, by path (wraps SyncDriver.send/events in this process only)."""
 
     def __init__(self) -> None:
-        self.count = 0
-        original = SyncDriver.send
+        self.by_path: collections.Counter[str] = collections.Counter()
+        send, events = SyncDriver.send, SyncDriver.events
 
-        def counted(driver: SyncDriver, call: HttpCall) -> Any:
-            if call.path == "/v1/chat/completions":
-                self.count += 1
-            return original(driver, call)
+        def counted_send(driver: SyncDriver, call: HttpCall) -> Any:
+            self.by_path[call.path] += 1
+            return send(driver, call)
 
-        SyncDriver.send = counted  # type: ignore[method-assign]
+        def counted_events(driver: SyncDriver, call: HttpCall) -> Any:
+            self.by_path[call.path] += 1
+            return events(driver, call)
+
+        SyncDriver.send = counted_send  # type: ignore[method-assign]
+        SyncDriver.events = counted_events  # type: ignore[method-assign]
+
+    @property
+    def chat(self) -> int:
+        return self.by_path["/v1/chat/completions"]
 
 
-def run_mode(url: str, mode: str, workers: int, sent: ChatRequests) -> dict[str, Any]:
-    messages = [{"role": "user", "content": PROMPT}]
+def tokens_of(url: str, text: str) -> int:
+    if not text:
+        return 0
+    return len(httpx.post(f"{url}/tokenize", json={"content": text}, timeout=60).json()["tokens"])
 
-    def one(_: int) -> tuple[str, str]:
-        try:
-            if mode == "plain request":
-                answer = httpx.post(
-                    f"{url}/v1/chat/completions",
-                    json={"messages": messages, "temperature": 0.8},
-                    timeout=600,
-                )
-                if answer.status_code != 200:
-                    return "", f"HTTP {answer.status_code}"
-                choice = answer.json()["choices"][0]
-                return str(choice["message"]["content"] or ""), str(choice["finish_reason"])
-            extra = {"llamafile_fair_share": True} if mode == "fair share" else {}
-            reply = litellm.completion(
-                model="llamafile/smol", api_base=url, messages=messages, temperature=0.8, timeout=600, **extra
-            )
-            choice = reply.choices[0]
-            return str(choice.message.content or ""), str(choice.finish_reason)
-        except Exception as error:
-            return "", type(error).__name__
 
-    before = sent.count
+def one_call(url: str, mode: str, stream: bool, messages: list[dict[str, str]]) -> tuple[str, str]:
+    """(text, how it ended: the finish_reason or the exception's class)."""
+    try:
+        if mode == "plain":
+            answer = httpx.post(f"{url}/v1/chat/completions", json={"messages": messages}, timeout=600)
+            if answer.status_code != 200:
+                return "", f"HTTP {answer.status_code}"
+            choice = answer.json()["choices"][0]
+            return str(choice["message"]["content"] or ""), str(choice["finish_reason"])
+        common: dict[str, Any] = {
+            "model": "llamafile/smol",
+            "api_base": url,
+            "messages": messages,
+            "timeout": 600,
+        }
+        if mode == "on":
+            common["llamafile_fair_share"] = True
+        if stream:
+            built = litellm.stream_chunk_builder(list(litellm.completion(stream=True, **common)))
+            assert built is not None
+            choice = built.choices[0]
+        else:
+            choice = litellm.completion(**common).choices[0]
+        return str(choice.message.content or ""), str(choice.finish_reason)
+    except Exception as error:
+        return "", type(error).__name__
+
+
+def run_rounds(url: str, mode: str, stream: bool, workers: int, rounds: int, sent: Sent) -> dict[str, Any]:
+    ends: collections.Counter[str] = collections.Counter()
+    with_text = kept = 0
+    chat_before = sent.chat
     start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(one, range(workers)))
+    for number in range(rounds):
+        batch = [
+            [{"role": "user", "content": prompt_about(TOPICS[(number + i) % len(TOPICS)])}]
+            for i in range(workers)
+        ]
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(lambda m: one_call(url, mode, stream, m), batch))
+        for text, end in results:
+            ends[end] += 1
+            with_text += bool(text)
+            kept += tokens_of(url, text)
     wall = time.perf_counter() - start
-    ends: dict[str, int] = {}
-    for _, end in results:
-        ends[end] = ends.get(end, 0) + 1
+    calls = workers * rounds
     return {
         "mode": mode,
-        "with text": sum(1 for text, _ in results if text),
+        "stream": stream,
+        "calls": calls,
+        "with text": with_text,
         "ended": ", ".join(f"{k} x{v}" for k, v in sorted(ends.items())),
-        "chat requests": sent.count - before if mode != "plain request" else workers,
+        "tokens kept": kept,
+        "chat requests": calls if mode == "plain" else sent.chat - chat_before,
         "wall s": round(wall, 1),
     }
 
 
-def fair_share_cost(url: str, n: int) -> tuple[float, float]:
-    """What fair share adds to a call: one exact prompt count (ms), for a new and a repeated opening."""
-    cold, warm = [], []
+def normal_call_cost(url: str, n: int, sent: Sent) -> list[dict[str, Any]]:
+    """A short reply that ends by itself (no max_tokens), a new prompt each call: requests per call and
+    the median call time, fair share off and on, interleaved so machine load hits both alike."""
+    times: dict[bool, list[float]] = {False: [], True: []}
+    paths: dict[bool, collections.Counter[str]] = {False: collections.Counter(), True: collections.Counter()}
+    ends: dict[bool, collections.Counter[str]] = {False: collections.Counter(), True: collections.Counter()}
     for i in range(n):
-        messages = [{"role": "user", "content": f"Say hi, number {i}."}]
-        for bucket in (cold, warm):
+        for fair in (False, True) if i % 2 == 0 else (True, False):
+            messages = [{"role": "user", "content": f"Answer with one word. Is {i} a number?"}]
+            before = collections.Counter(sent.by_path)
             start = time.perf_counter()
-            litellm_llamafile.count_tokens(messages, api_base=url)
-            bucket.append((time.perf_counter() - start) * 1000)
-    return statistics.median(cold), statistics.median(warm)
+            reply = litellm.completion(
+                model="llamafile/smol",
+                api_base=url,
+                messages=messages,
+                temperature=0,
+                llamafile_fair_share=fair,
+            )
+            times[fair].append((time.perf_counter() - start) * 1000)
+            paths[fair].update(sent.by_path - before)
+            ends[fair][str(reply.choices[0].finish_reason)] += 1
+    return [
+        {
+            "fair share": "on" if fair else "off",
+            "requests per call": ", ".join(f"{p} {c / n:g}" for p, c in sorted(paths[fair].items())),
+            "ended": ", ".join(f"{k} x{v}" for k, v in sorted(ends[fair].items())),
+            "p50 ms": round(statistics.median(times[fair]), 1),
+        }
+        for fair in (False, True)
+    ]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--concurrent", type=int, default=4)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--concurrent", type=int, default=2)
     parser.add_argument("--ctx", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--normal-calls", type=int, default=10)
+    parser.add_argument(
+        "--modes", default="alone,plain,off,on", help="comma-separated, of alone,plain,off,on"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="llama-server -t (one thread: no spin-waits on a loaded machine)",
+    )
     args = parser.parse_args()
+    modes = args.modes.split(",")
     litellm_llamafile.register()
-    sent = ChatRequests()
-    server = EmbeddedServer(ctx_size=args.ctx).start()  # default slots: one unified KV cache
+    sent = Sent()
+    # Default slots: one unified KV cache.
+    server = EmbeddedServer(ctx_size=args.ctx, extra_args=("-t", str(args.threads))).start()
+    url = server.base_url
     try:
-        props = httpx.get(f"{server.base_url}/props", timeout=10).json()
+        props = httpx.get(f"{url}/props", timeout=10).json()
         n_ctx = props.get("default_generation_settings", {}).get("n_ctx")
-        print(f"llama-server -c {args.ctx}, {props.get('total_slots')} slots, /props n_ctx {n_ctx}")
-        print(f"{'mode':<14} | {'with text':>9} | {'ended':<28} | {'chat requests':>13} | {'wall s':>6}")
-        for _ in range(args.rounds):
-            for mode in ("plain request", "adapter", "fair share"):
-                SERVERS.forget()
-                row = run_mode(server.base_url, mode, args.concurrent, sent)
-                print(
-                    f"{row['mode']:<14} | {row['with text']:>5}/{args.concurrent:<3} | {row['ended']:<28} | "
-                    f"{row['chat requests']:>13} | {row['wall s']:>6}"
-                )
-        cold, warm = fair_share_cost(server.base_url, 20)
-        print(f"fair share's prompt count per call, p50: {cold:.1f} ms new, {warm:.3f} ms repeated")
+        slots = props.get("total_slots")
+        prompt = litellm_llamafile.count_tokens(
+            [{"role": "user", "content": prompt_about(TOPICS[0])}], api_base=url
+        )
+        print(f"llama-server -c {args.ctx} --jinja, {slots} slots, /props n_ctx {n_ctx}")
+        print(f"prompt {prompt} tokens; fair share max_tokens = {n_ctx} // {slots} - {prompt}, at least 1")
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        header = f"{'mode':<6} | {'stream':<6} | {'with text':>9} | {'ended':<40} | {'tokens kept':>11} | "
+        print(header + f"{'chat requests':>13} | {'wall s':>6}")
+        plan = [("alone", False, 1), ("plain", False, args.concurrent)]
+        plan += [(mode, stream, args.concurrent) for mode in ("off", "on") for stream in (False, True)]
+        plan = [step for step in plan if step[0] in modes]
+        for mode, stream, workers in plan:
+            SERVERS.forget()
+            row = run_rounds(url, mode, stream, workers, args.rounds, sent)
+            text = f"{row['with text']:>4}/{row['calls']:<4}"
+            print(
+                f"{row['mode']:<6} | {'yes' if stream else 'no':<6} | {text} | {row['ended']:<40} | "
+                f"{row['tokens kept']:>11} | {row['chat requests']:>13} | {row['wall s']:>6}"
+            )
+        print(f"normal calls ({args.normal_calls} each, a new prompt per call, no max_tokens):")
+        SERVERS.forget()
+        for row in normal_call_cost(url, args.normal_calls, sent):
+            print(
+                f"  fair share {row['fair share']:<3} | {row['requests per call']} | {row['ended']} | "
+                f"p50 {row['p50 ms']} ms"
+            )
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         server.stop()
 

@@ -182,6 +182,31 @@ def timed_out(url: str, model: str, seconds: float | None) -> Timeout:
     return Timeout(message=f"{url} did not answer{limit}", model=model, llm_provider=PROVIDER)
 
 
+def timed_out_generating(url: str, model: str, seconds: float, streamed: int | None) -> Timeout:
+    """A reply request that ran out of time while the server was still at it. `streamed`: the tokens a
+    stream had delivered (llama-server sends one event per token), None for a non-streamed request, whose
+    reply arrives whole, so how far it got is unknown. `seconds`: the wait that ran out (a non-streamed
+    call's deadline; in a stream, the wait for its next event, to a tenth of a second)."""
+    seconds = round(seconds, 1)
+    if streamed is None:
+        waited = f"no reply within {seconds:g}s (timeout=)"
+        so_far = "the reply so far had an unknown number of tokens (a non-streamed reply arrives whole)"
+        working = "still generating (or still queued behind other requests)"
+    elif streamed == 0:
+        waited = f"no token within {seconds:g}s (timeout=)"
+        so_far = "the reply so far had 0 tokens"
+        working = "still reading the prompt (or the request was still queued)"
+    else:
+        waited = f"no new token for {seconds:g}s (timeout= bounds each wait in a stream)"
+        so_far = f"the reply so far had {streamed} tokens and no end"
+        working = "still generating"
+    return Timeout(
+        message=f"{url} timed out: {waited}; the server was {working}; {so_far}; set max_tokens to bound it",
+        model=model,
+        llm_provider=PROVIDER,
+    )
+
+
 def too_large(url: str, model: str, why: str) -> APIError:
     return APIError(
         status_code=200,

@@ -25,6 +25,7 @@ from .aiohttp_transport import AiohttpTransport
 from .protocol import (
     JSON,
     C,
+    Endpoint,
     EventDecoder,
     Flow,
     HttpCall,
@@ -42,6 +43,8 @@ T = TypeVar("T")
 # fails as "Server disconnected", which for a POST is not safe to retry, so ours expire first.
 POOL_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=4)
 _CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
+# Paths whose requests make the server generate: a read that runs out of time there is a reply in progress.
+_REPLY_PATHS = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS})
 
 
 class _Loading(Exception):
@@ -253,8 +256,17 @@ class _Policy:
             url, self.model, status, body, self.secret, "a body that is not an event stream"
         )
 
-    def translate(self, error: BaseException, path: str, *, streaming: bool = False) -> Exception:
-        """An exception raised while calling `path` -> the LiteLLM exception the caller gets."""
+    def translate(
+        self,
+        error: BaseException,
+        path: str,
+        *,
+        streaming: bool = False,
+        streamed: int | None = None,
+        waited: float | None = None,
+    ) -> Exception:
+        """An exception raised while calling `path` -> the LiteLLM exception the caller gets. For a stream,
+        `streamed` is the tokens it delivered and `waited` the wait for the next one that ran out."""
         url = self.public_url(path)
         if isinstance(error, _CutOff):
             reason = errors.mask(error.reason, self.secret)
@@ -281,6 +293,11 @@ class _Policy:
             return errors.connection_failed(
                 url, self.model, errors.mask(str(error) or type(error).__name__, self.secret)
             )
+        if isinstance(error, httpx.ReadTimeout | TimeoutError) and path in _REPLY_PATHS:
+            # The request was sent (a read timed out; asyncio's deadline on the async path): say the server
+            # was still at it, how far a stream got, and the wait that ran out.
+            seconds = waited or self.settings.timeout
+            return errors.timed_out_generating(url, self.model, seconds, streamed)
         if isinstance(error, httpx.TimeoutException | TimeoutError):
             return errors.timed_out(url, self.model, self.settings.timeout)
         if isinstance(error, httpx.HTTPError):
@@ -353,11 +370,11 @@ class SyncDriver(_Policy):
         try:
             response = Retrying(**self.retry_kwargs(budget))(opened)
         except Exception as error:
-            failure = self.translate(error, call.path)
+            failure = self.translate(error, call.path, streamed=0)
         if failure is not None:
             raise failure
         try:
-            yield self._events(response.iter_bytes(), call.path)
+            yield self._events(response.iter_bytes(), call.path, _read_wait(response))
         finally:
             response.close()
 
@@ -373,16 +390,19 @@ class SyncDriver(_Policy):
                 machine.cut_off()
         yield from machine.on_end()
 
-    def _events(self, chunks: Iterator[bytes], path: str) -> Iterator[JSON]:
-        decoder, failure = self.decoder(path), None
+    def _events(self, chunks: Iterator[bytes], path: str, wait: float | None) -> Iterator[JSON]:
+        decoder, failure, streamed = self.decoder(path), None, 0
         try:
             for chunk in chunks:
-                yield from decoder.events(chunk)
+                for event in decoder.events(chunk):
+                    streamed += carries_text(event)
+                    yield event
                 if decoder.done:
                     return
             decoder.close()
         except (httpx.HTTPError, LineTooLong) as error:
-            failure = self.translate(error, path, streaming=True)  # raised below: nothing chained to it
+            # raised below: nothing chained to it
+            failure = self.translate(error, path, streaming=True, streamed=streamed, waited=wait)
         if failure is not None:
             raise failure
 
@@ -443,11 +463,11 @@ class AsyncDriver(_Policy):
             async with asyncio.timeout(budget.remaining()):
                 response: httpx.Response = await AsyncRetrying(**self.retry_kwargs(budget))(opened)
         except Exception as error:
-            failure = self.translate(error, call.path)
+            failure = self.translate(error, call.path, streamed=0)
         if failure is not None:
             raise failure
         try:
-            yield self._aevents(response.aiter_bytes(), call.path)
+            yield self._aevents(response.aiter_bytes(), call.path, _read_wait(response))
         finally:
             await response.aclose()
 
@@ -464,19 +484,42 @@ class AsyncDriver(_Policy):
         for out in machine.on_end():
             yield out
 
-    async def _aevents(self, chunks: AsyncIterator[bytes], path: str) -> AsyncIterator[JSON]:
-        decoder, failure = self.decoder(path), None
+    async def _aevents(
+        self, chunks: AsyncIterator[bytes], path: str, wait: float | None
+    ) -> AsyncIterator[JSON]:
+        decoder, failure, streamed = self.decoder(path), None, 0
         try:
             async for chunk in chunks:
                 for event in decoder.events(chunk):
+                    streamed += carries_text(event)
                     yield event
                 if decoder.done:
                     return
             decoder.close()
         except (httpx.HTTPError, LineTooLong) as error:
-            failure = self.translate(error, path, streaming=True)  # raised below: nothing chained to it
+            # raised below: nothing chained to it
+            failure = self.translate(error, path, streaming=True, streamed=streamed, waited=wait)
         if failure is not None:
             raise failure
+
+
+def carries_text(event: JSON) -> bool:
+    """Whether a stream event delivers generated text (llama-server sends one such event per token): a
+    chat delta's content or reasoning, or a text completion's text."""
+    choices = event.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(choice, dict):
+        return False
+    delta = choice.get("delta")
+    pieces = [delta.get("content"), delta.get("reasoning_content")] if isinstance(delta, dict) else []
+    return any(isinstance(piece, str) and piece for piece in [*pieces, choice.get("text")])
+
+
+def _read_wait(response: httpx.Response) -> float | None:
+    """The read timeout a response was opened with: in a stream, how long each wait for the next event
+    may take."""
+    wait = response.request.extensions.get("timeout", {}).get("read")
+    return float(wait) if isinstance(wait, int | float) else None
 
 
 def health_status(url: str, timeout: float = 2.0) -> int | None:
