@@ -49,9 +49,13 @@ TOPICS = [
 ]
 
 
-def prompt_about(topic: str) -> str:
+PROMPT_REPEATS = 12  # ~300 tokens with SmolLM2's template
+
+
+def prompt_about(topic: str, repeats: int = PROMPT_REPEATS) -> str:
     return (
-        f"Tell me everything about {topic}, in great detail, chapter by chapter, leaving nothing out. " * 12
+        f"Tell me everything about {topic}, in great detail, chapter by chapter, leaving nothing out. "
+        * repeats
     )
 
 
@@ -112,14 +116,16 @@ def one_call(url: str, mode: str, stream: bool, messages: list[dict[str, str]]) 
         return "", type(error).__name__
 
 
-def run_rounds(url: str, mode: str, stream: bool, workers: int, rounds: int, sent: Sent) -> dict[str, Any]:
+def run_rounds(
+    url: str, mode: str, stream: bool, workers: int, rounds: int, sent: Sent, repeats: int
+) -> dict[str, Any]:
     ends: collections.Counter[str] = collections.Counter()
     with_text = kept = 0
     chat_before = sent.chat
     start = time.perf_counter()
     for number in range(rounds):
         batch = [
-            [{"role": "user", "content": prompt_about(TOPICS[(number + i) % len(TOPICS)])}]
+            [{"role": "user", "content": prompt_about(TOPICS[(number + i) % len(TOPICS)], repeats)}]
             for i in range(workers)
         ]
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
@@ -181,7 +187,10 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=2)
     parser.add_argument("--ctx", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--normal-calls", type=int, default=10)
+    parser.add_argument("--normal-calls", type=int, default=10, help="0: skip the per-call cost")
+    parser.add_argument(
+        "--prompt-repeats", type=int, default=PROMPT_REPEATS, help="sentences in the prompt (12: ~300 tokens)"
+    )
     parser.add_argument(
         "--modes", default="alone,plain,off,on", help="comma-separated, of alone,plain,off,on"
     )
@@ -194,6 +203,7 @@ def main() -> None:
     args = parser.parse_args()
     modes = args.modes.split(",")
     litellm_llamafile.register()
+    litellm.suppress_debug_info = True  # stream_chunk_builder's "Provider List" notes for an unpriced model
     sent = Sent()
     # Default slots: one unified KV cache.
     server = EmbeddedServer(ctx_size=args.ctx, extra_args=("-t", str(args.threads))).start()
@@ -203,7 +213,7 @@ def main() -> None:
         n_ctx = props.get("default_generation_settings", {}).get("n_ctx")
         slots = props.get("total_slots")
         prompt = litellm_llamafile.count_tokens(
-            [{"role": "user", "content": prompt_about(TOPICS[0])}], api_base=url
+            [{"role": "user", "content": prompt_about(TOPICS[0], args.prompt_repeats)}], api_base=url
         )
         print(f"llama-server -c {args.ctx} --jinja, {slots} slots, /props n_ctx {n_ctx}")
         print(f"prompt {prompt} tokens; fair share max_tokens = {n_ctx} // {slots} - {prompt}, at least 1")
@@ -215,15 +225,16 @@ def main() -> None:
         plan = [step for step in plan if step[0] in modes]
         for mode, stream, workers in plan:
             SERVERS.forget()
-            row = run_rounds(url, mode, stream, workers, args.rounds, sent)
+            row = run_rounds(url, mode, stream, workers, args.rounds, sent, args.prompt_repeats)
             text = f"{row['with text']:>4}/{row['calls']:<4}"
             print(
                 f"{row['mode']:<6} | {'yes' if stream else 'no':<6} | {text} | {row['ended']:<40} | "
                 f"{row['tokens kept']:>11} | {row['chat requests']:>13} | {row['wall s']:>6}"
             )
-        print(f"normal calls ({args.normal_calls} each, a new prompt per call, no max_tokens):")
         SERVERS.forget()
-        for row in normal_call_cost(url, args.normal_calls, sent):
+        if args.normal_calls:
+            print(f"normal calls ({args.normal_calls} each, a new prompt per call, no max_tokens):")
+        for row in normal_call_cost(url, args.normal_calls, sent) if args.normal_calls else []:
             print(
                 f"  fair share {row['fair share']:<3} | {row['requests per call']} | {row['ended']} | "
                 f"p50 {row['p50 ms']} ms"
