@@ -105,7 +105,11 @@ class _Call:
             return self.params
         turns = self.conversation.turns
         prompt = yield from count_flow(self.server, self.settings, turns, self.params, self.model)
-        return {**self.params, "max_tokens": max(share - prompt, 1)}
+        if share - prompt < MIN_FAIR_SHARE_REPLY:
+            # The prompt alone fills this slot's share: a cap would cut the reply to a few tokens, so
+            # none is set (if the shared cache then fills, the reply still keeps its text, as "length").
+            return self.params
+        return {**self.params, "max_tokens": share - prompt}
 
     def request(self, plan: Plan, *, stream: bool) -> ChatRequest:
         info, params = plan
@@ -132,6 +136,9 @@ class _Call:
 
 def _has_output_cap(params: Mapping[str, Any]) -> bool:
     return any(params.get(key) is not None for key in ("max_tokens", "max_completion_tokens", "n_predict"))
+
+
+MIN_FAIR_SHARE_REPLY = 32  # tokens; a smaller share is no useful cap (see fair_share_flow)
 
 
 def fair_share_tokens(info: ServerInfo) -> int | None:
