@@ -143,3 +143,11 @@ def test_an_image_part_reaches_a_text_only_server_only_on_the_builtin(servers: S
     builtin, adapter = both(call)
     assert "image input is not supported" in str(builtin)  # llama-server: 500
     assert isinstance(adapter, litellm.BadRequestError) and "--mmproj" in str(adapter)
+
+
+def test_embeddings_asked_for_base64_as_the_openai_sdk_does(embeddings_url: str) -> None:
+    """The OpenAI SDK asks for base64 unless told otherwise, and reads float lists as well."""
+    answer = litellm.embedding(
+        model="llamafile/x", input=["hello"], api_base=f"{embeddings_url}/v1", encoding_format="base64"
+    )
+    assert len(answer.data[0]["embedding"]) == 576
