@@ -3,6 +3,7 @@ translation, both sans-IO. `provider.py` runs them with a driver."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from litellm.types.llms.openai import (
@@ -70,7 +71,13 @@ class StreamTranslator:
     (one per chunk, arguments in fragments), then a final chunk with finish_reason and the server's usage.
 
     GenericStreamingChunk is the shape LiteLLM's stream wrapper fully supports for custom handlers
-    (usage, including cached tokens, survives into the assembled response)."""
+    (usage, including cached tokens, survives into the assembled response).
+
+    Token logprobs (`logprobs=True`) are the server's, for every token it generated, in OpenAI's shape
+    (`choices[0].logprobs.content`): they ride on content chunks (ModelResponseStream, which has the
+    field). Text the assembler holds back (a possible tool call) or turns into a call keeps its tokens'
+    logprobs: they go out with the next content chunk, or with one chunk of their own before the calls,
+    so the stream carries the same logprobs as the non-streamed reply (call text included)."""
 
     def __init__(self, request: ChatRequest | None, url: str, model: str) -> None:
         # No ChatRequest: a text completion (/v1/completions), whose events carry `choices[0].text`.
@@ -88,6 +95,7 @@ class StreamTranslator:
         self._id = ""
         self._server_reason: str | None = None
         self._usage: Usage | None = None
+        self._logprobs: list[Any] = []  # token logprobs not sent yet
 
     @staticmethod
     def _chunk(
@@ -104,6 +112,20 @@ class StreamTranslator:
             usage=usage,
             index=0,
         )
+
+    def _content(self, text: str) -> Chunk:
+        """A content chunk, carrying the logprobs of the tokens read so far when there are any."""
+        if not self._logprobs:
+            return self._chunk(text)
+        logprobs, self._logprobs = self._logprobs, []
+        choice = StreamingChoices(index=0, delta=Delta(content=text), logprobs={"content": logprobs})
+        return ModelResponseStream(id=self._id or None, choices=[choice])
+
+    def _take_logprobs(self, choice: Mapping[str, Any]) -> None:
+        logprobs = choice.get("logprobs")
+        content = logprobs.get("content") if isinstance(logprobs, Mapping) else None
+        if isinstance(content, list):
+            self._logprobs.extend(content)
 
     @staticmethod
     def _reasoning(text: str) -> ModelResponseStream:
@@ -125,12 +147,13 @@ class StreamTranslator:
         if self._text_events:
             text = choice.get("text") if isinstance(choice.get("text"), str) else ""
             return [self._chunk(text)] if text else []
+        self._take_logprobs(choice)
         text = self._assembler.feed(choice_text(choice, "delta", self._model))
         reasoning = (
             choice_text(choice, "delta", self._model, "reasoning_content") + self._assembler.take_reasoning()
         )
         chunks: list[Chunk] = [self._reasoning(reasoning)] if reasoning else []
-        return [*chunks, self._chunk(text)] if text else chunks
+        return [*chunks, self._content(text)] if text else chunks
 
     def cut_off(self) -> None:
         """The reply ran out of the server's context mid-stream: it ends here, as a "length" reply."""
@@ -148,8 +171,8 @@ class StreamTranslator:
             raise errors.stream_broken(self._url, self._model, "no finish_reason before the stream closed")
         end = self._assembler.finish(self._server_reason, id_seed=self._id)
         chunks: list[Chunk] = [self._reasoning(end.reasoning)] if end.reasoning else []
-        if end.content:
-            chunks.append(self._chunk(end.content))
+        if end.content or self._logprobs:
+            chunks.append(self._content(end.content))
         for index, call in enumerate(end.tool_calls):
             for number, piece in enumerate(argument_fragments(call.arguments)):
                 first = number == 0

@@ -1,6 +1,7 @@
 """What a server is, learned once per base URL (by its `Server`) from GET /props: its chat template
-(which picks the role strategy), its special tokens, context size and slot count. Older llamafile servers
-have no /props; they get the strict strategy, which every template accepts. Pure, plus the probe flow."""
+(which picks the role strategy), its special tokens, context size, slot count and whether it can see
+images. Older llamafile servers have no /props; they get the strict strategy, which every template
+accepts. Pure, plus the probe flow."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from litellm.exceptions import APIError, InternalServerError, NotFoundError
+from litellm.exceptions import APIError, BadRequestError, InternalServerError, NotFoundError
 
+from .errors import invalid_request
 from .families import NO_EXPECTATION, ReplyExpectation, expected_reply
 from .protocol import Endpoint, Flow, HttpCall
 from .roles import RoleStrategy, template_from_chat_template
@@ -29,6 +31,9 @@ class ServerInfo:
     reply: ReplyExpectation = NO_EXPECTATION  # which family's reply format to expect
     caps: tuple[tuple[str, bool], ...] = ()  # chat_template_caps
     facts: TemplateFacts | None = None  # what probe conversations showed (llamafile_template=learn)
+    # /props `modalities.vision` (llama-server loaded with an --mmproj); None: the server does not say
+    # (classic llamafile has no /props, and its multimodal support is not advertised anywhere).
+    vision: bool | None = None
 
     @property
     def constraint(self) -> Literal["json_schema", "grammar"]:
@@ -44,6 +49,8 @@ def info_from_props(props: Mapping[str, Any]) -> ServerInfo:
     system_role = caps.get("supports_system_role") if isinstance(caps, Mapping) else None
     settings = props.get("default_generation_settings")
     n_ctx = settings.get("n_ctx") if isinstance(settings, Mapping) else None
+    modalities = props.get("modalities")
+    vision = modalities.get("vision") if isinstance(modalities, Mapping) else None
     return ServerInfo(
         chat_template=chat_template if isinstance(chat_template, str) else None,
         template=template_from_chat_template(
@@ -57,6 +64,20 @@ def info_from_props(props: Mapping[str, Any]) -> ServerInfo:
         has_props=True,
         reply=expected_reply(chat_template if isinstance(chat_template, str) else None),
         caps=tuple(sorted(caps_from_props(props).items())),
+        vision=vision if isinstance(vision, bool) else None,
+    )
+
+
+def images_refused(info: ServerInfo | None, api_base: str, model: str) -> BadRequestError | None:
+    """The error for image parts sent to a server that says it cannot see; None when it can, or when it
+    does not say (then the images are forwarded and the server answers for itself)."""
+    if info is None or info.vision is not False:
+        return None
+    return invalid_request(
+        f"the llamafile server at {api_base} cannot read images (its /props says modalities.vision is "
+        f"false), and a message holds an image_url part. Start a vision model with its projector, e.g. "
+        f"`llama-server -m MODEL.gguf --mmproj MMPROJ.gguf` (llamafile: `--mmproj`), or send text only",
+        model,
     )
 
 

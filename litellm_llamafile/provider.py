@@ -14,8 +14,9 @@ from litellm.types.utils import EmbeddingResponse, ModelResponse
 
 from .chat import Chunk, StreamTranslator, chat_call, chat_flow
 from .embeddings import build_embedding_response, embedding_flow, embedding_inputs
-from .probe import ServerInfo, chosen_template
+from .probe import ServerInfo, chosen_template, images_refused
 from .protocol import Endpoint, Flow, HttpCall
+from .roles import has_images
 from .routing import remember_model
 from .servers import Server, server_for
 from .settings import LlamafileSettings, TemplateName, call_settings, split_call_options
@@ -91,6 +92,13 @@ class _Call:
     def plan_flow(self) -> Flow[Plan]:
         """What the request needs from the server: its facts, and the exact prompt size for a fair share."""
         info = yield from self.server.info_flow(learn=self.settings.template is TemplateName.LEARN)
+        refused = (
+            images_refused(info, self.settings.api_base, self.model)
+            if has_images(self.conversation.turns)
+            else None
+        )
+        if refused is not None:  # before anything is sent: the server said it cannot see
+            raise refused
         if info.n_ctx:  # LiteLLM's model info (get_model_info, trim_messages, the proxy's checks)
             remember_model(self.model, context_window=info.n_ctx)
         params = yield from self.fair_share_flow(info)

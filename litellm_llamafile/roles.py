@@ -2,7 +2,8 @@
 
 Two steps, both pure:
 1. `to_turns` makes every message plain text with role system/user/assistant: list-of-parts
-   content is flattened, `tool` results become user turns naming the tool and call id, assistant
+   content is flattened (a user turn holding images keeps its parts: text and images, in order),
+   `tool` results become user turns naming the tool and call id, assistant
    `tool_calls` become the JSON the model is asked to write (a strategy with native tool roles keeps
    those two as they are instead). Bad input raises litellm.BadRequestError naming the message index.
 2. A `RoleStrategy` -- the facts of what the template accepts: a system role? two turns of one role in a
@@ -33,9 +34,14 @@ CONVERSATION_START = "(conversation start)"
 TURN_SEPARATOR = "\n\n"
 
 
+# One part of list content as sent: {"type": "text", "text": ...} or {"type": "image_url", ...}.
+ContentPart = dict[str, Any]
+Content = str | list[ContentPart]
+
+
 class WireMessage(TypedDict):
     role: Role
-    content: str
+    content: Content  # a list only for a user turn that holds image parts
     # Only with a strategy that renders tool turns natively (`tool_role` / `tool_calls`):
     tool_calls: NotRequired[list[dict[str, Any]]]
     tool_call_id: NotRequired[str]
@@ -104,6 +110,51 @@ def _as_mapping(message: object, index: int) -> Mapping[str, Any]:
     raise invalid_request(f"messages[{index}] is a {type(message).__name__}, not a message object")
 
 
+def _text_parts(content: list[object], index: int, *, images: bool) -> list[ContentPart]:
+    """List content as typed parts; image parts only where `images` (user turns), checked for a URL."""
+    parts: list[ContentPart] = []
+    for part_index, part in enumerate(content):
+        if isinstance(part, str):
+            parts.append({"type": "text", "text": part})
+            continue
+        if not isinstance(part, Mapping):
+            raise invalid_request(
+                f"messages[{index}].content[{part_index}] is a {type(part).__name__} part; "
+                "expected text or image_url"
+            )
+        part_type = part.get("type")
+        if part_type == "text" and isinstance(part.get("text"), str):
+            parts.append({"type": "text", "text": part["text"]})
+            continue
+        if part_type == "image_url" and images:
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, Mapping) else image
+            if not isinstance(url, str) or not url:
+                raise invalid_request(
+                    f"messages[{index}].content[{part_index}] is an image_url part without a url"
+                )
+            parts.append(
+                {
+                    "type": "image_url",
+                    "image_url": dict(image) if isinstance(image, Mapping) else {"url": url},
+                }
+            )
+            continue
+        where = (
+            "only a user message may hold images"
+            if part_type == "image_url"
+            else "expected text or image_url"
+        )
+        raise invalid_request(
+            f"messages[{index}].content[{part_index}] is a {part_type or type(part).__name__!s} part; {where}"
+        )
+    return parts
+
+
+def _join_text(parts: Sequence[ContentPart]) -> str:
+    return "\n".join(part["text"] for part in parts)
+
+
 def flatten_content(content: object, index: int, *, allow_none: bool = False) -> str:
     """String content, or the text parts of list content joined by newlines."""
     if isinstance(content, str):
@@ -111,23 +162,64 @@ def flatten_content(content: object, index: int, *, allow_none: bool = False) ->
     if content is None and allow_none:
         return ""
     if isinstance(content, list):
-        texts: list[str] = []
-        for part_index, part in enumerate(content):
-            if isinstance(part, str):
-                texts.append(part)
-                continue
-            part_type = part.get("type") if isinstance(part, Mapping) else None
-            if part_type == "text" and isinstance(part.get("text"), str):
-                texts.append(part["text"])
-                continue
-            raise invalid_request(
-                f"messages[{index}].content[{part_index}] is a {part_type or type(part).__name__!s} part; "
-                "llamafile models here take text only"
-            )
-        return "\n".join(texts)
+        return _join_text(_text_parts(content, index, images=False))
     raise invalid_request(
         f"messages[{index}].content must be a string or a list of text parts, not {type(content).__name__}"
     )
+
+
+def user_content(content: object, index: int) -> Content:
+    """A user turn's content: text as `flatten_content` makes it, or, when it holds images, its parts in
+    order (image parts as given), so the server sees each image where the user put it."""
+    if not isinstance(content, list):
+        return flatten_content(content, index)
+    parts = _text_parts(content, index, images=True)
+    if not any(part["type"] == "image_url" for part in parts):
+        return _join_text(parts)
+    runs: list[ContentPart] = []  # neighbouring text parts joined by newlines, as flatten_content does
+    for part in parts:
+        if part["type"] == "text" and runs and runs[-1]["type"] == "text":
+            runs[-1] = {"type": "text", "text": f"{runs[-1]['text']}\n{part['text']}"}
+        else:
+            runs.append(part)
+    return runs
+
+
+def image_count(content: Content) -> int:
+    return 0 if isinstance(content, str) else sum(part["type"] == "image_url" for part in content)
+
+
+def has_images(turns: Sequence[WireMessage]) -> bool:
+    return any(image_count(turn["content"]) for turn in turns)
+
+
+def text_of(content: Content) -> str:
+    """The text of a turn's content, images left out (for keys and token counts)."""
+    return content if isinstance(content, str) else _join_text([p for p in content if p["type"] == "text"])
+
+
+def join_contents(contents: Sequence[Content], separator: str) -> Content:
+    """Merged turns' contents, `separator` between them: text stays text; with images, one part list in
+    order, neighbouring text parts joined into one."""
+    if all(isinstance(content, str) for content in contents):
+        return separator.join(content for content in contents if isinstance(content, str))
+    parts: list[ContentPart] = []
+
+    def add_text(text: str) -> None:
+        if parts and parts[-1]["type"] == "text":
+            parts[-1] = {"type": "text", "text": parts[-1]["text"] + text}
+        else:
+            parts.append({"type": "text", "text": text})
+
+    for number, content in enumerate(contents):
+        if number:
+            add_text(separator)
+        for part in [{"type": "text", "text": content}] if isinstance(content, str) else content:
+            if part["type"] == "text":
+                add_text(part["text"])
+            else:
+                parts.append(part)
+    return parts
 
 
 def _tool_result_text(message: Mapping[str, Any], index: int, names_by_id: Mapping[str, str]) -> str:
@@ -186,7 +278,7 @@ def to_turns(messages: Sequence[object], strategy: RoleStrategy) -> list[WireMes
         if role in ("system", "developer"):
             turns.append({"role": "system", "content": flatten_content(message.get("content"), index)})
         elif role == "user":
-            turns.append({"role": "user", "content": flatten_content(message.get("content"), index)})
+            turns.append({"role": "user", "content": user_content(message.get("content"), index)})
         elif role == "assistant":
             text = flatten_content(message.get("content"), index, allow_none=True)
             calls = message.get("tool_calls") or []
@@ -235,7 +327,7 @@ def shape_turns(turns: Sequence[WireMessage], strategy: RoleStrategy) -> list[Wi
     merge where the template wants alternation, and a conversation opening with the assistant gets a
     user turn first where the template wants that. Native tool turns are never merged."""
     shaped: list[WireMessage] = []
-    pieces: list[list[str]] = []  # per shaped turn: its texts, joined once at the end (linear time)
+    pieces: list[list[Content]] = []  # per shaped turn: its contents, joined once at the end (linear time)
     folded: list[bool] = []  # per shaped turn: holds system text made user text (always merges)
     for turn in turns:
         role = turn["role"]
@@ -261,7 +353,7 @@ def shape_turns(turns: Sequence[WireMessage], strategy: RoleStrategy) -> list[Wi
             folded.append(from_system)
     for turn, texts in zip(shaped, pieces, strict=True):
         if len(texts) > 1:
-            turn["content"] = TURN_SEPARATOR.join(texts)
+            turn["content"] = join_contents(texts, TURN_SEPARATOR)
     if not strategy.assistant_first:
         opening = next((i for i, t in enumerate(shaped) if t["role"] != "system"), None)
         if opening is not None and shaped[opening]["role"] in ("assistant", "tool"):

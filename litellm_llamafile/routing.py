@@ -422,6 +422,15 @@ def _is_ours(function: object) -> bool:
     return bool(getattr(function, "__llamafile_adapter__", False))
 
 
+def _keep_embeddings_provider() -> None:
+    """The LiteLLM proxy imports the handler named in its yaml (which installs the routing) and then
+    replaces `custom_provider_map` with the yaml's list, which names only `llamafile`: the embeddings
+    provider is put back, with the same handler, before an embedding call needs it."""
+    providers: Any = litellm.custom_provider_map
+    if not any(item.get("provider") == EMBEDDINGS_PROVIDER for item in providers):
+        providers.append({"provider": EMBEDDINGS_PROVIDER, "custom_handler": _ROUTING.get_handler()})
+
+
 def _wrapped_embedding(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def embedding(*args: Any, **kwargs: Any) -> Any:
@@ -429,6 +438,10 @@ def _wrapped_embedding(original: Callable[..., Any]) -> Callable[..., Any]:
         if is_adapter_model(model) and not kwargs.get("custom_llm_provider"):
             kwargs["model"] = f"{EMBEDDINGS_PROVIDER}/{model_key(str(model))}"
             args = args[1:]
+            # The OpenAI SDK sends encoding_format="base64" unless told otherwise (and decodes float lists
+            # too); LiteLLM refuses any such parameter for a custom provider. The server is asked for floats.
+            kwargs.pop("encoding_format", None)
+            _keep_embeddings_provider()
         return original(*args, **kwargs)
 
     embedding.__llamafile_adapter__ = True  # type: ignore[attr-defined]

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from . import errors
 from .probe import ServerInfo, chosen_template
 from .protocol import Endpoint, Flow, HttpCall
+from .roles import image_count, text_of
 from .settings import LlamafileSettings, TemplateName, call_settings
 from .transformation import build_chat_request
 
@@ -43,6 +44,9 @@ logger = logging.getLogger("litellm_llamafile")
 CANDIDATE_SEPARATORS = ("<|im_start|>", "<|start_header_id|>", "<|eot_id|>", "</s>", "[INST]")
 VERIFY_FIRST = 3
 CACHE_ENTRIES = 8192  # per server
+# What one image is counted as: LLaVA-1.5's projector (llamafile's usual vision model) turns every image
+# into 24x24 = 576 embeddings. Other projectors spend other amounts; the count is then an estimate.
+IMAGE_TOKENS = 576
 
 
 class _LRU:
@@ -208,13 +212,19 @@ def count_flow(
         cache.remember([raw_key], known)
         return known
 
-    rendered = yield HttpCall("POST", Endpoint.APPLY_TEMPLATE, {"messages": request.messages})
+    # The server's tokenizer cannot count an image (what one costs depends on the projector), so images
+    # are left out of the rendered text and each counts IMAGE_TOKENS.
+    images = sum(image_count(turn["content"]) for turn in request.messages)
+    text_turns = (
+        [{**t, "content": text_of(t["content"])} for t in request.messages] if images else request.messages
+    )
+    rendered = yield HttpCall("POST", Endpoint.APPLY_TEMPLATE, {"messages": text_turns})
     prompt = rendered.get("prompt")
     if not isinstance(prompt, str):
         raise errors.bad_body(Endpoint.APPLY_TEMPLATE, model, 200, json.dumps(rendered), None, "no prompt")
     if cache.separators is None:
         cache.separators = yield from _learn_separators(info or ServerInfo())
-    total = yield from _count_prompt(server.api_base, prompt, cache)
+    total = (yield from _count_prompt(server.api_base, prompt, cache)) + images * IMAGE_TOKENS
     cache.remember([request_key, raw_key], total)
     return total
 

@@ -32,7 +32,15 @@ from .grammar import (
     thought_then_call_grammar,
 )
 from .parsing import ParsedReply, broken_call_reason, parse_tool_calls, split_reasoning, tool_names
-from .roles import RoleStrategy, WireMessage, reshape_messages, reshape_turns, strategy_for, to_text_turns
+from .roles import (
+    RoleStrategy,
+    WireMessage,
+    reshape_messages,
+    reshape_turns,
+    strategy_for,
+    text_of,
+    to_text_turns,
+)
 from .schemas import answer_schema
 from .settings import TemplateName
 from .streaming import final_finish_reason
@@ -201,8 +209,8 @@ def conversation_key(messages: Sequence[object] | Conversation) -> int:
     only appends turns, so these never change, whereas the reshaped turns do (Mistral merges a new user
     message into the previous one). One key for a slot inside a server and a replica among servers."""
     turns = Conversation.of(messages).turns
-    first_system = next((t["content"] for t in turns if t["role"] == "system"), "")
-    first_user = next((t["content"] for t in turns if t["role"] == "user"), "")
+    first_system = next((text_of(t["content"]) for t in turns if t["role"] == "system"), "")
+    first_user = next((text_of(t["content"]) for t in turns if t["role"] == "user"), "")
     opening = json.dumps([first_system, first_user]).encode()
     return int.from_bytes(hashlib.blake2b(opening, digest_size=8).digest(), "big")
 

@@ -527,10 +527,10 @@ BAD_INPUT: dict[str, tuple[list[Any], str]] = {
         [{"role": "user", "content": "a"}, {"role": "wizard", "content": "b"}],
         r"messages\[1\]",
     ),
-    "image part": (
+    "image part outside a user message": (
         [
             {
-                "role": "user",
+                "role": "system",
                 "content": [
                     {"type": "text", "text": "see"},
                     {"type": "image_url", "image_url": {"url": "data:,"}},

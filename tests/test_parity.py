@@ -14,6 +14,7 @@ import pytest
 import litellm_llamafile
 from litellm_llamafile.embedded_server import EmbeddedServer
 
+from .support.data import PIXEL
 from .support.servers import Servers
 
 pytestmark = pytest.mark.live
@@ -100,3 +101,53 @@ def test_logprobs(servers: Servers) -> None:
     assert builtin.choices[0].logprobs is not None
     content = adapter.choices[0].logprobs.content
     assert content and len(content[0].top_logprobs) == 2
+
+
+def test_streaming_logprobs(servers: Servers) -> None:
+    def call() -> list[Any]:
+        chunks = litellm.completion(
+            model="llamafile/x",
+            messages=[{"role": "user", "content": "Say hi"}],
+            api_base=f"{servers.url('chatml')}/v1",
+            max_tokens=4,
+            temperature=0,
+            stream=True,
+            logprobs=True,
+            top_logprobs=2,
+        )
+        return [
+            t for c in chunks if c.choices and c.choices[0].logprobs for t in c.choices[0].logprobs.content
+        ]
+
+    builtin, adapter = both(call)
+    assert builtin, "the built-in streams logprobs"
+    assert [t.token for t in adapter] == [t.token for t in builtin]  # greedy: the same tokens
+    assert all(len(t.top_logprobs) == 2 for t in adapter)
+
+
+def test_an_image_part_reaches_a_text_only_server_only_on_the_builtin(servers: Servers) -> None:
+    """The built-in forwards and llama-server answers that it has no image input; the adapter says so
+    itself, before any request, with how to start a server that can see."""
+    content = [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": PIXEL}}]
+
+    def call() -> BaseException:
+        with pytest.raises((litellm.InternalServerError, litellm.BadRequestError)) as caught:
+            litellm.completion(
+                model="llamafile/x",
+                messages=[{"role": "user", "content": content}],
+                api_base=f"{servers.url('chatml')}/v1",
+                max_tokens=4,
+            )
+        return caught.value
+
+    builtin, adapter = both(call)
+    assert "image input is not supported" in str(builtin)  # llama-server: 500
+    assert isinstance(adapter, litellm.BadRequestError) and "--mmproj" in str(adapter)
+
+
+def test_embeddings_asked_for_base64_as_the_openai_sdk_does(embeddings_url: str) -> None:
+    """The OpenAI SDK asks for base64 unless told otherwise, and reads float lists as well."""
+    answer = litellm.embedding(
+        model="llamafile/x", input=["hello"], api_base=f"{embeddings_url}/v1", encoding_format="base64"
+    )
+    assert len(answer.data[0]["embedding"]) == 576

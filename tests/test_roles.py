@@ -101,7 +101,11 @@ def test_conversation_opening_with_assistant_gets_a_user_turn_first() -> None:
     ("messages", "needle"),
     [
         (
-            [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}],
+            [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}],
+            "messages[0].content[0]",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": ""}}]}],
             "messages[0].content[0]",
         ),
         ([{"role": "user", "content": "a"}, {"role": "wizard", "content": "b"}], "messages[1]"),

@@ -228,7 +228,7 @@ def test_bad_input_is_a_typed_error_before_any_request(servers: Servers) -> None
             model="llamafile/smol",
             messages=[
                 {"role": "user", "content": "a"},
-                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]},
+                {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": ""}}]},
             ],
             api_base=servers.url("chatml"),
         )

@@ -31,3 +31,9 @@ FINISH = {
 SYSTEM = "You are a careful research assistant. Answer in one short paragraph."
 TASK = "Tell me about Roman dodecahedrons"
 GREEDY: dict[str, Any] = {"temperature": 0, "seed": 7}
+
+# A 1x1 PNG as a data: URL, for image parts (no network needed to read it).
+PIXEL = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+)

@@ -81,8 +81,11 @@ class Exchange:
         self.drop()
 
 
+PROPS: dict[str, Any] = {"chat_template": CHATML_TEMPLATE, "total_slots": 1}
+
+
 def props_reply(exchange: Exchange) -> None:
-    exchange.reply(200, {"chat_template": CHATML_TEMPLATE, "total_slots": 1})
+    exchange.reply(200, exchange.server.props)
 
 
 def chat_completion(text: str, finish_reason: str = "stop") -> dict[str, Any]:
@@ -122,8 +125,9 @@ def answer_chat(text: str) -> Callable[[Exchange], None]:
 
 
 class FaultyServer(ThreadingHTTPServer):
-    """Answers GET /props like llama-server (ChatML), and the chat endpoint with `chat`. `every` (if
-    given) answers every request instead, /props included. Records each request."""
+    """Answers GET /props like llama-server (ChatML; `props` to say more, e.g. its modalities), and the
+    chat endpoint with `chat`. `every` (if given) answers every request instead, /props included.
+    Records each request."""
 
     daemon_threads = True
     block_on_close = False
@@ -134,8 +138,10 @@ class FaultyServer(ThreadingHTTPServer):
         chat: Callable[[Exchange], None],
         *,
         every: Callable[[Exchange], None] | None = None,
+        props: dict[str, Any] | None = None,
     ) -> None:
         self.chat = chat
+        self.props = {**PROPS, **(props or {})}
         self.every = every
         self.requests: list[Seen] = []
         self.release = threading.Event()
