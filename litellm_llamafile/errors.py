@@ -44,6 +44,11 @@ _HINTS = (
     ),
     ("pooling type 'none'", "start llama-server with --pooling mean (or cls, last) to serve /v1/embeddings"),
     ("requires --jinja", "start llama-server with --jinja"),
+    # A server that does not advertise vision (classic llamafile) but was sent an image part.
+    (
+        "image input is not supported",
+        "start a vision model with its projector: llama-server --mmproj MMPROJ.gguf",
+    ),
 )
 
 

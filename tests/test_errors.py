@@ -62,3 +62,8 @@ def test_a_server_missing_a_flag_says_which() -> None:
     message = "This server does not support embeddings. Start it with `--embeddings`"
     body = f'{{"error": {{"code": 501, "message": "{message}"}}}}'
     assert "--pooling mean" in str(errors.from_status(501, body, url=URL, model="m", secret=None))
+
+
+def test_an_image_sent_to_a_text_only_server_says_how_to_start_a_vision_one() -> None:
+    body = '{"error": {"code": 500, "message": "image input is not supported - hint: provide the mmproj"}}'
+    assert "--mmproj MMPROJ.gguf" in str(errors.from_status(500, body, url=URL, model="m", secret=None))
