@@ -119,6 +119,10 @@ class Observer(CustomLogger):  # type: ignore[misc]
         self._record(kwargs, None, str(kwargs.get("exception") or "failed")[:300])
 
 
+# One per process: a framework that replaces `litellm.callbacks` (CrewAI) is handed it explicitly.
+OBSERVER = Observer()
+
+
 def well_formed(call: dict[str, str]) -> bool:
     if call["name"] != "count_faces":
         return False
@@ -180,7 +184,7 @@ def main(framework: str, run: Callable[[str, str], str], variants: tuple[str, ..
     args = parser.parse_args()
     # api_bases: for the calls a framework makes without api_base=, such as litellm.token_counter.
     litellm_llamafile.register(api_bases={MODEL: args.api_base})
-    observer = Observer()
+    observer = OBSERVER
     litellm.callbacks = [*litellm.callbacks, observer]
     result: dict[str, Any] = {
         "framework": framework,
