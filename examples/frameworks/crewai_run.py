@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import sys
 
-from observe import MODEL, OBSERVER, TASK, count_faces, main
+from observe import MODEL, TASK, count_faces, main
 
 
 def run(api_base: str, variant: str) -> str:
     from crewai import LLM, Agent, Crew, Task
     from crewai.tools import tool
 
-    # CrewAI sets `litellm.callbacks` to the LLM's own `callbacks`, dropping any other: the observer
-    # goes in through that documented parameter.
-    llm = LLM(model=MODEL, base_url=api_base, api_key="none", max_tokens=128, callbacks=[OBSERVER])
+    llm = LLM(model=MODEL, base_url=api_base, api_key="none", max_tokens=128)
     agent = Agent(
         role="Geometer",
         goal="Answer questions about solids using the count_faces tool",

@@ -51,6 +51,15 @@ def count_faces(solid: str) -> str:
     return RESULTS[-1]
 
 
+def _text(content: Any) -> str:
+    """A message's text, whether a string or a list of parts (smolagents sends parts)."""
+    if isinstance(content, list):
+        return "\n".join(
+            str(part.get("text", "")) if isinstance(part, dict) else str(part) for part in content
+        )
+    return "" if content is None else str(content)
+
+
 def _message_dict(message: Any) -> dict[str, Any]:
     if isinstance(message, dict):
         return message
@@ -119,10 +128,6 @@ class Observer(CustomLogger):  # type: ignore[misc]
         self._record(kwargs, None, str(kwargs.get("exception") or "failed")[:300])
 
 
-# One per process: a framework that replaces `litellm.callbacks` (CrewAI) is handed it explicitly.
-OBSERVER = Observer()
-
-
 def well_formed(call: dict[str, str]) -> bool:
     if call["name"] != "count_faces":
         return False
@@ -148,7 +153,7 @@ def summarize(turns: list[dict[str, Any]]) -> dict[str, Any]:
         if not accepted and any(
             message.get("role") in ("user", "assistant")
             and any(
-                re.search(rf"Observation:\s*{re.escape(result)}", str(message.get("content")))
+                re.search(rf"Observation:\s*{re.escape(result)}", _text(message.get("content")))
                 for result in RESULTS
             )
             for message in turn["messages"]
@@ -166,7 +171,9 @@ def summarize(turns: list[dict[str, Any]]) -> dict[str, Any]:
                 "tool_choice": turn["tool_choice"],
                 "stream": turn["stream"],
                 "roles": [m.get("role") for m in turn["messages"]],
-                "last_message": str(turn["messages"][-1].get("content"))[-300:] if turn["messages"] else None,
+                "last_message": _text(turn["messages"][-1].get("content"))[-300:]
+                if turn["messages"]
+                else None,
                 "reply_calls": turn["reply_calls"],
                 "reply_text": turn["reply_text"],
                 "error": turn["error"],
@@ -184,8 +191,17 @@ def main(framework: str, run: Callable[[str, str], str], variants: tuple[str, ..
     args = parser.parse_args()
     # api_bases: for the calls a framework makes without api_base=, such as litellm.token_counter.
     litellm_llamafile.register(api_bases={MODEL: args.api_base})
-    observer = OBSERVER
+    observer = Observer()
+    # Also in LiteLLM's per-event lists: CrewAI's LLM sets `litellm.callbacks` to its own list (dropping
+    # ours) but leaves these alone.
     litellm.callbacks = [*litellm.callbacks, observer]
+    for hooks in (
+        "success_callback",
+        "failure_callback",
+        "_async_success_callback",
+        "_async_failure_callback",
+    ):
+        getattr(litellm, hooks).append(observer)
     result: dict[str, Any] = {
         "framework": framework,
         "template": args.template,
