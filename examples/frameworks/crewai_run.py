@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import sys
 
-from observe import MODEL, TASK, count_faces, main
+from observe import MODEL, TASK, TIMEOUT, count_faces, main
 
 
 def run(api_base: str, variant: str) -> str:
     from crewai import LLM, Agent, Crew, Task
     from crewai.tools import tool
 
-    llm = LLM(model=MODEL, base_url=api_base, api_key="none", max_tokens=128)
+    llm = LLM(model=MODEL, base_url=api_base, api_key="none", max_tokens=128, timeout=TIMEOUT)
     agent = Agent(
         role="Geometer",
         goal="Answer questions about solids using the count_faces tool",

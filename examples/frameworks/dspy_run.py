@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import sys
 
-from observe import MODEL, TASK, count_faces, main
+from observe import MODEL, TASK, TIMEOUT, count_faces, main
 
 
 def run(api_base: str, variant: str) -> str:
     import dspy
 
-    lm = dspy.LM(MODEL, api_base=api_base, api_key="none", max_tokens=128, cache=False)
+    lm = dspy.LM(MODEL, api_base=api_base, api_key="none", max_tokens=128, cache=False, timeout=TIMEOUT)
     dspy.configure(lm=lm, adapter=dspy.ChatAdapter(use_native_function_calling=True))
     if variant == "react":
         agent = dspy.ReActV2("question -> answer", tools=[count_faces], max_iters=3)

@@ -36,6 +36,9 @@ import litellm_llamafile
 TASK = "How many faces does a Roman dodecahedron have? Use the count_faces tool, then answer."
 MODEL = "llamafile/smollm2"
 FACES = {"tetrahedron": 4, "cube": 6, "octahedron": 8, "dodecahedron": 12, "icosahedron": 20}
+# Per call, through each framework's own setting: on a loaded machine SmolLM2 can need more than the
+# adapter's default 600 s for one turn.
+TIMEOUT = float(os.environ.get("FW_TIMEOUT", "1800"))
 CALLS: list[str] = []  # every run of the tool, with its argument
 RESULTS: list[str] = []  # and what it returned
 

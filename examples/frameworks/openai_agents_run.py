@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from observe import MODEL, TASK, count_faces, main
+from observe import MODEL, TASK, TIMEOUT, count_faces, main
 
 
 def run(api_base: str, variant: str) -> str:
@@ -18,7 +18,11 @@ def run(api_base: str, variant: str) -> str:
     from agents.extensions.models.litellm_model import LitellmModel
 
     set_tracing_disabled(True)  # tracing would upload to OpenAI
-    settings = ModelSettings(max_tokens=128, tool_choice="required" if variant == "required" else None)
+    settings = ModelSettings(
+        max_tokens=128,
+        tool_choice="required" if variant == "required" else None,
+        extra_args={"timeout": TIMEOUT},
+    )
     agent = Agent(
         name="faces",
         instructions="You answer questions about solids with the count_faces tool.",

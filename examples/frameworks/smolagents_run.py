@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import sys
 
-from observe import MODEL, TASK, count_faces, main
+from observe import MODEL, TASK, TIMEOUT, count_faces, main
 
 
 def run(api_base: str, variant: str) -> str:
     from smolagents import LiteLLMModel, ToolCallingAgent, tool
 
-    model = LiteLLMModel(model_id=MODEL, api_base=api_base, api_key="none", max_tokens=128)
+    model = LiteLLMModel(model_id=MODEL, api_base=api_base, api_key="none", max_tokens=128, timeout=TIMEOUT)
     agent = ToolCallingAgent(tools=[tool(count_faces)], model=model, max_steps=3, verbosity_level=0)
     return str(agent.run(TASK))
 
