@@ -5,7 +5,13 @@ python examples/frameworks/crewai_run.py API_BASE
 
 from __future__ import annotations
 
+import os
 import sys
+
+# CrewAI's telemetry and tracing would reach its servers; only 127.0.0.1 is contacted here.
+os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
 from observe import MODEL, TASK, TIMEOUT, count_faces, main
 

@@ -221,7 +221,9 @@ def main(framework: str, run: Callable[[str, str], str], variants: tuple[str, ..
     turns = sorted(observer.turns.values(), key=lambda turn: turn["at"])
     result.update(summarize(turns), tool_calls=CALLS, seconds=round(time.monotonic() - started, 1))
     print(json.dumps(result), flush=True)
-    return 0
+    sys.stderr.flush()
+    # CrewAI leaves non-daemon threads behind, and the process would outlive its answer.
+    os._exit(0)
 
 
 if __name__ == "__main__":
