@@ -9,8 +9,6 @@ runs itself (DSPy has no next turn there). DSPy 3.4's `dspy.LM` prefers its own 
 providers lm15 knows; `llamafile/` is not one, so the default engine ("auto") calls LiteLLM.
 """
 
-from __future__ import annotations
-
 import sys
 
 from observe import MODEL, TASK, TIMEOUT, count_faces, main
@@ -25,6 +23,8 @@ def run(api_base: str, variant: str) -> str:
         agent = dspy.ReActV2("question -> answer", tools=[count_faces], max_iters=3)
         return str(agent(question=TASK).answer)
 
+    # Real annotations, not strings (no `from __future__ import annotations` in this file): DSPy
+    # resolves a signature's field types at class creation, and "dspy.ToolCalls" names nothing here.
     class Faces(dspy.Signature):
         """Answer the question with the help of the tools."""
 
