@@ -56,14 +56,13 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from .errors import PROVIDER
 from .settings import normalize_api_base
+from .transport import health_status
 
 ENV_PREFIX = "os.environ/"
 DEFAULT_MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
@@ -267,6 +266,40 @@ def _alias(spec: str) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
+def supervised_process(
+    command: Sequence[str],
+    *,
+    log: Path,
+    ready: Callable[[], bool],
+    timeout: float,
+    what: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start `command` (output to `log`), wait until `ready()` says it serves, yield it, always stop it.
+    A harness for the servers tests and examples start (the proxy, redis-server); RuntimeError names
+    the log when the child exits first, TimeoutError when `timeout` passes."""
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=cwd)
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if process.poll() is not None:
+                raise RuntimeError(f"{what} exited:\n{log.read_text(errors='replace')[-3000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} did not start; see {log}")
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextlib.contextmanager
 def running_proxy(
     config: Path,
     *,
@@ -286,30 +319,21 @@ def running_proxy(
     litellm_cli = Path(sys.executable).with_name("litellm")
     log = log or Path(tempfile.gettempdir()) / f"litellm-proxy-{port}.log"
     command = [str(litellm_cli), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            command, env=child_env, stdout=sink, stderr=subprocess.STDOUT, cwd=config.parent
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the LiteLLM proxy exited:\n{log.read_text(errors='replace')[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health/liveliness", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the LiteLLM proxy did not start; see {log}")
-            time.sleep(0.5)
+
+    def live() -> bool:
+        return health_status(f"{url}/health/liveliness") == 200
+
+    with supervised_process(
+        command,
+        log=log,
+        ready=live,
+        timeout=timeout,
+        what="the LiteLLM proxy",
+        env=child_env,
+        cwd=config.parent,
+    ):
         yield url, key
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
