@@ -180,7 +180,8 @@ def _fence_holds_only_calls(text: str, body_start: int, inner: Iterable[tuple[in
 class _ContentWindow:
     """The text a scanner has seen, as a window that starts where nothing before it can change any more,
     with the regions found to be calls or fences (`_removed`): the rest is content, handed out once
-    stable. Offsets are relative to the window; `_pos` is how far it was scanned."""
+    stable (`_JsonScanner.take_content`). Offsets are relative to the window; `_pos` is how far it was
+    scanned."""
 
     def __init__(self) -> None:
         self._parts: list[str] = []
@@ -197,24 +198,6 @@ class _ContentWindow:
             self._parts.clear()
             self._unscanned = 0
         return self._text
-
-    def _take_until(self, end: int) -> str:
-        """Content since the last take up to `end`, removed regions cut out."""
-        text = self._text  # no join: the stable end never passes the scanned (joined) text
-        removed = self._removed
-        pieces: list[str] = []
-        cursor, index = self._cursor, self._removed_index
-        while index < len(removed) and removed[index][1] <= end:
-            start, stop = removed[index]
-            if start > cursor:
-                pieces.append(text[cursor:start])
-            cursor = max(cursor, stop)
-            index += 1
-        if cursor < end:
-            pieces.append(text[cursor:end])
-            cursor = end
-        self._cursor, self._removed_index = cursor, index
-        return "".join(pieces)
 
     def _rebase(self) -> None:
         """Drop the text before the scan position once nothing refers to it (the caller knows nothing
@@ -275,14 +258,19 @@ class _BracketScanner(_ContentWindow):
             i = m.start()
             c = text[i]
             if c == "{" or c == "[":
-                if self._overflow or len(stack) >= MAX_DEPTH:
-                    pos = self._open_too_deep(text, i)
+                if self._overflow or len(stack) >= MAX_DEPTH:  # counted only; inline, as this is hot
+                    run_end = _OPEN_RUN.match(text, i).end()  # type: ignore[union-attr]
+                    self._overflow += run_end - i
+                    stack[-1].depth = MAX_DEPTH + 1
+                    pos = run_end
                     continue
                 stack.append(_Open(c, i))
                 pos = i + 1
             elif c == "}" or c == "]":
                 if self._overflow:
-                    pos = self._close_too_deep(text, i)
+                    run_end = min(_CLOSE_RUN.match(text, i).end(), i + self._overflow)  # type: ignore[union-attr]
+                    self._overflow -= run_end - i
+                    pos = run_end
                     continue
                 self._pop(c, i + 1)
                 pos = i + 1
@@ -296,17 +284,6 @@ class _BracketScanner(_ContentWindow):
                     break
                 pos = resume
         self._pos = pos
-
-    def _open_too_deep(self, text: str, i: int) -> int:
-        run_end = _OPEN_RUN.match(text, i).end()  # type: ignore[union-attr]
-        self._overflow += run_end - i
-        self._stack[-1].depth = MAX_DEPTH + 1
-        return run_end
-
-    def _close_too_deep(self, text: str, i: int) -> int:
-        run_end = min(_CLOSE_RUN.match(text, i).end(), i + self._overflow)  # type: ignore[union-attr]
-        self._overflow -= run_end - i
-        return run_end
 
     def _pop(self, closer: str, end: int) -> None:
         stack = self._stack
@@ -448,10 +425,24 @@ class _JsonScanner(_BracketScanner):
 
     def take_content(self) -> str:
         """Content that became final since the last call: the text up to the stable end, calls cut out."""
-        content = self._take_until(self._stable_end())
+        text = self._text  # no join: the stable end never passes the scanned (joined) text
+        end = self._stable_end()
+        removed = self._removed
+        pieces: list[str] = []
+        cursor, index = self._cursor, self._removed_index
+        while index < len(removed) and removed[index][1] <= end:
+            start, stop = removed[index]
+            if start > cursor:
+                pieces.append(text[cursor:start])
+            cursor = max(cursor, stop)
+            index += 1
+        if cursor < end:
+            pieces.append(text[cursor:end])
+            cursor = end
+        self._cursor, self._removed_index = cursor, index
         if not (self._stack or self._overflow or self._fence is not None):
             self._rebase()
-        return content
+        return "".join(pieces)
 
 
 # -- stage 1: markers -> prose, reasoning, family blocks ----------------------------------------------
@@ -499,7 +490,7 @@ class _Block:
         ends = (*closes, *ends_before)
         return cls(families, opener, head, closes, ends_before, _alternation(ends) if ends else None)
 
-    def read(self, pending: str, at: int, *, final: bool) -> tuple[int, str | None]:
+    def read(self, pending: str, at: int, final: bool) -> tuple[int, str | None]:
         """Take the block's text from `pending[at:]`: where the marker pass resumes, and the closer when
         the block closed there ("" when it ends before a marker that is not its own), else None. At the
         final piece all of the rest is taken; before it, a tail that may start a closer is left."""
@@ -655,17 +646,41 @@ class ReplyScanner(_ReplyParts):
         # full of markers costs linear time in one piece too. Each step returns where it stopped and
         # whether the pass goes on (a mode changed) or waits for more text.
         pending = self._pending
-        at, more = 0, True
-        while more:
+        at = 0
+        while True:
             mode = self._mode
+            if (
+                mode == "block"
+            ):  # inline (no step method): a block streamed in tiny pieces passes here per piece
+                block = self._block
+                assert block is not None
+                at, closer = block.read(pending, at, final)
+                if closer is not None:
+                    self._close_block(closed=True, closer=closer)
+                elif final:
+                    self._close_block(closed=False, closer="")  # cut off by the end of the reply
+                else:
+                    break
+                continue
+            if mode == "reasoning":  # inline too: a long think block streamed in tiny pieces
+                assert self._reasoning_close is not None and self._reasoning_close_prefix is not None
+                m = self._reasoning_close.search(pending, at)
+                if m is not None:
+                    self._add_reasoning(pending[at : m.start()])
+                    self._mode = "text"
+                    at = m.end()
+                    continue
+                prefix_re, longest = self._reasoning_close_prefix
+                hold = 0 if final else _held(pending, at, prefix_re, longest)
+                self._add_reasoning(pending[at : len(pending) - hold])
+                at = len(pending) - hold
+                break
             if mode == "text":
                 at, more = self._text_step(pending, at, final)
-            elif mode == "reasoning":
-                at, more = self._reasoning_step(pending, at, final)
-            elif mode == "header":
-                at, more = self._header_step(pending, at, final)
             else:
-                at, more = self._block_step(pending, at, final)
+                at, more = self._header_step(pending, at, final)
+            if not more:
+                break
         self._pending = pending[at:]
 
     def _text_step(self, pending: str, at: int, final: bool) -> tuple[int, bool]:
@@ -682,19 +697,6 @@ class ReplyScanner(_ReplyParts):
         self._to_json(pending[at : n - hold])
         return n - hold, False
 
-    def _reasoning_step(self, pending: str, at: int, final: bool) -> tuple[int, bool]:
-        assert self._reasoning_close is not None and self._reasoning_close_prefix is not None
-        m = self._reasoning_close.search(pending, at)
-        if m is not None:
-            self._add_reasoning(pending[at : m.start()])
-            self._mode = "text"
-            return m.end(), True
-        n = len(pending)
-        prefix_re, longest = self._reasoning_close_prefix
-        hold = 0 if final else _held(pending, at, prefix_re, longest)
-        self._add_reasoning(pending[at : n - hold])
-        return n - hold, False
-
     def _header_step(self, pending: str, at: int, final: bool) -> tuple[int, bool]:
         start = max(at, at + self._header_searched - len(HARMONY_MESSAGE) + 1)
         i = pending.find(HARMONY_MESSAGE, start, at + HARMONY_MAX_HEADER + len(HARMONY_MESSAGE))
@@ -706,16 +708,6 @@ class ReplyScanner(_ReplyParts):
             return at, True
         self._header_searched = len(pending) - at
         return at, False
-
-    def _block_step(self, pending: str, at: int, final: bool) -> tuple[int, bool]:
-        block = self._block
-        assert block is not None
-        at, closer = block.read(pending, at, final=final)
-        if closer is not None:
-            self._close_block(closed=True, closer=closer)
-        elif final:
-            self._close_block(closed=False, closer="")  # cut off by the end of the reply
-        return at, closer is not None or final
 
     def _enter_reasoning(self, closes: tuple[str, ...]) -> None:
         self._mode = "reasoning"
