@@ -211,7 +211,8 @@ def write_json(path: str | None, payload: dict[str, Any]) -> None:
 
 
 class StubServer:
-    """bench/stub_server.py in its own process (so it never shares the GIL with the measured client)."""
+    """The instant fake llama server (tests/support/fake_server.py) in its own process, so it never
+    shares the GIL with the measured client."""
 
     def __init__(self, *, uvloop: bool = True) -> None:
         self._uvloop = uvloop
@@ -219,10 +220,10 @@ class StubServer:
         self.base_url = ""
 
     def start(self) -> StubServer:
-        command = [sys.executable, str(BENCH_DIR / "stub_server.py"), "--port", "0"]
+        command = [sys.executable, "-m", "tests.support.fake_server", "--port", "0"]
         if not self._uvloop:
             command.append("--no-uvloop")
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # the stub prints its URL once it listens (or dies: "")
         if not line.startswith("STUB_URL "):

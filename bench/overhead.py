@@ -7,7 +7,7 @@
 
 Non-streaming: wall time of the whole call. Streaming: time to the first chunk carrying content (TTFC)
 and to the end of the stream. Measured sequentially (one request at a time, sync API) against the
-instant stub server (bench/stub_server.py, in its own process: what is left is client overhead) and
+instant stub server (tests/support/fake_server.py, in its own process: what is left is client overhead) and
 against a real llama.cpp server (SmolLM2-135M; there generation dominates and ratios approach 1).
 
 Paths are measured in interleaved blocks (rounds, rotating order) after a warm-up, so drift in machine

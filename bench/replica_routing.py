@@ -39,28 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from litellm_llamafile.embedded_server import EmbeddedServer
 from litellm_llamafile.proxy_config import render_config, running_proxy
+from tests.support.data import FINISH, SEARCH
 
 STRATEGIES = ("simple-shuffle", "least-busy", "conversation")
-SEARCH = {
-    "type": "function",
-    "function": {
-        "name": "web_search",
-        "description": "Search the web and return the top results.",
-        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
-    },
-}
-FINISH = {
-    "type": "function",
-    "function": {
-        "name": "finish",
-        "description": "End the task with a final answer.",
-        "parameters": {
-            "type": "object",
-            "properties": {"answer": {"type": "string"}},
-            "required": ["answer"],
-        },
-    },
-}
 RESULT = (
     "Result {n}: Roman dodecahedrons are small hollow bronze objects with twelve flat pentagonal faces, each "
     "with a round hole, found from Wales to Hungary and dated to the 2nd-4th centuries; their use is unknown."

@@ -128,47 +128,242 @@ class _Fence:
     body_start: int
 
 
-class _JsonScanner:
-    """Incremental finder of bare/fenced JSON and pythonic calls in prose.
-
-    Offsets are relative to `_text`, a window that starts where nothing before it can change any more:
-    when no structure is open and all content before the scan position was taken, the window is cut
-    there (`_rebase`), so streaming prose costs the size of each piece, not of the reply so far. Inside
-    an open structure the rescans are spaced out (`_DEFER_RATIO`), so a long call streamed in tiny pieces
-    costs linear time too; nothing of it could be emitted before it closes anyway."""
+class _CallMatcher:
+    """Which offered tools a closed bracketed span calls: JSON naming one in quotes, or a pythonic list
+    `[name(...)]`. A cheap regex rejection first, since most spans in prose are not calls."""
 
     def __init__(self, names: frozenset[str]) -> None:
         self.names = names
-        sorted_names = sorted(names)
-        self._quoted_names = (
-            re.compile("|".join(re.escape(json.dumps(name)) for name in sorted_names)) if names else None
+        ordered = sorted(names)
+        self._quoted = (
+            re.compile("|".join(re.escape(json.dumps(name)) for name in ordered)) if names else None
         )
-        self._called_names = (
-            re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(name) for name in sorted_names) + r")\s*\(")
+        self._called = (
+            re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(name) for name in ordered) + r")\s*\(")
             if names
             else None
         )
+
+    def calls(self, text: str, start: int, end: int) -> list[Call] | None:
+        quoted = (
+            end - start >= _MIN_CALL_LEN
+            and self._quoted is not None
+            and self._quoted.search(text, start, end) is not None
+        )
+        pythonic = (
+            text[start] == "["
+            and self._called is not None
+            and self._called.search(text, start, end) is not None
+        )
+        if not (quoted or pythonic):
+            return None
+        calls: list[Call] | None = None
+        if quoted:
+            ok, value = loads(text[start:end])
+            calls = calls_in_json(value, self.names) if ok else None
+        if not calls and pythonic:
+            calls = pythonic_calls(text[start:end], self.names)
+        return calls
+
+
+def _fence_holds_only_calls(text: str, body_start: int, inner: Iterable[tuple[int, int]], end: int) -> bool:
+    """Whether a fence from `body_start` to `end` (its closing ``` included if there) is calls and space."""
+    cursor = body_start
+    for start, stop in inner:
+        if text[cursor:start].strip():
+            return False
+        cursor = stop
+    closing = end - len(FENCE) if text.startswith(FENCE, end - len(FENCE)) else end
+    return not text[cursor:closing].strip()
+
+
+class _ContentWindow:
+    """The text a scanner has seen, as a window that starts where nothing before it can change any more,
+    with the regions found to be calls or fences (`_removed`): the rest is content, handed out once
+    stable (`_JsonScanner.take_content`). Offsets are relative to the window; `_pos` is how far it was
+    scanned."""
+
+    def __init__(self) -> None:
         self._parts: list[str] = []
         self._unscanned = 0  # characters in _parts
         self._text = ""
         self._pos = 0
+        self._removed: list[tuple[int, int]] = []  # regions of _text that are calls, fences: not content
+        self._cursor = 0  # content before this offset has been taken
+        self._removed_index = 0  # first removed region not yet passed by the cursor
+
+    def _joined(self) -> str:
+        if self._parts:
+            self._text += "".join(self._parts)  # one copy per rescan; rescans are spaced (see _JsonScanner)
+            self._parts.clear()
+            self._unscanned = 0
+        return self._text
+
+    def _rebase(self) -> None:
+        """Drop the text before the scan position once nothing refers to it (the caller knows nothing
+        is open)."""
+        if self._cursor < self._pos or self._removed_index < len(self._removed) or self._pos == 0:
+            return
+        self._text = self._text[self._pos :]
+        self._cursor = 0
+        self._pos = 0
+        self._removed.clear()
+        self._removed_index = 0
+
+
+class _BracketScanner(_ContentWindow):
+    """The scanning machinery of `_JsonScanner`: brackets, strings and ``` fences, one regex search per
+    structural character; each closed top-level span that calls an offered tool is recorded."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        super().__init__()
+        self.names = names
+        self._matcher = _CallMatcher(names)
         self._stack: list[_Open] = []
         self._overflow = 0  # brackets open beyond MAX_DEPTH: counted only
         self._in_string = False
         self._fence: _Fence | None = None
         self._fence_calls: list[int] = []  # indexes into _removed made inside the open fence
-        self._removed: list[tuple[int, int]] = []  # regions of _text that are calls, fences: not content
-        self._cursor = 0  # content before this offset has been taken
-        self._removed_index = 0  # first removed region not yet passed by the cursor
         self.calls: list[Call] = []
         self.finished = False
 
-    def _joined(self) -> str:
-        if self._parts:
-            self._text += "".join(self._parts)  # one copy per rescan; rescans are spaced (see class doc)
-            self._parts.clear()
-            self._unscanned = 0
-        return self._text
+    # -- scanning ---------------------------------------------------------------------------------
+
+    def _scan(self, *, final: bool) -> None:
+        # One regex search per structural character; plain text and string bodies are skipped in C.
+        text = self._joined()
+        n = len(text)
+        pos = self._pos
+        stack = self._stack
+        while pos < n:
+            if self._in_string:
+                m = _IN_STRING.search(text, pos)
+                if m is None:
+                    pos = n
+                    break
+                i = m.start()
+                if text[i] == "\\":
+                    if i + 1 >= n and not final:
+                        pos = i
+                        break
+                    pos = i + 2
+                    continue
+                self._in_string = False
+                pos = i + 1
+                continue
+            m = (_IN_JSON if stack or self._overflow > 0 else _AT_TOP).search(text, pos)
+            if m is None:
+                pos = n
+                break
+            i = m.start()
+            c = text[i]
+            if c == "{" or c == "[":
+                if self._overflow or len(stack) >= MAX_DEPTH:  # counted only; inline, as this is hot
+                    run_end = _OPEN_RUN.match(text, i).end()  # type: ignore[union-attr]
+                    self._overflow += run_end - i
+                    stack[-1].depth = MAX_DEPTH + 1
+                    pos = run_end
+                    continue
+                stack.append(_Open(c, i))
+                pos = i + 1
+            elif c == "}" or c == "]":
+                if self._overflow:
+                    run_end = min(_CLOSE_RUN.match(text, i).end(), i + self._overflow)  # type: ignore[union-attr]
+                    self._overflow -= run_end - i
+                    pos = run_end
+                    continue
+                self._pop(c, i + 1)
+                pos = i + 1
+            elif c == '"':
+                self._in_string = True
+                pos = i + 1
+            else:  # a backtick
+                resume = self._at_backtick(text, i, final=final)
+                if resume is None:
+                    pos = i
+                    break
+                pos = resume
+        self._pos = pos
+
+    def _pop(self, closer: str, end: int) -> None:
+        stack = self._stack
+        if not stack:
+            return  # a stray closer in prose
+        top = stack[-1]
+        if (top.char == "{") != (closer == "}"):
+            self._abandon_stack()  # mismatched brackets: nothing open here is JSON
+            return
+        stack.pop()
+        if stack:
+            parent = stack[-1]
+            if end - top.start >= _MIN_PYTHONIC_LEN:
+                parent.children.append((top.start, end, top.depth))
+            if top.depth >= parent.depth:
+                parent.depth = top.depth + 1
+        else:
+            self._in_string = False
+            self._consider((top.start, end, top.depth))
+
+    def _abandon_stack(self) -> None:
+        """Open brackets turned out not to be JSON: their closed inner spans stand on their own."""
+        abandoned = list(self._stack)
+        self._stack.clear()  # in place: _scan holds a reference
+        self._overflow = 0
+        self._in_string = False
+        for opened in abandoned:
+            for span in opened.children:
+                self._consider(span)
+
+    def _consider(self, span: tuple[int, int, int]) -> None:
+        start, end, depth = span
+        calls = self._matcher.calls(self._text, start, end) if depth <= MAX_DEPTH else None
+        if calls:
+            if self._fence is not None:
+                self._fence_calls.append(len(self._removed))
+            self._removed.append((start, end))
+            self.calls.extend(calls)
+
+    # -- fences -----------------------------------------------------------------------------------
+
+    def _at_backtick(self, text: str, i: int, *, final: bool) -> int | None:
+        """A backtick at `i`: where scanning resumes, or None to wait for more text."""
+        if not final and i + len(FENCE) > len(text):
+            return None
+        if not text.startswith(FENCE, i):
+            return i + 1
+        if self._stack or self._overflow:
+            self._abandon_stack()  # a fence inside brackets: the brackets were prose
+        if self._fence is not None:
+            self._close_fence(i + len(FENCE))
+            return i + len(FENCE)
+        newline = text.find("\n", i + len(FENCE))
+        if newline < 0:
+            if not final:
+                return None
+            newline = len(text) - 1
+        self._fence = _Fence(start=i, body_start=newline + 1)
+        self._fence_calls = []
+        return newline + 1
+
+    def _close_fence(self, end: int) -> None:
+        fence, self._fence = self._fence, None
+        if fence is None or not self._fence_calls:
+            return
+        inner = [self._removed[k] for k in self._fence_calls]
+        if not _fence_holds_only_calls(self._text, fence.body_start, inner, end):
+            return  # the fence holds more than calls: keep it, minus the calls
+        del self._removed[self._fence_calls[0] :]
+        self._removed.append((fence.start, end))
+        self._fence_calls = []
+
+
+class _JsonScanner(_BracketScanner):
+    """Incremental finder of bare/fenced JSON and pythonic calls in prose.
+
+    When no structure is open and all content before the scan position was taken, the window is cut
+    there (`_rebase`), so streaming prose costs the size of each piece, not of the reply so far. Inside
+    an open structure the rescans are spaced out (`_DEFER_RATIO`), so a long call streamed in tiny pieces
+    costs linear time too; nothing of it could be emitted before it closes anyway."""
 
     def feed(self, chunk: str) -> None:
         if not chunk:
@@ -245,183 +440,9 @@ class _JsonScanner:
             pieces.append(text[cursor:end])
             cursor = end
         self._cursor, self._removed_index = cursor, index
-        self._rebase()
+        if not (self._stack or self._overflow or self._fence is not None):
+            self._rebase()
         return "".join(pieces)
-
-    def _rebase(self) -> None:
-        """Drop the text before the scan position once nothing refers to it."""
-        if self._stack or self._overflow or self._fence is not None or self._cursor < self._pos:
-            return
-        if self._removed_index < len(self._removed) or self._pos == 0:
-            return
-        self._text = self._text[self._pos :]
-        self._cursor = 0
-        self._pos = 0
-        self._removed.clear()
-        self._removed_index = 0
-
-    # -- scanning ---------------------------------------------------------------------------------
-
-    def _scan(self, *, final: bool) -> None:
-        # One regex search per structural character; plain text and string bodies are skipped in C.
-        text = self._joined()
-        n = len(text)
-        pos = self._pos
-        stack = self._stack
-        while pos < n:
-            if self._in_string:
-                m = _IN_STRING.search(text, pos)
-                if m is None:
-                    pos = n
-                    break
-                i = m.start()
-                if text[i] == "\\":
-                    if i + 1 >= n and not final:
-                        pos = i
-                        break
-                    pos = i + 2
-                    continue
-                self._in_string = False
-                pos = i + 1
-                continue
-            nested = bool(stack) or self._overflow > 0
-            m = (_IN_JSON if nested else _AT_TOP).search(text, pos)
-            if m is None:
-                pos = n
-                break
-            i = m.start()
-            c = text[i]
-            if c == "{" or c == "[":
-                if self._overflow or len(stack) >= MAX_DEPTH:
-                    run_end = _OPEN_RUN.match(text, i).end()  # type: ignore[union-attr]
-                    self._overflow += run_end - i
-                    stack[-1].depth = MAX_DEPTH + 1
-                    pos = run_end
-                    continue
-                stack.append(_Open(c, i))
-                pos = i + 1
-            elif c == "}" or c == "]":
-                if self._overflow:
-                    run_end = min(_CLOSE_RUN.match(text, i).end(), i + self._overflow)  # type: ignore[union-attr]
-                    self._overflow -= run_end - i
-                    pos = run_end
-                    continue
-                self._pop(c, i + 1)
-                pos = i + 1
-            elif c == '"':
-                self._in_string = True
-                pos = i + 1
-            else:  # a backtick
-                if not final and i + len(FENCE) > n:
-                    pos = i
-                    break
-                if not text.startswith(FENCE, i):
-                    pos = i + 1
-                    continue
-                resume = self._on_fence(text, i, final=final)
-                if resume is None:
-                    pos = i
-                    break
-                pos = resume
-        self._pos = pos
-
-    def _pop(self, closer: str, end: int) -> None:
-        stack = self._stack
-        if not stack:
-            return  # a stray closer in prose
-        top = stack[-1]
-        if (top.char == "{") != (closer == "}"):
-            self._abandon_stack()  # mismatched brackets: nothing open here is JSON
-            return
-        stack.pop()
-        if stack:
-            parent = stack[-1]
-            if end - top.start >= _MIN_PYTHONIC_LEN:
-                parent.children.append((top.start, end, top.depth))
-            if top.depth >= parent.depth:
-                parent.depth = top.depth + 1
-        else:
-            self._in_string = False
-            self._consider((top.start, end, top.depth))
-
-    def _abandon_stack(self) -> None:
-        """Open brackets turned out not to be JSON: their closed inner spans stand on their own."""
-        abandoned = list(self._stack)
-        self._stack.clear()  # in place: _scan holds a reference
-        self._overflow = 0
-        self._in_string = False
-        for opened in abandoned:
-            for span in opened.children:
-                self._consider(span)
-
-    def _consider(self, span: tuple[int, int, int]) -> None:
-        start, end, depth = span
-        if depth > MAX_DEPTH:
-            return
-        text = self._text
-        quoted = (
-            end - start >= _MIN_CALL_LEN
-            and self._quoted_names is not None
-            and self._quoted_names.search(text, start, end) is not None
-        )
-        pythonic = (
-            text[start] == "["
-            and self._called_names is not None
-            and self._called_names.search(text, start, end) is not None
-        )
-        if not (quoted or pythonic):
-            return  # cheap rejection: a call names an offered tool, in quotes or followed by `(`
-        calls: list[Call] | None = None
-        if quoted:
-            ok, value = loads(text[start:end])
-            calls = calls_in_json(value, self.names) if ok else None
-        if not calls and pythonic:
-            calls = pythonic_calls(text[start:end], self.names)
-        if calls:
-            self._record(calls, start, end)
-
-    def _record(self, calls: list[Call], start: int, end: int) -> None:
-        if self._fence is not None:
-            self._fence_calls.append(len(self._removed))
-        self._removed.append((start, end))
-        self.calls.extend(calls)
-
-    # -- fences -----------------------------------------------------------------------------------
-
-    def _on_fence(self, text: str, i: int, *, final: bool) -> int | None:
-        """Handle a ``` at `i`; return where scanning resumes, or None to wait for more text."""
-        if self._stack or self._overflow:
-            self._abandon_stack()  # a fence inside brackets: the brackets were prose
-        if self._fence is not None:
-            self._close_fence(i + len(FENCE))
-            return i + len(FENCE)
-        newline = text.find("\n", i + len(FENCE))
-        if newline < 0:
-            if not final:
-                return None
-            newline = len(text) - 1
-        self._fence = _Fence(start=i, body_start=newline + 1)
-        self._fence_calls = []
-        return newline + 1
-
-    def _close_fence(self, end: int) -> None:
-        fence, self._fence = self._fence, None
-        if fence is None or not self._fence_calls:
-            return
-        text = self._text
-        inner = [self._removed[k] for k in self._fence_calls]
-        cursor = fence.body_start
-        for start, stop in inner:
-            if text[cursor:start].strip():
-                return  # the fence holds more than calls: keep it, minus the calls
-            cursor = stop
-        closing = end - len(FENCE) if text.startswith(FENCE, end - len(FENCE)) else end
-        if text[cursor:closing].strip():
-            return
-        first = self._fence_calls[0]
-        del self._removed[first:]
-        self._removed.append((fence.start, end))
-        self._fence_calls = []
 
 
 # -- stage 1: markers -> prose, reasoning, family blocks ----------------------------------------------
@@ -452,6 +473,8 @@ _EXTENDED_BY = {m: tuple(x for x in _OPENERS if x != m and x.startswith(m)) for 
 
 @dataclass(slots=True)
 class _Block:
+    """A family's tool-call block being read: from its opener to one of its closers."""
+
     families: tuple[Family, ...]
     opener: str  # the marker text, restored when a weak block does not parse ("" if implicit)
     head: str  # gpt-oss: the message header
@@ -460,10 +483,123 @@ class _Block:
     close_re: re.Pattern[str] | None
     parts: list[str] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, families: tuple[Family, ...], opener: str, *, head: str) -> _Block:
+        closes = tuple(dict.fromkeys(c for f in families for c in f.closes))
+        ends_before = tuple(dict.fromkeys(c for f in families for c in f.ends_before))
+        ends = (*closes, *ends_before)
+        return cls(families, opener, head, closes, ends_before, _alternation(ends) if ends else None)
 
-class ReplyScanner:
+    def read(self, pending: str, at: int, final: bool) -> tuple[int, str | None]:
+        """Take the block's text from `pending[at:]`: where the marker pass resumes, and the closer when
+        the block closed there ("" when it ends before a marker that is not its own), else None. At the
+        final piece all of the rest is taken; before it, a tail that may start a closer is left."""
+        m = self.close_re.search(pending, at) if self.close_re is not None else None
+        if m is not None:
+            self.parts.append(pending[at : m.start()])
+            if m.group() in self.ends_before:
+                return m.start(), ""
+            return m.end(), m.group()
+        n = len(pending)
+        if final:
+            self.parts.append(pending[at:])
+            return n, None
+        keep = max((len(c) for c in (*self.closes, *self.ends_before)), default=1) - 1
+        keep = min(keep, n - at)
+        self.parts.append(pending[at : n - keep])
+        return n - keep, None
+
+    def parsed(self, names: frozenset[str]) -> list[str | Call] | None:
+        """The block as content and calls, by the first of its families that parses it; None if none does."""
+        body = "".join(self.parts)
+        for family in self.families:
+            parts = family.parse(self.head, body, names)
+            if parts is not None:
+                return [_without(part, family.strip) if isinstance(part, str) else part for part in parts]
+        return None
+
+    def as_prose(self, closer: str) -> str:
+        """The block as text, when no family parsed it: all of it if every family is weak (it was prose
+        after all), else the body without the families' markers."""
+        body = "".join(self.parts)
+        if all(f.weak for f in self.families):
+            return self.opener + body + closer
+        return _without(body, (self.opener, *(m for f in self.families for m in f.strip)))
+
+
+class _ReplyParts:
+    """What a reply scan has found so far: content (through the JSON scanner, which cuts bare calls out of
+    it), reasoning and calls; each take returns only what is new since the last one."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+        self._json = _JsonScanner(names)
+        self._content: list[str] = []  # all final content so far, for the one-shot reply
+        self._content_taken = 0
+        self._reasoning_parts: list[str] = []
+        self._reasoning_taken = 0
+
+    @property
+    def calls(self) -> list[Call]:
+        return self._json.calls
+
+    def take_content(self) -> str:
+        self._drain()
+        piece = "".join(self._content[self._content_taken :])
+        self._content_taken = len(self._content)
+        return piece
+
+    def take_reasoning(self) -> str:
+        parts = self._reasoning_parts
+        piece = "".join(parts[self._reasoning_taken :])
+        self._reasoning_taken = len(parts)
+        return piece
+
+    def full_reasoning(self) -> str:
+        return "".join(self._reasoning_parts)
+
+    def full_content(self) -> str:
+        self._drain()
+        return "".join(self._content)
+
+    def _drain(self) -> None:
+        """Move final content out of the JSON scanner after each step, so its window stays small."""
+        piece = self._json.take_content()
+        if piece:
+            self._content.append(piece)
+
+    def _to_json(self, text: str) -> None:
+        if text:
+            self._json.feed(text)
+            self._drain()
+
+    def _add_reasoning(self, text: str) -> None:
+        if text:
+            self._reasoning_parts.append(text)
+
+    def _add_block(self, block: _Block, *, cut_off: bool, closer: str) -> None:
+        """A closed (or `cut_off`) family block: its calls and content, or its text when no family parses
+        it. A cut-off block's text is never searched for calls."""
+        parts = None if cut_off else block.parsed(self.names)
+        if parts is not None:
+            for part in parts:
+                if isinstance(part, str):
+                    self._to_json(part)
+                else:
+                    self._json.add_calls([part])
+                    self._drain()
+        elif cut_off:
+            self._json.add_unscanned(block.as_prose(closer))
+            self._drain()
+        else:
+            self._to_json(block.as_prose(closer))
+
+
+class ReplyScanner(_ReplyParts):
     """Incremental parser of one reply: `feed` text as it arrives, `finish` at the end, and take what is
     final with `take_content` / `take_reasoning` (both return only what is new since the last take).
+    This class is the marker pass (prose, reasoning, harmony headers, family blocks); `_ReplyParts`
+    keeps what it found.
 
     `starts_in_reasoning`: the prompt opened a think block, so the reply begins inside it and the first
     `</think>` ends it. `reply_prefix`: an opening marker the prompt ended with (Functionary's `>>>`)."""
@@ -471,20 +607,15 @@ class ReplyScanner:
     def __init__(
         self, names: frozenset[str], *, starts_in_reasoning: bool = False, reply_prefix: str = ""
     ) -> None:
-        self.names = names
-        self._json = _JsonScanner(names)
+        super().__init__(names)
         self._pending = ""  # text the marker pass has not classified yet
         self._mode = "text"  # text | reasoning | header | block
         self._reasoning_close: re.Pattern[str] | None = None
         self._reasoning_close_prefix: tuple[re.Pattern[str], int] | None = None
-        self._reasoning_parts: list[str] = []
         self._header_opener = ""
         self._header_searched = 0
         self._block: _Block | None = None
         self._truncated = False
-        self._content: list[str] = []  # all final content so far, for the one-shot reply
-        self._content_taken = 0
-        self._reasoning_taken = 0
         self.finished = False
         if starts_in_reasoning:
             self._enter_reasoning(tuple(sorted(_ALL_CLOSES)))
@@ -492,10 +623,6 @@ class ReplyScanner:
             self.feed(reply_prefix)
             if self._block is not None:
                 self._block.opener = ""  # the prompt wrote it: never content
-
-    @property
-    def calls(self) -> list[Call]:
-        return self._json.calls
 
     def feed(self, chunk: str) -> None:
         if chunk:
@@ -512,122 +639,75 @@ class ReplyScanner:
         self._drain()
         self.finished = True
 
-    def take_content(self) -> str:
-        self._drain()
-        piece = "".join(self._content[self._content_taken :])
-        self._content_taken = len(self._content)
-        return piece
-
-    def _drain(self) -> None:
-        """Move final content out of the JSON scanner after each step, so its window stays small."""
-        piece = self._json.take_content()
-        if piece:
-            self._content.append(piece)
-
-    def _to_json(self, text: str) -> None:
-        if text:
-            self._json.feed(text)
-            self._drain()
-
-    def take_reasoning(self) -> str:
-        parts = self._reasoning_parts
-        piece = "".join(parts[self._reasoning_taken :])
-        self._reasoning_taken = len(parts)
-        return piece
-
-    def full_reasoning(self) -> str:
-        return "".join(self._reasoning_parts)
-
-    def full_content(self) -> str:
-        self._drain()
-        return "".join(self._content)
-
     # -- the marker pass --------------------------------------------------------------------------
 
     def _process(self, *, final: bool) -> None:
         # `at` walks through _pending; the string is cut once per call, never per marker, so a reply
-        # full of markers costs linear time in one piece too.
+        # full of markers costs linear time in one piece too. Each step returns where it stopped and
+        # whether the pass goes on (a mode changed) or waits for more text.
         pending = self._pending
         at = 0
-        n = len(pending)
         while True:
-            if self._mode == "text":
-                m = _OPEN_RE.search(pending, at)
-                if m is not None and not final and self._may_grow(m.group(), pending, m.start()):
-                    self._to_json(pending[at : m.start()])
-                    at = m.start()
+            mode = self._mode
+            if (
+                mode == "block"
+            ):  # inline (no step method): a block streamed in tiny pieces passes here per piece
+                block = self._block
+                assert block is not None
+                at, closer = block.read(pending, at, final)
+                if closer is not None:
+                    self._close_block(closed=True, closer=closer)
+                elif final:
+                    self._close_block(closed=False, closer="")  # cut off by the end of the reply
+                else:
                     break
-                if m is not None:
-                    self._to_json(pending[at : m.start()])
-                    at = m.end()
-                    self._open(m.group())
-                    continue
-                hold = 0 if final else _held(pending, at, _OPEN_PREFIX_RE, _OPEN_PREFIX_MAX)
-                self._to_json(pending[at : n - hold])
-                at = n - hold
-                break
-            if self._mode == "reasoning":
+                continue
+            if mode == "reasoning":  # inline too: a long think block streamed in tiny pieces
                 assert self._reasoning_close is not None and self._reasoning_close_prefix is not None
                 m = self._reasoning_close.search(pending, at)
                 if m is not None:
                     self._add_reasoning(pending[at : m.start()])
-                    at = m.end()
                     self._mode = "text"
+                    at = m.end()
                     continue
                 prefix_re, longest = self._reasoning_close_prefix
                 hold = 0 if final else _held(pending, at, prefix_re, longest)
-                self._add_reasoning(pending[at : n - hold])
-                at = n - hold
+                self._add_reasoning(pending[at : len(pending) - hold])
+                at = len(pending) - hold
                 break
-            if self._mode == "header":
-                start = max(at, at + self._header_searched - len(HARMONY_MESSAGE) + 1)
-                i = pending.find(HARMONY_MESSAGE, start, at + HARMONY_MAX_HEADER + len(HARMONY_MESSAGE))
-                if i >= 0:
-                    header = self._header_opener + pending[at:i]
-                    at = i + len(HARMONY_MESSAGE)
-                    self._on_header(header)
-                    continue
-                if final or n - at > HARMONY_MAX_HEADER:
-                    self._mode = "text"  # no header after all: the opener was a stray token, dropped
-                    continue
-                self._header_searched = n - at
+            if mode == "text":
+                at, more = self._text_step(pending, at, final)
+            else:
+                at, more = self._header_step(pending, at, final)
+            if not more:
                 break
-            block = self._block
-            assert block is not None
-            m = block.close_re.search(pending, at) if block.close_re is not None else None
-            if m is not None:
-                block.parts.append(pending[at : m.start()])
-                closer = m.group()
-                if closer in block.ends_before:
-                    at = m.start()
-                    closer = ""
-                else:
-                    at = m.end()
-                self._close_block(closed=True, closer=closer)
-                continue
-            if final:
-                block.parts.append(pending[at:])
-                at = n
-                self._close_block(closed=False, closer="")
-                continue
-            keep = max((len(c) for c in (*block.closes, *block.ends_before)), default=1) - 1
-            keep = min(keep, n - at)
-            block.parts.append(pending[at : n - keep])
-            at = n - keep
-            break
         self._pending = pending[at:]
 
-    @staticmethod
-    def _may_grow(marker: str, text: str, start: int) -> bool:
-        """A longer marker that starts with `marker` may still arrive: only near the end of the text."""
-        remaining = len(text) - start
-        return any(
-            remaining < len(longer) and longer.startswith(text[start:]) for longer in _EXTENDED_BY[marker]
-        )
+    def _text_step(self, pending: str, at: int, final: bool) -> tuple[int, bool]:
+        m = _OPEN_RE.search(pending, at)
+        if m is not None and not final and _may_grow(m.group(), pending, m.start()):
+            self._to_json(pending[at : m.start()])
+            return m.start(), False
+        if m is not None:
+            self._to_json(pending[at : m.start()])
+            self._open(m.group())
+            return m.end(), True
+        n = len(pending)
+        hold = 0 if final else _held(pending, at, _OPEN_PREFIX_RE, _OPEN_PREFIX_MAX)
+        self._to_json(pending[at : n - hold])
+        return n - hold, False
 
-    def _add_reasoning(self, text: str) -> None:
-        if text:
-            self._reasoning_parts.append(text)
+    def _header_step(self, pending: str, at: int, final: bool) -> tuple[int, bool]:
+        start = max(at, at + self._header_searched - len(HARMONY_MESSAGE) + 1)
+        i = pending.find(HARMONY_MESSAGE, start, at + HARMONY_MAX_HEADER + len(HARMONY_MESSAGE))
+        if i >= 0:
+            self._on_header(self._header_opener + pending[at:i])
+            return i + len(HARMONY_MESSAGE), True
+        if final or len(pending) - at > HARMONY_MAX_HEADER:
+            self._mode = "text"  # no header after all: the opener was a stray token, dropped
+            return at, True
+        self._header_searched = len(pending) - at
+        return at, False
 
     def _enter_reasoning(self, closes: tuple[str, ...]) -> None:
         self._mode = "reasoning"
@@ -647,12 +727,7 @@ class ReplyScanner:
         # else a dropped marker: nothing to do, the text goes on
 
     def _start_block(self, families: tuple[Family, ...], opener: str, *, head: str) -> None:
-        closes = tuple(dict.fromkeys(c for f in families for c in f.closes))
-        ends_before = tuple(dict.fromkeys(c for f in families for c in f.ends_before))
-        ends = (*closes, *ends_before)
-        self._block = _Block(
-            families, opener, head, closes, ends_before, _alternation(ends) if ends else None
-        )
+        self._block = _Block.of(families, opener, head=head)
         self._mode = "block"
 
     def _on_header(self, header: str) -> None:
@@ -668,29 +743,13 @@ class ReplyScanner:
         block, self._block = self._block, None
         self._mode = "text"
         assert block is not None
-        body = "".join(block.parts)
-        cut_off = self._truncated and not closed
-        if not cut_off:
-            for family in block.families:
-                parts = family.parse(block.head, body, self.names)
-                if parts is not None:
-                    for part in parts:
-                        if isinstance(part, str):
-                            self._to_json(_without(part, family.strip))
-                        else:
-                            self._json.add_calls([part])
-                            self._drain()
-                    return
-        weak = all(f.weak for f in block.families)
-        if weak:
-            text = block.opener + body + closer  # it was prose after all
-        else:
-            text = _without(body, (block.opener, *(m for f in block.families for m in f.strip)))
-        if cut_off:
-            self._json.add_unscanned(text)
-            self._drain()
-        else:
-            self._to_json(text)
+        self._add_block(block, cut_off=self._truncated and not closed, closer=closer)
+
+
+def _may_grow(marker: str, text: str, start: int) -> bool:
+    """A longer marker that starts with `marker` may still arrive: only near the end of the text."""
+    remaining = len(text) - start
+    return any(remaining < len(longer) and longer.startswith(text[start:]) for longer in _EXTENDED_BY[marker])
 
 
 def _held(text: str, at: int, prefix_re: re.Pattern[str], longest: int) -> int:

@@ -40,6 +40,9 @@ What the generated file contains:
   `llamafile_*` options other than the behaviour ones and lets a deployment's own values win.
 * `general_settings.master_key: os.environ/LITELLM_MASTER_KEY`: the proxy's own key, what clients
   send. It is independent of the servers' `--api-key`.
+* With `--max-tokens N`, `max_tokens: N` on every deployment: the output cap of a request that sets
+  none (a request's own `max_tokens` wins). AutoGPT sets none, and a small model then writes until the
+  context is full.
 * With `--alias PUBLIC=NAME`: `router_settings.model_group_alias`, so clients that only accept
   names they know (AutoGPT: `gpt-4o`, `gpt-4o-mini`, ...) reach NAME.
 """
@@ -56,14 +59,13 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from .errors import PROVIDER
 from .settings import normalize_api_base
+from .transport import health_status
 
 ENV_PREFIX = "os.environ/"
 DEFAULT_MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
@@ -168,38 +170,66 @@ def render_config(
     allowed_fails: int = DEFAULT_ALLOWED_FAILS,
     routing: str = DEFAULT_ROUTING,
     redis: RedisSettings | None = None,
+    max_tokens: int | None = None,
 ) -> str:
     """The proxy yaml for these deployments (see the module docstring). Pure: no I/O, no environment."""
     items = [d if isinstance(d, Deployment) else Deployment.of(*d) for d in deployments]
-    if not items:
-        raise ValueError("at least one model (NAME=URL) is needed")
+    alias_map = dict(aliases or {})
+    counts = _checked_counts(items, alias_map)
     if num_retries < 0 or allowed_fails < 0 or cooldown_time < 0:
         raise ValueError("num_retries, allowed_fails and cooldown_time must not be negative")
     if routing not in ROUTING_CHOICES:
         raise ValueError(f"routing must be one of {', '.join(ROUTING_CHOICES)}, got {routing!r}")
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+    key_ref = _env_ref(api_key_env) if api_key_env else None
+    largest = max(counts.values())
+    affine = routing == "conversation" and largest > 1
+    lines = [
+        "# LiteLLM proxy config for llamafile / llama.cpp servers (python -m litellm_llamafile.proxy_config)",
+        "# Run: LITELLM_MASTER_KEY=sk-... litellm --config <this file> --host 127.0.0.1 --port 4000",
+        *_model_list(items, counts, key_ref, max_tokens),
+        "router_settings:",
+        f"  routing_strategy: {_scalar('least-busy' if routing == 'least-busy' else 'simple-shuffle')}"
+        + ("   # picks the one replica conversation_affinity leaves" if affine else ""),
+        f"  num_retries: {num_retries}",
+        "  retry_after: 0",
+        "  enable_weighted_failover: true   # a failed replica is excluded and the request re-picked",
+        f"  max_fallbacks: {max(5, largest)}",
+        f"  allowed_fails: {allowed_fails}",
+        f"  cooldown_time: {_scalar(cooldown_time)}",
+        *_redis_and_aliases(redis, alias_map),
+        *_litellm_settings(affine=affine, redis=redis is not None),
+        "general_settings:",
+        f"  master_key: {_scalar(_env_ref(master_key_env))}   # the proxy's own key (clients send it)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _checked_counts(items: Sequence[Deployment], aliases: Mapping[str, str]) -> dict[str, int]:
+    """How many deployments serve each name; ValueError for no deployment, one listed twice, or an alias
+    that points nowhere or hides a name."""
+    if not items:
+        raise ValueError("at least one model (NAME=URL) is needed")
     seen: set[tuple[str, str]] = set()
+    counts: dict[str, int] = {}
     for item in items:
         if (item.name, item.api_base) in seen:
             raise ValueError(f"{item.name}={item.api_base} is listed twice")
         seen.add((item.name, item.api_base))
-    counts: dict[str, int] = {}
-    for item in items:
         counts[item.name] = counts.get(item.name, 0) + 1
-    alias_map = dict(aliases or {})
-    for public, target in alias_map.items():
+    for public, target in aliases.items():
         if target not in counts:
             raise ValueError(f"alias {public!r} points at {target!r}, which is not a --model name")
         if public in counts:
             raise ValueError(f"alias {public!r} is already a model name")
-    key_ref = _env_ref(api_key_env) if api_key_env else None
-    largest = max(counts.values())
-    affine = routing == "conversation" and largest > 1
+    return counts
 
-    lines = [
-        "# LiteLLM proxy config for llamafile / llama.cpp servers (python -m litellm_llamafile.proxy_config)",
-        "# Run: LITELLM_MASTER_KEY=sk-... litellm --config <this file> --host 127.0.0.1 --port 4000",
-        "model_list:",
-    ]
+
+def _model_list(
+    items: Sequence[Deployment], counts: Mapping[str, int], key_ref: str | None, max_tokens: int | None
+) -> list[str]:
+    lines = ["model_list:"]
     numbers: dict[str, int] = {}
     for item in items:
         replicated = counts[item.name] > 1
@@ -213,22 +243,19 @@ def render_config(
         ]
         if key_ref:
             lines.append(f"      api_key: {_scalar(key_ref)}   # the server's --api-key")
+        if max_tokens is not None:
+            lines.append(f"      max_tokens: {max_tokens}   # output cap for clients that set none")
         if replicated:
             lines += [
                 "      llamafile_connect_retries: 0   # dead replica: fail at once, the Router moves on",
                 "      llamafile_loading_wait: 0      # loading replica (503): same",
             ]
-    lines += [
-        "router_settings:",
-        f"  routing_strategy: {_scalar('least-busy' if routing == 'least-busy' else 'simple-shuffle')}"
-        + ("   # picks the one replica conversation_affinity leaves" if affine else ""),
-        f"  num_retries: {num_retries}",
-        "  retry_after: 0",
-        "  enable_weighted_failover: true   # a failed replica is excluded and the request re-picked",
-        f"  max_fallbacks: {max(5, largest)}",
-        f"  allowed_fails: {allowed_fails}",
-        f"  cooldown_time: {_scalar(cooldown_time)}",
-    ]
+    return lines
+
+
+def _redis_and_aliases(redis: RedisSettings | None, aliases: Mapping[str, str]) -> list[str]:
+    """The rest of router_settings: the shared Redis and the model name aliases."""
+    lines = []
     if redis is not None:
         lines += [
             "  # shared by every proxy in front of these servers: cooldowns, usage, conversation homes",
@@ -237,10 +264,14 @@ def render_config(
         ]
         if redis.password_env:
             lines.append(f"  redis_password: {_scalar(redis.password_env)}")
-    if alias_map:
+    if aliases:
         lines.append("  model_group_alias:")
-        lines += [f"    {_scalar(public)}: {_scalar(target)}" for public, target in alias_map.items()]
-    lines += [
+        lines += [f"    {_scalar(public)}: {_scalar(target)}" for public, target in aliases.items()]
+    return lines
+
+
+def _litellm_settings(*, affine: bool, redis: bool) -> list[str]:
+    lines = [
         "litellm_settings:",
         "  custom_provider_map:",
         f"    - provider: {_scalar(PROVIDER)}",
@@ -250,13 +281,9 @@ def render_config(
     ]
     if affine:
         lines.append(f"    - {_scalar(CONVERSATION_AFFINITY)}   # a conversation's turns stay on one replica")
-    if redis is not None:
+    if redis:
         lines.append(f"  default_redis_batch_cache_expiry: {_scalar(REDIS_BATCH_READ_SECONDS)}")
-    lines += [
-        "general_settings:",
-        f"  master_key: {_scalar(_env_ref(master_key_env))}   # the proxy's own key (clients send it)",
-    ]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _alias(spec: str) -> tuple[str, str]:
@@ -264,6 +291,40 @@ def _alias(spec: str) -> tuple[str, str]:
     if not sep or not public.strip() or not target.strip():
         raise ValueError(f"expected PUBLIC=NAME, got {spec!r}")
     return public.strip(), target.strip()
+
+
+@contextlib.contextmanager
+def supervised_process(
+    command: Sequence[str],
+    *,
+    log: Path,
+    ready: Callable[[], bool],
+    timeout: float,
+    what: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start `command` (output to `log`), wait until `ready()` says it serves, yield it, always stop it.
+    A harness for the servers tests and examples start (the proxy, redis-server); RuntimeError names
+    the log when the child exits first, TimeoutError when `timeout` passes."""
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=cwd)
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if process.poll() is not None:
+                raise RuntimeError(f"{what} exited:\n{log.read_text(errors='replace')[-3000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} did not start; see {log}")
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -286,30 +347,21 @@ def running_proxy(
     litellm_cli = Path(sys.executable).with_name("litellm")
     log = log or Path(tempfile.gettempdir()) / f"litellm-proxy-{port}.log"
     command = [str(litellm_cli), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            command, env=child_env, stdout=sink, stderr=subprocess.STDOUT, cwd=config.parent
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the LiteLLM proxy exited:\n{log.read_text(errors='replace')[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health/liveliness", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the LiteLLM proxy did not start; see {log}")
-            time.sleep(0.5)
+
+    def live() -> bool:
+        return health_status(f"{url}/health/liveliness") == 200
+
+    with supervised_process(
+        command,
+        log=log,
+        ready=live,
+        timeout=timeout,
+        what="the LiteLLM proxy",
+        env=child_env,
+        cwd=config.parent,
+    ):
         yield url, key
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -339,6 +391,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_ROUTING,
         help="how requests for a replicated name pick a replica (default: conversation)",
     )
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        metavar="N",
+        help="max_tokens on every deployment: an output cap for clients",
+    )
     parser.add_argument("--redis", metavar="URL", help="redis://HOST:PORT shared by several proxies")
     parser.add_argument("--redis-password-env", metavar="VAR", help="variable holding the Redis password")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
@@ -354,6 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             allowed_fails=args.allowed_fails,
             routing=args.routing,
             redis=RedisSettings.parse(args.redis, args.redis_password_env) if args.redis else None,
+            max_tokens=args.max_tokens,
         )
     except ValueError as error:
         parser.error(str(error))

@@ -114,6 +114,78 @@ def _metadata(kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
     return metadata if isinstance(metadata, Mapping) else {}
 
 
+class _Attempts:
+    """This process's open attempts: which replica each call id is on, and which replicas failed it.
+    Entries older than ATTEMPT_TTL_SECONDS are dropped (a request LiteLLM never reported back)."""
+
+    def __init__(self) -> None:
+        self._in_flight: dict[str, tuple[str, float]] = {}  # call id -> (replica, since)
+        self._tried: dict[str, tuple[set[str], float]] = {}  # call id -> (replicas that failed it, since)
+
+    def in_flight(self, replica: str) -> int:
+        return sum(1 for name, _ in self._in_flight.values() if name == replica)
+
+    def routed(self, call_id: str, now: float) -> set[str]:
+        """A call is being routed: the replicas that failed it. Routed again while its last attempt is
+        open means that attempt failed."""
+        for table in (self._in_flight, self._tried):
+            for old in [c for c, (_, since) in table.items() if now - since > ATTEMPT_TTL_SECONDS]:
+                del table[old]
+        earlier = self._in_flight.pop(call_id, None)
+        if earlier is not None:
+            self.failed(call_id, earlier[0], now)
+        return self._tried.get(call_id, (set(), now))[0]
+
+    def start(self, call_id: str, replica: str, now: float) -> None:
+        self._in_flight[call_id] = (replica, now)
+
+    def finished(self, call_id: object) -> str | None:
+        """Ends a call's in-flight entry; returns the replica it was on."""
+        entry = self._in_flight.pop(call_id, None) if isinstance(call_id, str) else None
+        return entry[0] if entry else None
+
+    def failed(self, call_id: str, replica: str, now: float) -> None:
+        tried, since = self._tried.get(call_id, (set(), now))
+        self._tried[call_id] = ({*tried, replica}, since)
+
+    def succeeded(self, call_id: object) -> None:
+        if isinstance(call_id, str):
+            self._tried.pop(call_id, None)
+
+
+class _SlotCounts:
+    """Each replica's slot count, from what the adapter's Server learned from `/props` (read once; None
+    while unknown, asked again after SLOTS_RETRY_SECONDS)."""
+
+    def __init__(self, known: Mapping[str, int] | None = None) -> None:
+        self._slots: dict[str, tuple[int | None, float]] = {  # replica -> (total slots, when read)
+            replica.rstrip("/"): (count, 0.0) for replica, count in (known or {}).items()
+        }
+
+    async def total(self, deployment: Mapping[str, Any]) -> int | None:
+        replica = replica_name(deployment)
+        known = self._slots.get(replica)
+        now = time.monotonic()
+        if known is not None and (known[0] is not None or now - known[1] < SLOTS_RETRY_SECONDS):
+            return known[0]
+        params = _params(deployment)
+        total: int | None = None
+        try:  # one probe per server, no retries here
+            settings = call_settings(
+                api_base=replica,
+                api_key=params.get("api_key"),
+                timeout=2.0,
+                options={"llamafile_connect_retries": 0, "llamafile_loading_wait": 0},
+            )
+            server = SERVERS.get(settings.api_base)
+            info = await server.async_driver(settings, "").run(server.info_flow())
+            total = info.total_slots if info.total_slots and info.total_slots > 0 else None
+        except Exception:  # unknown: never saturated; asked again after SLOTS_RETRY_SECONDS
+            total = None
+        self._slots[replica] = (total, now)
+        return total
+
+
 class ConversationAffinity(CustomLogger):
     """The deployment filter (see the module docstring). One instance per process: it keeps this
     process's in-flight count per replica and each request's failed replicas. `router` is the Router it
@@ -130,13 +202,8 @@ class ConversationAffinity(CustomLogger):
         super().__init__()
         self.router = router
         self.home_ttl = home_ttl
-        self._in_flight: dict[str, tuple[str, float]] = {}  # call id -> (replica, since)
-        self._tried: dict[str, tuple[set[str], float]] = {}  # call id -> (replicas that failed it, since)
-        self._slots: dict[str, tuple[int | None, float]] = {  # replica -> (total slots, when read)
-            replica.rstrip("/"): (count, 0.0) for replica, count in (slot_counts or {}).items()
-        }
-
-    # -- state -----------------------------------------------------------------------------------
+        self._attempts = _Attempts()
+        self._slots = _SlotCounts(slot_counts)
 
     def _current_router(self) -> Any | None:
         if self.router is not None:
@@ -148,36 +215,7 @@ class ConversationAffinity(CustomLogger):
         return getattr(proxy_server, "llm_router", None)
 
     def in_flight(self, replica: str) -> int:
-        return sum(1 for name, _ in self._in_flight.values() if name == replica)
-
-    def _forget_old(self, now: float) -> None:
-        for table in (self._in_flight, self._tried):
-            for call_id in [c for c, (_, since) in table.items() if now - since > ATTEMPT_TTL_SECONDS]:
-                del table[call_id]
-
-    async def _total_slots(self, deployment: Mapping[str, Any]) -> int | None:
-        """The server's slot count from `/props` (read once; None while unknown: never saturated)."""
-        replica = replica_name(deployment)
-        known = self._slots.get(replica)
-        now = time.monotonic()
-        if known is not None and (known[0] is not None or now - known[1] < SLOTS_RETRY_SECONDS):
-            return known[0]
-        params = _params(deployment)
-        total: int | None = None
-        try:  # what the adapter's own Server learned from /props (one probe per server, no retries here)
-            settings = call_settings(
-                api_base=replica,
-                api_key=params.get("api_key"),
-                timeout=2.0,
-                options={"llamafile_connect_retries": 0, "llamafile_loading_wait": 0},
-            )
-            server = SERVERS.get(settings.api_base)
-            info = await server.async_driver(settings, "").run(server.info_flow())
-            total = info.total_slots if info.total_slots and info.total_slots > 0 else None
-        except Exception:  # unknown: never saturated; asked again after SLOTS_RETRY_SECONDS
-            total = None
-        self._slots[replica] = (total, now)
-        return total
+        return self._attempts.in_flight(replica)
 
     async def _home(self, model: str, key: int) -> str | None:
         router = self._current_router()
@@ -216,25 +254,20 @@ class ConversationAffinity(CustomLogger):
         # Retries re-enter routing with the same kwargs: one call id ties the attempts of a request.
         call_id = str(kwargs.setdefault("litellm_call_id", str(uuid.uuid4())))
         now = time.monotonic()
-        self._forget_old(now)
-        earlier = self._in_flight.pop(call_id, None)
-        if earlier is not None:  # routed again while its last attempt is open: that attempt failed
-            tried, since = self._tried.get(call_id, (set(), now))
-            self._tried[call_id] = ({*tried, earlier[0]}, since)
+        tried = self._attempts.routed(call_id, now)
         by_replica = {replica_name(d): d for d in deployments}
         excluded_ids = {
             str(i)
             for field in ("_excluded_deployment_ids", "_retry_skipped_deployment_ids")
             for i in (kwargs.get(field) or ())
         }
-        unavailable = {r for r, d in by_replica.items() if _deployment_id(d) in excluded_ids}
-        unavailable |= self._tried.get(call_id, (set(), now))[0]
+        unavailable = {r for r, d in by_replica.items() if _deployment_id(d) in excluded_ids} | tried
         if unavailable >= set(by_replica):
             unavailable = set()  # every replica failed this request once: let the Router's own limits decide
         saturated = set()
         for replica, deployment in by_replica.items():
-            total = await self._total_slots(deployment)
-            if total is not None and self.in_flight(replica) >= total:
+            total = await self._slots.total(deployment)
+            if total is not None and self._attempts.in_flight(replica) >= total:
                 saturated.add(replica)
         chosen = choose_replica(
             rendezvous_order(key, by_replica),
@@ -244,21 +277,14 @@ class ConversationAffinity(CustomLogger):
         )
         if chosen is None:
             return healthy_deployments
-        self._in_flight[call_id] = (chosen, now)
+        self._attempts.start(call_id, chosen, now)
         return [by_replica[chosen]]
-
-    def _finished(self, kwargs: Mapping[str, Any]) -> str | None:
-        """Ends a request's in-flight entry; returns the replica it was on."""
-        call_id = kwargs.get("litellm_call_id")
-        entry = self._in_flight.pop(call_id, None) if isinstance(call_id, str) else None
-        return entry[0] if entry else None
 
     async def async_log_success_event(
         self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
-        replica = self._finished(kwargs)
-        call_id = kwargs.get("litellm_call_id")
-        self._tried.pop(call_id, None)
+        replica = self._attempts.finished(kwargs.get("litellm_call_id"))
+        self._attempts.succeeded(kwargs.get("litellm_call_id"))
         model = _metadata(kwargs).get("model_group")
         messages = kwargs.get("messages")
         if replica is None or not isinstance(model, str) or not messages:
@@ -278,12 +304,11 @@ class ConversationAffinity(CustomLogger):
     async def async_log_failure_event(
         self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
-        replica = self._finished(kwargs)
         call_id = kwargs.get("litellm_call_id")
+        replica = self._attempts.finished(call_id)
         if replica is None or not isinstance(call_id, str):
             return
-        tried, since = self._tried.get(call_id, (set(), time.monotonic()))
-        self._tried[call_id] = ({*tried, replica}, since)
+        self._attempts.failed(call_id, replica, time.monotonic())
         error = kwargs.get("exception")
         router = self._current_router()
         model_id = _metadata(kwargs).get("model_info", {}).get("id")

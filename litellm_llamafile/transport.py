@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
@@ -528,13 +528,3 @@ def health_status(url: str, timeout: float = 2.0) -> int | None:
         return httpx.get(url, timeout=timeout).status_code
     except httpx.HTTPError:
         return None
-
-
-def wait_for_health(url: str, deadline: float, ready: Iterable[int] = (200,)) -> bool:
-    """Poll `url` until it answers one of `ready` or the monotonic `deadline` passes."""
-    wanted = set(ready)
-    while time.monotonic() < deadline:
-        if health_status(url) in wanted:
-            return True
-        time.sleep(0.2)
-    return False

@@ -168,6 +168,7 @@ def test_aliases_become_model_group_aliases() -> None:
         ([("smart", SMART)], {"aliases": {"smart": "smart"}}, "already a model name"),
         ([("smart", SMART)], {"num_retries": -1}, "negative"),
         ([("smart", SMART)], {"routing": "round-robin"}, "routing must be one of"),
+        ([("smart", SMART)], {"max_tokens": 0}, "max_tokens must be at least 1"),
     ],
 )
 def test_bad_input_is_a_value_error_naming_the_problem(
@@ -212,6 +213,18 @@ def test_main_takes_the_routing_and_redis_options(capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit):
         main([*args, "--redis", "redis://:secret@127.0.0.1"])
     assert "credentials" in capsys.readouterr().err
+
+
+def test_max_tokens_caps_every_deployment_and_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    # AutoGPT sends no output cap: the deployment's max_tokens is the one LiteLLM passes on.
+    capped = load(render_config([("smart", SMART), ("fast", FAST), ("fast", FAST_2)], max_tokens=512))
+    assert [e["litellm_params"]["max_tokens"] for e in capped["model_list"]] == [512, 512, 512]
+    assert "max_tokens" not in by_name(load(render_config([("smart", SMART)])), "smart")[0]
+    assert main(["--model", f"smart={SMART}", "--max-tokens", "256"]) == 0
+    assert by_name(load(capsys.readouterr().out), "smart")[0]["max_tokens"] == 256
+    with pytest.raises(SystemExit):
+        main(["--model", f"smart={SMART}", "--max-tokens", "-5"])
+    assert "max_tokens must be at least 1" in capsys.readouterr().err
 
 
 def test_main_writes_a_file(tmp_path: Path) -> None:

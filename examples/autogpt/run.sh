@@ -42,17 +42,8 @@ PIDS+=($!)
 until curl -sf "http://127.0.0.1:$LLAMA_PORT/health" > /dev/null; do sleep 1; done
 
 # 2. The proxy yaml: one model, the names this AutoGPT revision accepts as aliases, an output cap.
-"$PY" -m litellm_llamafile.proxy_config --model "smol=http://127.0.0.1:$LLAMA_PORT" \
+"$PY" -m litellm_llamafile.proxy_config --model "smol=http://127.0.0.1:$LLAMA_PORT" --max-tokens "$MAX_TOKENS" \
   --alias gpt-4o=smol --alias gpt-4o-mini=smol --alias gpt-3.5-turbo=smol -o "$WORK/proxy.yaml"
-"$PY" - "$WORK/proxy.yaml" "$MAX_TOKENS" <<'EOF'
-# The generator has no option for an output cap yet: add max_tokens to every deployment.
-import sys, yaml
-path, cap = sys.argv[1], int(sys.argv[2])
-config = yaml.safe_load(open(path))
-for model in config["model_list"]:
-    model["litellm_params"]["max_tokens"] = cap
-yaml.safe_dump(config, open(path, "w"), sort_keys=False)
-EOF
 
 # 3. The proxy, on loopback only.
 "$ROOT/.venv/bin/litellm" --config "$WORK/proxy.yaml" --host 127.0.0.1 --port "$PROXY_PORT" \

@@ -5,12 +5,11 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from litellm_llamafile.embedded_server import free_port
+from litellm_llamafile.proxy_config import supervised_process
 
 INSTALL_HINT = "redis-server is not installed: apt-get update && apt-get install -y redis-server"
 
@@ -35,19 +34,8 @@ def running_redis(work: Path, timeout: float = 30.0) -> Iterator[str]:
     port = free_port()
     command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
     command += ["--dir", str(work)]
-    with open(work / f"redis-{port}.log", "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + timeout
-        while not _answers_ping(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start; see {work / f'redis-{port}.log'}")
-            time.sleep(0.1)
+    log = work / f"redis-{port}.log"
+    with supervised_process(
+        command, log=log, ready=lambda: _answers_ping(port), timeout=timeout, what="redis-server"
+    ):
         yield f"redis://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
