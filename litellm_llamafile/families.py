@@ -546,11 +546,14 @@ class ReplyExpectation:
     `family`: the native tool-call family the template renders (None: unknown / generic JSON);
     `starts_in_reasoning`: the generation prompt opens a think block, so the reply begins inside it
     (DeepSeek-R1 style: only `...</think>answer` comes back); `reply_prefix`: marker text the prompt
-    ends with that the reply continues (Functionary v3.2's `>>>`)."""
+    ends with that the reply continues (Functionary v3.2's `>>>`); `thinks`: the template knows a think
+    block (writes a reasoning opener or reads `enable_thinking`), so a constrained reply needs thinking
+    switched off (llama-server files a reply under an opened block as reasoning_content)."""
 
     family: str | None
     starts_in_reasoning: bool = False
     reply_prefix: str = ""
+    thinks: bool = False
 
 
 _REASONING_OPENERS = tuple(REASONING)
@@ -578,11 +581,13 @@ def expected_reply(chat_template: str | None, prompt: str | None = None) -> Repl
         if any(h in template for h in hints):
             family = specific
     tail = (prompt or "").rstrip()
+    thinks = "enable_thinking" in template or any(opener in template for opener in _REASONING_OPENERS)
     if prompt is not None:
         starts_in_reasoning = tail.endswith(_REASONING_OPENERS)
         reply_prefix = ">>>" if tail.endswith(">>>") else ""
-        return ReplyExpectation(family, starts_in_reasoning, reply_prefix)
-    return ReplyExpectation(family, _template_opens_think(template), ">>>" if "'>>>'" in template else "")
+        return ReplyExpectation(family, starts_in_reasoning, reply_prefix, thinks or starts_in_reasoning)
+    opens = _template_opens_think(template)
+    return ReplyExpectation(family, opens, ">>>" if "'>>>'" in template else "", thinks or opens)
 
 
 _GENERATION_BLOCK = re.compile(r"if\s+add_generation_prompt\s*%\}(.*?)\{%-?\s*endif", re.DOTALL)

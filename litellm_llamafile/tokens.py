@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from . import errors
+from .families import NO_EXPECTATION
 from .probe import ServerInfo, chosen_template
 from .protocol import Endpoint, Flow, HttpCall
 from .settings import LlamafileSettings, TemplateName, call_settings
@@ -199,16 +200,21 @@ def count_flow(
     known = cache.request(raw_key)
     if known is not None:
         return known  # the exact same input as before: no transform, no HTTP
-    request = build_chat_request(model, messages, params, template)
+    request = build_chat_request(
+        model, messages, params, template, expect=info.reply if info else NO_EXPECTATION
+    )
+    body: dict[str, Any] = {"messages": request.messages}
+    if "chat_template_kwargs" in request.payload:  # they change the prompt (thinking off closes a block)
+        body["chat_template_kwargs"] = request.payload["chat_template_kwargs"]
     request_key = hashlib.blake2b(
-        json.dumps([template.value, request.messages], sort_keys=True).encode(), digest_size=20
+        json.dumps([template.value, body], sort_keys=True).encode(), digest_size=20
     ).digest()
     known = cache.request(request_key)
     if known is not None:
         cache.remember([raw_key], known)
         return known
 
-    rendered = yield HttpCall("POST", Endpoint.APPLY_TEMPLATE, {"messages": request.messages})
+    rendered = yield HttpCall("POST", Endpoint.APPLY_TEMPLATE, body)
     prompt = rendered.get("prompt")
     if not isinstance(prompt, str):
         raise errors.bad_body(Endpoint.APPLY_TEMPLATE, model, 200, json.dumps(rendered), None, "no prompt")
