@@ -44,6 +44,12 @@ _HINTS = (
     ),
     ("pooling type 'none'", "start llama-server with --pooling mean (or cls, last) to serve /v1/embeddings"),
     ("requires --jinja", "start llama-server with --jinja"),
+    (
+        "does not match the expected",
+        "llama-server could not read the reply in its chat template's own format: send "
+        "reasoning_format='none' (the adapter reads the reply itself), or start llama-server with "
+        "--reasoning-format none",
+    ),
 )
 
 

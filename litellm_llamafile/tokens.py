@@ -204,8 +204,9 @@ def count_flow(
         model, messages, params, template, expect=info.reply if info else NO_EXPECTATION
     )
     body: dict[str, Any] = {"messages": request.messages}
-    if "chat_template_kwargs" in request.payload:  # they change the prompt (thinking off closes a block)
-        body["chat_template_kwargs"] = request.payload["chat_template_kwargs"]
+    for key in ("chat_template_kwargs", "reasoning_format"):  # thinking off closes a block in the prompt
+        if key in request.payload:
+            body[key] = request.payload[key]
     request_key = hashlib.blake2b(
         json.dumps([template.value, body], sort_keys=True).encode(), digest_size=20
     ).digest()

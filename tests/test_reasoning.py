@@ -186,14 +186,16 @@ def test_a_constrained_reply_on_a_thinking_template_switches_thinking_off(
         "x", USER, params, TemplateName.CHATML, constraint=constraint, expect=THINKING
     )
     assert request.payload["chat_template_kwargs"] == {"enable_thinking": False}
+    assert request.payload["reasoning_format"] == "none"  # the server's own reply reader stays out
 
 
 def test_other_requests_keep_their_bytes() -> None:
     forced = {"tools": WEATHER, "tool_choice": "required"}
     plain = build_chat_request("x", USER, forced, TemplateName.CHATML, expect=expected_reply(CHATML_TEMPLATE))
     unconstrained = build_chat_request("x", USER, {"tools": WEATHER}, TemplateName.CHATML, expect=THINKING)
-    assert "chat_template_kwargs" not in plain.payload
-    assert "chat_template_kwargs" not in unconstrained.payload
+    assert not {"chat_template_kwargs", "reasoning_format"} & (
+        plain.payload.keys() | unconstrained.payload.keys()
+    )
 
 
 def test_the_callers_own_thinking_setting_wins() -> None:
@@ -229,4 +231,17 @@ def test_a_forced_call_and_its_count_render_the_same_thinking_off_prompt(
     sent = [
         json.loads(s.body) for s in server.requests if s.path in ("/v1/chat/completions", "/apply-template")
     ]
-    assert [s.get("chat_template_kwargs") for s in sent] == [{"enable_thinking": False}] * 2
+    thinking_off = {"enable_thinking": False}
+    assert [(s.get("chat_template_kwargs"), s.get("reasoning_format")) for s in sent] == [
+        (thinking_off, "none")
+    ] * 2
+
+
+@local_only
+def test_the_servers_own_format_error_says_what_to_change(faulty: Callable[..., FaultyServer]) -> None:
+    message = "The model produced output that does not match the expected peg-native format"
+    server = faulty(
+        lambda e: e.reply(500, {"error": {"code": 500, "message": message, "type": "server_error"}})
+    )
+    with pytest.raises(litellm.InternalServerError, match="reasoning_format='none'"):
+        litellm.completion(model="llamafile/x", messages=USER, api_base=server.url, max_retries=0)
