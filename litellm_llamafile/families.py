@@ -102,6 +102,7 @@ def _xml_value_calls(text: str, names: frozenset[str]) -> list[Part] | None:
 
 
 def _qwen3_coder(_head: str, body: str, names: frozenset[str]) -> list[Part] | None:
+    """Qwen3-Coder XML: `<function=name><parameter=k>v</parameter>...</function>`."""
     return _xml_value_calls(body, names)
 
 
@@ -547,7 +548,7 @@ class ReplyExpectation:
     `starts_in_reasoning`: the generation prompt opens a think block, so the reply begins inside it
     (DeepSeek-R1 style: only `...</think>answer` comes back); `reply_prefix`: marker text the prompt
     ends with that the reply continues (Functionary v3.2's `>>>`); `thinks`: the template knows a think
-    block (writes a reasoning opener or reads `enable_thinking`), so a constrained reply needs thinking
+    block (writes a reasoning opener or reads `enable_thinking`, `reasoning_content`...), so a constrained reply needs thinking
     switched off (llama-server files a reply under an opened block as reasoning_content)."""
 
     family: str | None
@@ -557,6 +558,9 @@ class ReplyExpectation:
 
 
 _REASONING_OPENERS = tuple(REASONING)
+# A template that writes or reads any of these knows a think block (muse-glimmer reads only
+# `reasoning_content`, Solar Open only `reasoning_effort` and its own `<|think|>`).
+_THINKING_WORDS = ("enable_thinking", "reasoning_content", "reasoning_effort", *_REASONING_OPENERS)
 
 
 NO_EXPECTATION = ReplyExpectation(None, False, "")
@@ -581,7 +585,7 @@ def expected_reply(chat_template: str | None, prompt: str | None = None) -> Repl
         if any(h in template for h in hints):
             family = specific
     tail = (prompt or "").rstrip()
-    thinks = "enable_thinking" in template or any(opener in template for opener in _REASONING_OPENERS)
+    thinks = any(word in template for word in _THINKING_WORDS)
     if prompt is not None:
         starts_in_reasoning = tail.endswith(_REASONING_OPENERS)
         reply_prefix = ">>>" if tail.endswith(">>>") else ""
