@@ -548,8 +548,8 @@ class ReplyExpectation:
     `starts_in_reasoning`: the generation prompt opens a think block, so the reply begins inside it
     (DeepSeek-R1 style: only `...</think>answer` comes back); `reply_prefix`: marker text the prompt
     ends with that the reply continues (Functionary v3.2's `>>>`); `thinks`: the template knows a think
-    block (writes a reasoning opener or reads `enable_thinking`, `reasoning_content`...), so a constrained reply needs thinking
-    switched off (llama-server files a reply under an opened block as reasoning_content)."""
+    block (see _THINKING_WORDS), so a constrained reply needs thinking switched off (llama-server files
+    a reply under an opened block as reasoning_content)."""
 
     family: str | None
     starts_in_reasoning: bool = False
