@@ -494,6 +494,11 @@ def print_table(rows: Sequence[Row], load_at_start: float, command: str) -> None
                 print(f"  - {row.template} [{outcome.strategy}]: {outcome.reply_note}")
 
 
+def row_from_json(data: dict[str, Any]) -> Row:
+    outcomes = [Outcome(**{**o, "turns": [Turn(**t) for t in o["turns"]]}) for o in data.get("outcomes", [])]
+    return Row(**{**data, "outcomes": outcomes})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -509,7 +514,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="no generation: render each request via /apply-template (server errors, prefix property)",
     )
+    parser.add_argument("--table-from", help="print the table of the rows in this --json file, run nothing")
     args = parser.parse_args(argv)
+    if args.table_from:  # a run cut short still has its rows
+        rows = [row_from_json(r) for r in json.loads(Path(args.table_from).read_text())]
+        print_table(
+            rows, os.getloadavg()[0], f"python bench/template_corpus.py ... (rows of {args.table_from})"
+        )
+        return 0
     litellm_llamafile.register()
     folder = find_templates(args.folder)
     paths = sorted(folder.glob("*.jinja"))
