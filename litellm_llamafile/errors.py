@@ -49,6 +49,12 @@ _HINTS = (
         "image input is not supported",
         "start a vision model with its projector: llama-server --mmproj MMPROJ.gguf",
     ),
+    (
+        "does not match the expected",
+        "llama-server could not read the reply in its chat template's own format: send "
+        "reasoning_format='none' (the adapter reads the reply itself), or start llama-server with "
+        "--reasoning-format none",
+    ),
 )
 
 

@@ -102,6 +102,7 @@ def _xml_value_calls(text: str, names: frozenset[str]) -> list[Part] | None:
 
 
 def _qwen3_coder(_head: str, body: str, names: frozenset[str]) -> list[Part] | None:
+    """Qwen3-Coder XML: `<function=name><parameter=k>v</parameter>...</function>`."""
     return _xml_value_calls(body, names)
 
 
@@ -546,14 +547,20 @@ class ReplyExpectation:
     `family`: the native tool-call family the template renders (None: unknown / generic JSON);
     `starts_in_reasoning`: the generation prompt opens a think block, so the reply begins inside it
     (DeepSeek-R1 style: only `...</think>answer` comes back); `reply_prefix`: marker text the prompt
-    ends with that the reply continues (Functionary v3.2's `>>>`)."""
+    ends with that the reply continues (Functionary v3.2's `>>>`); `thinks`: the template knows a think
+    block (see _THINKING_WORDS), so a constrained reply needs thinking switched off (llama-server files
+    a reply under an opened block as reasoning_content)."""
 
     family: str | None
     starts_in_reasoning: bool = False
     reply_prefix: str = ""
+    thinks: bool = False
 
 
 _REASONING_OPENERS = tuple(REASONING)
+# A template that writes or reads any of these knows a think block (muse-glimmer reads only
+# `reasoning_content`, Solar Open only `reasoning_effort` and its own `<|think|>`).
+_THINKING_WORDS = ("enable_thinking", "reasoning_content", "reasoning_effort", *_REASONING_OPENERS)
 
 
 NO_EXPECTATION = ReplyExpectation(None, False, "")
@@ -578,11 +585,13 @@ def expected_reply(chat_template: str | None, prompt: str | None = None) -> Repl
         if any(h in template for h in hints):
             family = specific
     tail = (prompt or "").rstrip()
+    thinks = any(word in template for word in _THINKING_WORDS)
     if prompt is not None:
         starts_in_reasoning = tail.endswith(_REASONING_OPENERS)
         reply_prefix = ">>>" if tail.endswith(">>>") else ""
-        return ReplyExpectation(family, starts_in_reasoning, reply_prefix)
-    return ReplyExpectation(family, _template_opens_think(template), ">>>" if "'>>>'" in template else "")
+        return ReplyExpectation(family, starts_in_reasoning, reply_prefix, thinks or starts_in_reasoning)
+    opens = _template_opens_think(template)
+    return ReplyExpectation(family, opens, ">>>" if "'>>>'" in template else "", thinks or opens)
 
 
 _GENERATION_BLOCK = re.compile(r"if\s+add_generation_prompt\s*%\}(.*?)\{%-?\s*endif", re.DOTALL)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from . import errors
+from .families import NO_EXPECTATION
 from .probe import ServerInfo, chosen_template
 from .protocol import Endpoint, Flow, HttpCall
 from .roles import image_count, text_of
@@ -203,9 +204,15 @@ def count_flow(
     known = cache.request(raw_key)
     if known is not None:
         return known  # the exact same input as before: no transform, no HTTP
-    request = build_chat_request(model, messages, params, template)
+    request = build_chat_request(
+        model, messages, params, template, expect=info.reply if info else NO_EXPECTATION
+    )
+    body: dict[str, Any] = {"messages": request.messages}
+    for key in ("chat_template_kwargs", "reasoning_format"):  # thinking off closes a block in the prompt
+        if key in request.payload:
+            body[key] = request.payload[key]
     request_key = hashlib.blake2b(
-        json.dumps([template.value, request.messages], sort_keys=True).encode(), digest_size=20
+        json.dumps([template.value, body], sort_keys=True).encode(), digest_size=20
     ).digest()
     known = cache.request(request_key)
     if known is not None:
@@ -215,10 +222,9 @@ def count_flow(
     # The server's tokenizer cannot count an image (what one costs depends on the projector), so images
     # are left out of the rendered text and each counts IMAGE_TOKENS.
     images = sum(image_count(turn["content"]) for turn in request.messages)
-    text_turns = (
-        [{**t, "content": text_of(t["content"])} for t in request.messages] if images else request.messages
-    )
-    rendered = yield HttpCall("POST", Endpoint.APPLY_TEMPLATE, {"messages": text_turns})
+    if images:
+        body["messages"] = [{**t, "content": text_of(t["content"])} for t in request.messages]
+    rendered = yield HttpCall("POST", Endpoint.APPLY_TEMPLATE, body)
     prompt = rendered.get("prompt")
     if not isinstance(prompt, str):
         raise errors.bad_body(Endpoint.APPLY_TEMPLATE, model, 200, json.dumps(rendered), None, "no prompt")

@@ -10,7 +10,7 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from litellm.exceptions import APIError
@@ -194,6 +194,13 @@ def build_chat_request(
             payload["grammar"] = prose_or_call_grammar(
                 call_schema(offered, choice, parallel=parallel, budget=budget)
             )
+    if expect.thinks and any(k in payload for k in _CALLER_CONSTRAINTS):
+        payload["chat_template_kwargs"] = no_thinking(payload.get("chat_template_kwargs"))
+        # The adapter reads the constrained reply itself: llama-server's own reader for the template's
+        # format answers HTTP 500 to a reply in the constraint's shape (muse-glimmer, Solar Open).
+        payload.setdefault("reasoning_format", "none")
+        if payload["chat_template_kwargs"]["enable_thinking"] is False:  # the block is closed in the prompt
+            expect = replace(expect, starts_in_reasoning=False)
     if slots and "id_slot" not in payload:
         payload["id_slot"] = affinity_slot(conversation, slots)
     if stream:
@@ -202,6 +209,14 @@ def build_chat_request(
     return ChatRequest(
         payload=payload, messages=wire, tools=tuple(offered), tool_choice=choice, expect=expect
     )
+
+
+def no_thinking(kwargs: object) -> dict[str, Any]:
+    """`chat_template_kwargs` for a constrained reply on a thinking template: thinking off (llama-server
+    then closes a think block the template opens, and a Qwen3-style template renders an empty one), so
+    the grammar or schema applies to the reply itself, not to a think block the server would file as
+    reasoning_content. The caller's own kwargs, an explicit `enable_thinking` included, win."""
+    return {"enable_thinking": False, **(kwargs if isinstance(kwargs, Mapping) else {})}
 
 
 def conversation_key(messages: Sequence[object] | Conversation) -> int:

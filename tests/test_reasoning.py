@@ -3,16 +3,21 @@ content, never parsed for calls, available in a stream before the content that f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import litellm
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import litellm_llamafile
+from litellm_llamafile.families import expected_reply
 from litellm_llamafile.parsing import parse_tool_calls, split_reasoning
+from litellm_llamafile.settings import TemplateName
 from litellm_llamafile.streaming import StreamAssembler
+from litellm_llamafile.transformation import build_chat_request
 
 from .support.calls import MODES, call
 from .support.fake_server import CHATML_TEMPLATE, Exchange, FaultyServer, chat_completion, chunk
@@ -136,3 +141,107 @@ def test_reasoning_the_server_split_off_itself_is_kept(
 ) -> None:
     server = faulty(every=_reasoning_server("It is 4.", server_field="two and two"))
     assert _reasoning_and_content(call(mode, api_base=server.url)) == ("two and two", "It is 4.")
+
+
+# -- constrained replies on thinking templates -----------------------------------------------------------
+
+WEATHER = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+THINKING = expected_reply(R1_TEMPLATE)
+USER = [{"role": "user", "content": "Weather in Paris?"}]
+
+
+def test_a_template_that_opens_or_reads_a_think_block_is_a_thinking_one() -> None:
+    qwen3_style = "{% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>{% endif %}"
+    assert THINKING.thinks and THINKING.starts_in_reasoning
+    assert expected_reply(qwen3_style).thinks
+    assert not expected_reply(CHATML_TEMPLATE).thinks
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"tools": WEATHER, "tool_choice": "required"},
+        {"tools": WEATHER, "tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
+        {"response_format": {"type": "json_object"}},
+    ],
+    ids=["required", "named", "response_format"],
+)
+@pytest.mark.parametrize("constraint", ["grammar", "json_schema"])
+def test_a_constrained_reply_on_a_thinking_template_switches_thinking_off(
+    params: dict[str, Any], constraint: Literal["grammar", "json_schema"]
+) -> None:
+    request = build_chat_request(
+        "x", USER, params, TemplateName.CHATML, constraint=constraint, expect=THINKING
+    )
+    assert request.payload["chat_template_kwargs"] == {"enable_thinking": False}
+    assert request.payload["reasoning_format"] == "none"  # the server's own reply reader stays out
+
+
+def test_other_requests_keep_their_bytes() -> None:
+    forced = {"tools": WEATHER, "tool_choice": "required"}
+    plain = build_chat_request("x", USER, forced, TemplateName.CHATML, expect=expected_reply(CHATML_TEMPLATE))
+    unconstrained = build_chat_request("x", USER, {"tools": WEATHER}, TemplateName.CHATML, expect=THINKING)
+    assert not {"chat_template_kwargs", "reasoning_format"} & (
+        plain.payload.keys() | unconstrained.payload.keys()
+    )
+
+
+def test_the_callers_own_thinking_setting_wins() -> None:
+    params = {
+        "tools": WEATHER,
+        "tool_choice": "required",
+        "chat_template_kwargs": {"enable_thinking": True, "x": 1},
+    }
+    request = build_chat_request("x", USER, params, TemplateName.CHATML, expect=THINKING)
+    assert request.payload["chat_template_kwargs"] == {"enable_thinking": True, "x": 1}
+
+
+@local_only
+def test_a_forced_call_and_its_count_render_the_same_thinking_off_prompt(
+    faulty: Callable[..., FaultyServer],
+) -> None:
+    def every(exchange: Exchange) -> None:
+        if exchange.seen.path == "/props":
+            exchange.reply(200, {"chat_template": R1_TEMPLATE, "total_slots": 1})
+        elif exchange.seen.path == "/apply-template":
+            exchange.reply(200, {"prompt": "p " * 7})
+        elif exchange.seen.path == "/tokenize":
+            exchange.reply(200, {"tokens": list(range(len(exchange.payload()["content"].split())))})
+        else:
+            answer = chat_completion('{"name": "get_weather", "arguments": {"city": "Paris"}}')
+            exchange.reply(200, answer)
+
+    server = faulty(every=every)
+    common: dict[str, Any] = {"tools": WEATHER, "tool_choice": "required", "api_base": server.url}
+    response = litellm.completion(model="llamafile/x", messages=USER, **common)
+    litellm_llamafile.count_tokens(USER, model="x", **common)
+    assert response.choices[0].message.tool_calls[0].function.name == "get_weather"
+    sent = [
+        json.loads(s.body) for s in server.requests if s.path in ("/v1/chat/completions", "/apply-template")
+    ]
+    thinking_off = {"enable_thinking": False}
+    assert [(s.get("chat_template_kwargs"), s.get("reasoning_format")) for s in sent] == [
+        (thinking_off, "none")
+    ] * 2
+
+
+@local_only
+def test_the_servers_own_format_error_says_what_to_change(faulty: Callable[..., FaultyServer]) -> None:
+    message = "The model produced output that does not match the expected peg-native format"
+    server = faulty(
+        lambda e: e.reply(500, {"error": {"code": 500, "message": message, "type": "server_error"}})
+    )
+    with pytest.raises(litellm.InternalServerError, match="reasoning_format='none'"):
+        litellm.completion(model="llamafile/x", messages=USER, api_base=server.url, max_retries=0)
