@@ -71,8 +71,13 @@ cd "$AUTOGPT_DIR"
 export OPENAI_API_BASE_URL="http://127.0.0.1:$PROXY_PORT/v1" OPENAI_API_KEY="$LITELLM_MASTER_KEY"
 export SMART_LLM=${SMART_LLM:-gpt-4o} FAST_LLM=${FAST_LLM:-gpt-4o} OPENAI_FUNCTIONS=${OPENAI_FUNCTIONS:-True}
 export TELEMETRY_OPT_IN=False RESTRICT_TO_WORKSPACE=True NONINTERACTIVE_MODE=True
-# Loopback only: no web search (DuckDuckGo), browser or git clone; ask_user would wait on stdin.
-export DISABLED_COMMANDS=${DISABLED_COMMANDS:-web_search,google,read_webpage,clone_repository,ask_user}
+# Loopback only: no web search (DuckDuckGo), browser or git clone; no model-written code run on this
+# machine (in a Docker container AutoGPT runs it directly, not in a sandbox); ask_user would wait on stdin.
+# It counts tokens with tiktoken's o200k_base (for gpt-4o), which tiktoken downloads on first use: offline,
+# use the copy LiteLLM ships (named by the SHA-1 of its URL, as tiktoken's cache expects).
+export TIKTOKEN_CACHE_DIR=${TIKTOKEN_CACHE_DIR:-$("$PY" -c 'import importlib.util, os
+print(os.path.join(os.path.dirname(importlib.util.find_spec("litellm").origin), "litellm_core_utils", "tokenizers"))')}
+export DISABLED_COMMANDS=${DISABLED_COMMANDS:-web_search,google,read_webpage,clone_repository,execute_python_code,execute_python_file,ask_user}
 # stdin answers its prompts: an empty line (a new agent, if it lists saved ones), the task, then
 # an empty line at the end (save the state under its own id).
 printf '\n%s\n\n' "Tell me about Roman dodecahedrons." | timeout "${AGENT_TIMEOUT:-3600}" nice "$AUTOGPT_PYTHON" -m autogpt run --continuous --continuous-limit "$CYCLES" \
