@@ -388,6 +388,18 @@ def thought_then_call_grammar(call: Mapping[str, Any], *, max_thought_chars: int
     return builder.render(f"thought {call_rule}")
 
 
+def json_thought_then_call_grammar(thought: object, call: Mapping[str, Any]) -> str:
+    """GBNF for a JSON thought valid for `thought` (a fitted schema, see tools.thought_constraint), a
+    newline, then exactly one call valid for the call schema (or an array of calls), as AutoGPT's
+    one-shot agent expects: its "thoughts" object in the content and its command as the call. The parser
+    keeps a JSON value that is not a call to an offered tool as content, so the thought stays text as
+    long as its schema is not itself a call's shape (name/arguments keys naming an offered tool)."""
+    builder = _Builder()
+    thought_rule = builder.schema(bounded(resolved(thought)), "thought")
+    call_rule = builder.schema(bounded(call), "call")
+    return builder.render(f'{thought_rule} "\\n" {call_rule}')
+
+
 def call_or_answer_grammar(call: Mapping[str, Any], answer: object) -> str:
     """GBNF for tool_choice="auto" with a response_format: a call valid for the call schema, or a
     JSON answer valid for `answer` (the response format's schema, already fitted; see

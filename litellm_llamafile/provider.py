@@ -129,6 +129,7 @@ class _Call:
             stream=stream,
             constraint=info.constraint,
             constrain_auto=self.settings.constrain_auto,
+            thought_schema=self.settings.thought_schema,
             slots=info.total_slots if self.settings.slot_affinity else None,
             expect=info.reply,
         )

@@ -5,12 +5,21 @@ Precedence for every field: the call's own argument, then the environment, then 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_API_BASE = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT_SECONDS = 600.0
@@ -25,7 +34,9 @@ CALL_OPTION_PREFIX = "llamafile_"
 CONNECTION_FIELDS = frozenset({"api_base", "api_key"})
 # Options a proxy client may set per request (behaviour only, no connection or resource settings); the
 # proxy's request guard (proxy.py) rejects any other `llamafile_*` key, and a deployment's value wins.
-REQUEST_OPTIONS = frozenset({"template", "constrain_auto", "repair_retry", "slot_affinity", "fair_share"})
+REQUEST_OPTIONS = frozenset(
+    {"template", "constrain_auto", "thought_schema", "repair_retry", "slot_affinity", "fair_share"}
+)
 
 
 class TemplateName(StrEnum):
@@ -55,7 +66,12 @@ class LlamafileSettings(BaseModel):
     constrain_auto: bool | Literal["thought"] = Field(
         default=False,
         description="Constrain tool_choice='auto' replies: True = prose or a valid call; "
-        "'thought' = a short thought, then a valid call.",
+        "'thought' = a short thought, then a valid call (forced calls get the thought too).",
+    )
+    thought_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="A JSON schema for the thought: the thought mode's thought is then JSON valid for it "
+        "(AutoGPT's 'thoughts' object), not prose. Implies constrain_auto='thought'.",
     )
     repair_retry: bool = Field(default=False, description="Re-ask once when a reply holds broken call JSON.")
     slot_affinity: bool = Field(
@@ -68,6 +84,33 @@ class LlamafileSettings(BaseModel):
     )
     max_body_bytes: int = Field(default=64 << 20, gt=0, description="Largest answer body, decompressed.")
     max_line_bytes: int = Field(default=8 << 20, gt=0, description="Longest line of an event stream.")
+
+    @field_validator("thought_schema", mode="before")
+    @classmethod
+    def _schema_object(cls, value: object) -> object:
+        # From LLAMAFILE_THOUGHT_SCHEMA the schema is JSON text.
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("thought_schema is not JSON") from None
+        if value is not None and not isinstance(value, dict):
+            raise ValueError("thought_schema must be a JSON schema object")
+        return value
+
+    @model_validator(mode="after")
+    def _one_thought_mode(self) -> LlamafileSettings:
+        if self.thought_schema is not None and self.constrain_auto is True:
+            raise ValueError(
+                "thought_schema needs constrain_auto 'thought' (or unset): "
+                "constrain_auto=true allows prose or a call, never a thought and a call"
+            )
+        return self
+
+    @property
+    def thought_mode(self) -> bool:
+        """A thought (prose, or JSON for thought_schema) before every call, auto or forced."""
+        return self.constrain_auto == "thought" or self.thought_schema is not None
 
     @field_validator("api_base")
     @classmethod

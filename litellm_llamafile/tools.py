@@ -259,6 +259,15 @@ def answer_constraint(answer: Mapping[str, Any], budget: int | None = None) -> o
     return _fitted(answer, budget, ANSWER_MAX_STRING)
 
 
+def thought_constraint(thought: Mapping[str, Any], budget: int | None = None) -> object:
+    """A thought schema (`llamafile_thought_schema`) made usable as a constraint: references inlined,
+    strings and arrays bounded like call arguments, and fitted to `budget` so the call after it still
+    ends within max_tokens."""
+    if budget is not None and budget <= 0:
+        budget = None
+    return _fitted(thought, budget)
+
+
 def call_or_answer_schema(call: Mapping[str, Any], answer: object) -> dict[str, Any]:
     """JSON schema of a reply to tool_choice="auto" with a response_format: a valid call (see
     call_schema) or the structured answer (see answer_constraint), for servers that take a schema."""

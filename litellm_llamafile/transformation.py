@@ -28,6 +28,7 @@ from .families import NO_EXPECTATION, ReplyExpectation
 from .grammar import (
     call_or_answer_grammar,
     grammar_for_schema,
+    json_thought_then_call_grammar,
     prose_or_call_grammar,
     thought_then_call_grammar,
 )
@@ -50,7 +51,9 @@ from .tools import (
     call_or_answer_schema,
     call_schema,
     normalize_tool_choice,
+    thought_constraint,
     tool_instructions,
+    worst_case_chars,
 )
 
 ConstraintField = Literal["json_schema", "grammar"]
@@ -64,6 +67,25 @@ _CONSUMED = frozenset(
 
 _CALLER_CONSTRAINTS = ("grammar", "json_schema", "response_format")
 THOUGHT_CHARS = 400  # the longest thought `llamafile_constrain_auto="thought"` allows before the call
+
+
+def _thought_then_call(
+    tools: Sequence[Mapping[str, Any]],
+    choice: ToolChoice,
+    *,
+    parallel: bool,
+    budget: int | None,
+    thought_schema: Mapping[str, Any] | None,
+) -> str:
+    """The thought mode's grammar: a prose thought (or JSON valid for `thought_schema`), then the call(s)
+    `choice` allows. The thought takes at most half of max_tokens, the call the rest, so both end."""
+    if thought_schema is None:
+        room = None if budget is None else max(budget - THOUGHT_CHARS, 1)
+        call = call_schema(tools, choice, parallel=parallel, budget=room)
+        return thought_then_call_grammar(call, max_thought_chars=THOUGHT_CHARS)
+    thought = thought_constraint(thought_schema, None if budget is None else max(budget // 2, 1))
+    room = None if budget is None else max(budget - worst_case_chars(thought) - 1, 1)
+    return json_thought_then_call_grammar(thought, call_schema(tools, choice, parallel=parallel, budget=room))
 
 
 def _answer_schema(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -135,6 +157,7 @@ def build_chat_request(
     stream: bool = False,
     constraint: ConstraintField = "json_schema",
     constrain_auto: bool | str = False,
+    thought_schema: Mapping[str, Any] | None = None,
     slots: int | None = None,
     expect: ReplyExpectation = NO_EXPECTATION,
 ) -> ChatRequest:
@@ -143,6 +166,8 @@ def build_chat_request(
     `constraint` is the field the server honours for constrained sampling: `json_schema` (sent as
     OpenAI's response_format, which llama-server and llamafiler accept) or `grammar` (GBNF, classic
     llamafile). `constrain_auto` also constrains tool_choice="auto" to prose-or-a-valid-call (GBNF).
+    The thought mode (`constrain_auto="thought"`, or a `thought_schema`) puts a thought before every
+    call, auto or forced: prose, or JSON valid for `thought_schema` (GBNF on every server).
     """
     tools, raw_choice = _tools_from(params)
     try:
@@ -160,7 +185,15 @@ def build_chat_request(
     payload["messages"] = wire
     parallel = params.get("parallel_tool_calls") is True
     budget = payload.get("max_tokens") if isinstance(payload.get("max_tokens"), int) else None
-    if choice.forces_call:
+    thought_mode = constrain_auto == "thought" or thought_schema is not None
+    if choice.forces_call and thought_mode:
+        # No JSON schema spells text before a call: a grammar, which every server takes.
+        for key in _CALLER_CONSTRAINTS:
+            payload.pop(key, None)
+        payload["grammar"] = _thought_then_call(
+            offered, choice, parallel=parallel, budget=budget, thought_schema=thought_schema
+        )
+    elif choice.forces_call:
         # Constrained sampling makes a forced call always valid; it overrides a caller's own constraint.
         schema = call_schema(offered, choice, parallel=parallel, budget=budget)
         for key in _CALLER_CONSTRAINTS:
@@ -185,11 +218,15 @@ def build_chat_request(
                 "type": "json_schema",
                 "json_schema": {"name": "call_or_answer", "schema": call_or_answer_schema(call, answer)},
             }
-    elif constrain_auto and choice.mode == "auto" and not any(k in payload for k in _CALLER_CONSTRAINTS):
-        if constrain_auto == "thought":  # a short thought, then exactly one call (AutoGPT-style agents)
-            room = None if budget is None else max(budget - THOUGHT_CHARS, 1)
-            call = call_schema(offered, choice, parallel=parallel, budget=room)
-            payload["grammar"] = thought_then_call_grammar(call, max_thought_chars=THOUGHT_CHARS)
+    elif (
+        (constrain_auto or thought_mode)
+        and choice.mode == "auto"
+        and not any(k in payload for k in _CALLER_CONSTRAINTS)
+    ):
+        if thought_mode:  # a thought, then exactly one call (AutoGPT-style agents)
+            payload["grammar"] = _thought_then_call(
+                offered, choice, parallel=parallel, budget=budget, thought_schema=thought_schema
+            )
         else:
             payload["grammar"] = prose_or_call_grammar(
                 call_schema(offered, choice, parallel=parallel, budget=budget)

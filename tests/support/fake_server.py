@@ -309,7 +309,7 @@ def apply_template(messages: list[dict[str, Any]]) -> str:
 COMPLETION_JSON = _dumps(chat_completion(REPLY, usage=USAGE, timings=TIMINGS))
 COMPLETION_SSE = _sse_body()
 HEALTH = b'{"status":"ok"}'
-PROPS = _dumps(props())
+PROPS_BODY = _dumps(props())
 NOT_FOUND = b'{"error":{"code":404,"message":"File Not Found","type":"not_found_error"}}'
 
 Response = tuple[int, bytes, bool]  # status, body, is already chunked SSE
@@ -325,7 +325,7 @@ def route(method: str, path: str, body: bytes) -> Response:
     if path == "/health":
         return 200, HEALTH, False
     if path == "/props":
-        return 200, PROPS, False
+        return 200, PROPS_BODY, False
     if path == "/tokenize" and method == "POST":
         data = json.loads(body or b"{}")
         tokens = tokenize(str(data.get("content", "")), bool(data.get("parse_special", True)))

@@ -85,3 +85,27 @@ def valid_arguments(name: str, arguments: object) -> bool:
     except (jsonschema.ValidationError, ValueError):
         return False
     return True
+
+
+class Reflection(BaseModel):
+    """The JSON thought an agent in the thought mode writes before its call (`llamafile_thought_schema`)."""
+
+    observation: str = Field(max_length=80)
+    plan: list[str] = Field(min_length=1, max_length=3)
+    next_step: str = Field(max_length=80)
+
+
+class AgentThought(BaseModel):
+    thoughts: Reflection
+
+
+THOUGHT_SCHEMA = AgentThought.model_json_schema()  # with $defs/$ref, as pydantic writes it
+
+
+def valid_thought(content: str | None) -> bool:
+    """Whether a reply's content is exactly one JSON thought valid for THOUGHT_SCHEMA."""
+    try:
+        AgentThought.model_validate_json(content or "")
+    except ValueError:
+        return False
+    return True
