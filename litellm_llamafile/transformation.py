@@ -183,7 +183,45 @@ def build_chat_request(
         payload.setdefault("max_tokens", payload.pop("max_completion_tokens"))
     payload["model"] = model
     payload["messages"] = wire
-    parallel = params.get("parallel_tool_calls") is True
+    payload = _with_constraint(
+        payload,
+        offered,
+        choice,
+        constraint=constraint,
+        constrain_auto=constrain_auto,
+        thought_schema=thought_schema,
+        parallel=params.get("parallel_tool_calls") is True,
+    )
+    if expect.thinks and any(k in payload for k in _CALLER_CONSTRAINTS):
+        payload["chat_template_kwargs"] = no_thinking(payload.get("chat_template_kwargs"))
+        # The adapter reads the constrained reply itself: llama-server's own reader for the template's
+        # format answers HTTP 500 to a reply in the constraint's shape (muse-glimmer, Solar Open).
+        payload.setdefault("reasoning_format", "none")
+        if payload["chat_template_kwargs"]["enable_thinking"] is False:  # the block is closed in the prompt
+            expect = replace(expect, starts_in_reasoning=False)
+    if slots and "id_slot" not in payload:
+        payload["id_slot"] = affinity_slot(conversation, slots)
+    if stream:
+        payload["stream"] = True
+        payload["stream_options"] = {"include_usage": True}
+    return ChatRequest(
+        payload=payload, messages=wire, tools=tuple(offered), tool_choice=choice, expect=expect
+    )
+
+
+def _with_constraint(
+    payload: dict[str, Any],
+    offered: Sequence[Mapping[str, Any]],
+    choice: ToolChoice,
+    *,
+    constraint: ConstraintField,
+    constrain_auto: bool | str,
+    thought_schema: Mapping[str, Any] | None,
+    parallel: bool,
+) -> dict[str, Any]:
+    """The payload with the sampling constraint the tool choice needs: a forced call (with or without a
+    thought before it), auto with the caller's response_format (call or answer), or constrained auto."""
+    payload = dict(payload)
     budget = payload.get("max_tokens") if isinstance(payload.get("max_tokens"), int) else None
     thought_mode = constrain_auto == "thought" or thought_schema is not None
     if choice.forces_call and thought_mode:
@@ -231,21 +269,7 @@ def build_chat_request(
             payload["grammar"] = prose_or_call_grammar(
                 call_schema(offered, choice, parallel=parallel, budget=budget)
             )
-    if expect.thinks and any(k in payload for k in _CALLER_CONSTRAINTS):
-        payload["chat_template_kwargs"] = no_thinking(payload.get("chat_template_kwargs"))
-        # The adapter reads the constrained reply itself: llama-server's own reader for the template's
-        # format answers HTTP 500 to a reply in the constraint's shape (muse-glimmer, Solar Open).
-        payload.setdefault("reasoning_format", "none")
-        if payload["chat_template_kwargs"]["enable_thinking"] is False:  # the block is closed in the prompt
-            expect = replace(expect, starts_in_reasoning=False)
-    if slots and "id_slot" not in payload:
-        payload["id_slot"] = affinity_slot(conversation, slots)
-    if stream:
-        payload["stream"] = True
-        payload["stream_options"] = {"include_usage": True}
-    return ChatRequest(
-        payload=payload, messages=wire, tools=tuple(offered), tool_choice=choice, expect=expect
-    )
+    return payload
 
 
 def no_thinking(kwargs: object) -> dict[str, Any]:
