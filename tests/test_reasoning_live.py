@@ -11,22 +11,10 @@ import pytest
 
 import litellm_llamafile
 
+from .support.data import WEATHER
 from .support.servers import Servers
 
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Current weather for a city.",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
+TOOLS = [WEATHER]
 MESSAGES = [
     {"role": "system", "content": "You are a terse assistant. Use the tools when they help."},
     {"role": "user", "content": "What is the weather in Paris right now?"},

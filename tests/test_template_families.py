@@ -15,23 +15,11 @@ from litellm_llamafile.roles import OPEN, STRICT, RoleStrategy, WireMessage, res
 from litellm_llamafile.template_facts import facts_flow, strategy_from_facts
 from litellm_llamafile.tools import tool_instructions
 
+from .support.data import WEATHER
 from .support.flows import request_on, run_on
 from .support.servers import CORPUS_ROLES, Servers
 
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Current weather for a city.",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
+TOOLS = [WEATHER]
 CALL = {
     "id": "call12345",
     "type": "function",

@@ -28,6 +28,19 @@ FINISH = {
         },
     },
 }
+# One small tool the template-family and reasoning tests offer under every corpus template.
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
 SYSTEM = "You are a careful research assistant. Answer in one short paragraph."
 TASK = "Tell me about Roman dodecahedrons"
 GREEDY: dict[str, Any] = {"temperature": 0, "seed": 7}
