@@ -1,12 +1,13 @@
 """What tool instructions cost, in tokens per tool, and whether a compact form keeps forced calls valid.
 
-Three renderings of the same tools, tokenized by a real llama-server (SmolLM2's tokenizer):
-  - json:    the adapter's current `tools.tool_instructions` (one JSON line per tool, schema verbatim);
-  - native:  the model family's own rendering: `tools` sent natively to llama-server --jinja under an
-             official llama.cpp template (Qwen2.5, Hermes 3, Llama 3.1, functionary v3.2), rendered by
-             POST /apply-template and tokenized by POST /tokenize;
-  - compact: `signature_instructions` below, a prototype: one TypeScript-like line per tool,
-             `name(arg: type, opt?: type) // description`.
+Renderings of the same tools, tokenized by a real llama-server (SmolLM2's tokenizer):
+  - json (before):    the adapter's tool instructions up to 2026-12-01 (one JSON line per tool);
+  - signatures (now): `tools.tool_instructions`, one TypeScript-like line per tool with its and its
+                      arguments' descriptions (litellm_llamafile/tool_signatures.py);
+  - bare signatures:  the same without descriptions (the floor of the compact form);
+  - native:           the model family's own rendering: `tools` sent natively to llama-server --jinja
+                      under an official llama.cpp template (Qwen2.5, Hermes 3, Llama 3.1, functionary
+                      v3.2), rendered by POST /apply-template and tokenized by POST /tokenize.
 Cost per tool = (tokens of the block with the tools - tokens of the block with no tools) / number of
 tools, so the fixed header and footer are not counted per tool.
 
@@ -54,82 +55,46 @@ from constrained_calls import TOOL_SETS, schema_valid  # noqa: E402
 from litellm_llamafile.embedded_server import EmbeddedServer  # noqa: E402
 from litellm_llamafile.parsing import parse_tool_calls  # noqa: E402
 from litellm_llamafile.settings import TemplateName  # noqa: E402
+from litellm_llamafile.tool_signatures import SIGNATURE_HEADER, signature_line  # noqa: E402
 from litellm_llamafile.tools import INSTRUCTION_FOOTER, function_spec, tool_instructions  # noqa: E402
 from litellm_llamafile.transformation import build_chat_request  # noqa: E402
 from tests.support.agent_requests import AGENT_COMMANDS, AGENT_SYSTEM, SMALL_TOOLS  # noqa: E402
 
-# -- the compact prototype (pure) --------------------------------------------------------------------
+# -- the renderings compared ---------------------------------------------------------------------
 
-COMPACT_HEADER = "You can call these tools (TypeScript-like signatures; ? marks an optional argument):"
-
-
-def type_text(schema: object, defs: Mapping[str, Any] | None = None, depth: int = 0) -> str:
-    """A JSON schema as a short TypeScript-like type: "a"|"b", integer, string[], {k: T, o?: T}."""
-    if not isinstance(schema, Mapping):
-        return "any"
-    defs = defs if defs is not None else schema.get("$defs") or schema.get("definitions") or {}
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        target = defs.get(ref.rsplit("/", 1)[-1]) if ref.startswith("#/") else None
-        return type_text(target, defs, depth + 1) if target is not None and depth < 4 else "object"
-    if "const" in schema:
-        return json.dumps(schema["const"], ensure_ascii=False)
-    if isinstance(schema.get("enum"), list):
-        return "|".join(json.dumps(v, ensure_ascii=False) for v in schema["enum"])
-    for key in ("anyOf", "oneOf"):
-        if isinstance(schema.get(key), list):
-            return " | ".join(type_text(option, defs, depth + 1) for option in schema[key])
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        return " | ".join(type_text({**schema, "type": k}, defs, depth) for k in kind)
-    if kind == "array":
-        item = type_text(schema.get("items"), defs, depth + 1)
-        return f"({item})[]" if "|" in item else f"{item}[]"
-    if kind == "object" or "properties" in schema:
-        return "{" + ", ".join(_members(schema, defs, depth + 1)) + "}"
-    if kind in ("string", "integer", "number", "boolean", "null"):
-        return str(kind)
-    return "any"
+JSON_HEADER = "You can call these tools. Each line is one tool as JSON (name, description, parameters):"
 
 
-def _members(schema: Mapping[str, Any], defs: Mapping[str, Any], depth: int) -> list[str]:
-    properties = schema.get("properties")
-    if not isinstance(properties, Mapping):
-        return []
-    required = set(schema.get("required") or [])
-    return [
-        f"{name}{'' if name in required else '?'}: {type_text(sub, defs, depth)}"
-        for name, sub in properties.items()
+def json_instructions(tools: Sequence[Mapping[str, Any]]) -> str:
+    """The adapter's tool instructions up to 2026-12-01: one JSON line per tool, its schema verbatim
+    (kept here as the baseline the signatures are measured against)."""
+    lines = [JSON_HEADER]
+    for tool in tools:
+        spec = function_spec(tool)
+        entry: dict[str, Any] = {"name": spec.get("name", "")}
+        if spec.get("description"):
+            entry["description"] = spec["description"]
+        entry["parameters"] = spec.get("parameters") or {"type": "object", "properties": {}}
+        lines.append(json.dumps(entry, ensure_ascii=False, sort_keys=True))
+    lines.append(INSTRUCTION_FOOTER)
+    return "\n".join(lines)
+
+
+def bare_signatures(tools: Sequence[Mapping[str, Any]]) -> str:
+    """Signatures without any description: the floor of the compact form."""
+    lines = [
+        signature_line(
+            {"name": function_spec(t).get("name"), "parameters": function_spec(t).get("parameters")}
+        )
+        for t in tools
     ]
-
-
-def signature_line(tool: Mapping[str, Any], argument_docs: bool = False) -> str:
-    """`name(arg: type, ...) // description`; with argument_docs, each argument's own description too."""
-    spec = function_spec(tool)
-    parameters = spec.get("parameters") or {}
-    defs = parameters.get("$defs") or parameters.get("definitions") or {}
-    line = f"{spec.get('name', '')}({', '.join(_members(parameters, defs, 0))})"
-    description = " ".join(str(spec.get("description") or "").split())
-    if argument_docs:
-        docs = [
-            f"{name}: {' '.join(str(sub['description']).split())}"
-            for name, sub in (parameters.get("properties") or {}).items()
-            if isinstance(sub, Mapping) and sub.get("description")
-        ]
-        description = " ".join([description, *docs]).strip()
-    return f"{line} // {description}" if description else line
-
-
-def signature_instructions(tools: Sequence[Mapping[str, Any]], argument_docs: bool = False) -> str:
-    """The compact counterpart of tools.tool_instructions: the same footer (how to answer), one
-    signature line per tool."""
-    return "\n".join([COMPACT_HEADER, *(signature_line(t, argument_docs) for t in tools), INSTRUCTION_FOOTER])
+    return "\n".join([SIGNATURE_HEADER, *lines, INSTRUCTION_FOOTER])
 
 
 FORMS = {
-    "json": tool_instructions,
-    "compact": signature_instructions,
-    "compact+argdocs": lambda tools: signature_instructions(tools, argument_docs=True),
+    "json (before)": json_instructions,
+    "signatures (now)": tool_instructions,
+    "bare signatures": bare_signatures,
 }
 
 # -- token costs ----------------------------------------------------------------------------------
