@@ -17,19 +17,28 @@ tool the model picked under "required" is reported too (for cases that have an e
 
     .venv/bin/python bench/tool_instructions.py [--n 40] [--templates DIR] [--json F] [--skip-native]
 
-Tokens per tool measured 2026-12-01 (`--skip-validity --templates <llama.cpp>/models/templates`;
-token counts do not depend on machine load), SmolLM2 tokenizer:
+Tokens per tool measured 2026-12-01/02 (token counts do not depend on machine load), SmolLM2 tokenizer:
 
     rendering                      agent (20 long)   small (4)   benchmark sets (9)
-    adapter json (today)                146.3          48.0           66.0
-    compact                              70.0          13.8           21.9
-    compact+argdocs                      95.0          13.8           21.9
+    json (before)                       146.3          48.0           66.0
+    signatures (now, the default)        95.0          13.8           21.9
+    bare signatures                      43.3           9.0           16.2
     native Qwen2.5                      163.8          84.5           88.3
     native Hermes 3                     207.1          72.2          101.7
     native Llama 3.1                    199.2         100.8          119.4
     native functionary v3.2 (TS)        109.5          25.0           36.3
 
-The validity half was not run that day (the machine was too loaded to finish it).
+Forced-call validity, `--n 16 --skip-native`, 2026-12-02 (2-core VM, quiet):
+
+    template  form               constrained  unconstrained  expected tool  prompt tok
+    chatml    json (before)           100.0%           0.0%            2/8      1795.2
+    chatml    signatures (now)        100.0%           0.0%            0/8      1241.8
+    chatml    bare signatures         100.0%           0.0%            2/8       720.2
+    mistral   json (before)           100.0%           0.0%            0/8      1791.2
+    mistral   signatures (now)        100.0%           0.0%            0/8      1237.8
+    mistral   bare signatures         100.0%           0.0%            1/8       716.2
+
+"expected tool" (which of twenty commands was picked) is at chance level for SmolLM2-135M in every form.
 """
 
 from __future__ import annotations

@@ -111,6 +111,9 @@ def test_streamed_tool_call_equals_the_non_streamed_one(servers: Servers, role: 
         "tool_choice": "required",
         "api_base": servers.url(role),
         "max_tokens": 160,
+        # Both requests evaluate the prompt from scratch: llama-server's greedy reply to a prompt it has
+        # cached can differ from its reply to the same prompt evaluated fresh (batching numerics).
+        "cache_prompt": False,
         **GREEDY,
     }
     whole = litellm.completion(**kwargs).choices[0]
