@@ -231,3 +231,15 @@ def _json_or_missing(text: str) -> object:
         return json.loads(text)
     except (ValueError, RecursionError):
         return _MISSING
+
+
+def carries_text(event: JSON) -> bool:
+    """Whether a stream event delivers generated text (llama-server sends one such event per token): a
+    chat delta's content or reasoning, or a text completion's text."""
+    choices = event.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(choice, dict):
+        return False
+    delta = choice.get("delta")
+    pieces = [delta.get("content"), delta.get("reasoning_content")] if isinstance(delta, dict) else []
+    return any(isinstance(piece, str) and piece for piece in [*pieces, choice.get("text")])

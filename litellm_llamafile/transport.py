@@ -32,6 +32,7 @@ from .protocol import (
     LineTooLong,
     Peer,
     StreamMachine,
+    carries_text,
     collected_events,
     is_event_stream,
     json_object,
@@ -501,18 +502,6 @@ class AsyncDriver(_Policy):
             failure = self.translate(error, path, streaming=True, streamed=streamed, waited=wait)
         if failure is not None:
             raise failure
-
-
-def carries_text(event: JSON) -> bool:
-    """Whether a stream event delivers generated text (llama-server sends one such event per token): a
-    chat delta's content or reasoning, or a text completion's text."""
-    choices = event.get("choices")
-    choice = choices[0] if isinstance(choices, list) and choices else None
-    if not isinstance(choice, dict):
-        return False
-    delta = choice.get("delta")
-    pieces = [delta.get("content"), delta.get("reasoning_content")] if isinstance(delta, dict) else []
-    return any(isinstance(piece, str) and piece for piece in [*pieces, choice.get("text")])
 
 
 def _read_wait(response: httpx.Response) -> float | None:
