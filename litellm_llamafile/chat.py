@@ -16,7 +16,17 @@ from litellm.types.utils import Delta, GenericStreamingChunk, ModelResponseStrea
 from . import errors
 from .protocol import JSON, Endpoint, Flow, HttpCall
 from .streaming import StreamAssembler, argument_fragments
-from .transformation import ChatRequest, choice_text, choices_of, merged_retry, repair_request, usage_from
+from .transformation import (
+    ChatRequest,
+    chat_answer_from_text,
+    choice_text,
+    choices_of,
+    merged_retry,
+    repair_request,
+    template_body,
+    text_route_body,
+    usage_from,
+)
 
 
 def chat_call(request: ChatRequest) -> HttpCall:
@@ -40,9 +50,24 @@ def _reply(request: ChatRequest) -> Flow[JSON]:
         return (yield chat_call(request))
     except errors.ReplyOutOfContext:
         pass
+    except errors.ReplyFormatRefused:
+        return (yield from _reply_without_reader(request))
     body = {**request.payload, "stream": True, "stream_options": {"include_usage": True}}
     streamed = yield HttpCall("POST", Endpoint.CHAT, body, stream=True)
     return assemble_events(streamed.get("events") or [], cut_off=bool(streamed.get("cut_off")))
+
+
+def _reply_without_reader(request: ChatRequest) -> Flow[JSON]:
+    """The same request past llama-server's reply reader: the prompt its template renders for these
+    messages, sent to /v1/completions (which reads nothing), answered in the chat shape. The prompt is
+    the chat one token for token, so the prompt cache and the counts hold."""
+    rendered = yield HttpCall("POST", Endpoint.APPLY_TEMPLATE, template_body(request))
+    prompt = rendered.get("prompt")
+    if not isinstance(prompt, str):
+        model = str(request.payload.get("model"))
+        raise errors.bad_body(Endpoint.APPLY_TEMPLATE, model, 200, "", None, "no prompt")
+    data = yield HttpCall("POST", Endpoint.COMPLETIONS, text_route_body(request.payload, prompt))
+    return chat_answer_from_text(data)
 
 
 def assemble_events(events: list[JSON], *, cut_off: bool) -> JSON:
@@ -89,6 +114,7 @@ class StreamTranslator:
             parse_reasoning=request is not None,
             starts_in_reasoning=bool(expect and expect.starts_in_reasoning),
             reply_prefix=expect.reply_prefix if expect else "",
+            opener_echoed=bool(expect and expect.opener_echoed),
         )
         self._url = url
         self._model = model

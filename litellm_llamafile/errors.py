@@ -51,11 +51,19 @@ _HINTS = (
     ),
     (
         "does not match the expected",
-        "llama-server could not read the reply in its chat template's own format: send "
-        "reasoning_format='none' (the adapter reads the reply itself), or start llama-server with "
-        "--reasoning-format none",
+        "llama-server could not read the reply in the format its chat template declares: the model "
+        "does not write that format. Non-streamed calls are sent again through /v1/completions, where "
+        "the server reads nothing; for a stream, start llama-server with the model's own template",
     ),
 )
+
+
+class ReplyFormatRefused(InternalServerError):
+    """llama-server's own reader for the chat template's reply format refused the reply (HTTP 500 "The
+    model produced output that does not match the expected ... format"): the model did not write the
+    format its template declares (SmolLM2 under Kimi K3's template). The adapter reads replies itself,
+    so the chat flow asks once more without that reader (chat.py); a caller that still gets this error
+    sees an InternalServerError."""
 
 
 def hint_for(body: str) -> str:
@@ -121,6 +129,8 @@ def from_status(
     message += hint_for(body)
     if status >= 500 and "context size has been exceeded" in body.lower():
         kind: Any = ReplyOutOfContext
+    elif status >= 500 and "does not match the expected" in body.lower():
+        kind = ReplyFormatRefused
     elif is_context_overflow(body) or status == 413:
         kind = ContextWindowExceededError
     elif status >= 500 and status != 503:

@@ -549,12 +549,15 @@ class ReplyExpectation:
     (DeepSeek-R1 style: only `...</think>answer` comes back); `reply_prefix`: marker text the prompt
     ends with that the reply continues (Functionary v3.2's `>>>`); `thinks`: the template knows a think
     block (see _THINKING_WORDS), so a constrained reply needs thinking switched off (llama-server files
-    a reply under an opened block as reasoning_content)."""
+    a reply under an opened block as reasoning_content); `opener_echoed`: a constrained reply, which
+    llama-server (`reasoning_format: none`) starts with the prompt's think opener, if any (see
+    parsing.ReplyScanner)."""
 
     family: str | None
     starts_in_reasoning: bool = False
     reply_prefix: str = ""
     thinks: bool = False
+    opener_echoed: bool = False
 
 
 _REASONING_OPENERS = tuple(REASONING)

@@ -602,12 +602,21 @@ class ReplyScanner(_ReplyParts):
     keeps what it found.
 
     `starts_in_reasoning`: the prompt opened a think block, so the reply begins inside it and the first
-    `</think>` ends it. `reply_prefix`: an opening marker the prompt ended with (Functionary's `>>>`)."""
+    `</think>` ends it. `reply_prefix`: an opening marker the prompt ended with (Functionary's `>>>`).
+    `opener_echoed`: a constrained reply; a think opener at its very start is the prompt's, which
+    llama-server repeats under `reasoning_format: none`; the constraint allowed no think block, so
+    the opener is dropped and what follows is the reply."""
 
     def __init__(
-        self, names: frozenset[str], *, starts_in_reasoning: bool = False, reply_prefix: str = ""
+        self,
+        names: frozenset[str],
+        *,
+        starts_in_reasoning: bool = False,
+        reply_prefix: str = "",
+        opener_echoed: bool = False,
     ) -> None:
         super().__init__(names)
+        self._lead: str | None = "" if opener_echoed else None  # held until the echo is ruled in or out
         self._pending = ""  # text the marker pass has not classified yet
         self._mode = "text"  # text | reasoning | header | block
         self._reasoning_close: re.Pattern[str] | None = None
@@ -625,6 +634,8 @@ class ReplyScanner(_ReplyParts):
                 self._block.opener = ""  # the prompt wrote it: never content
 
     def feed(self, chunk: str) -> None:
+        if self._lead is not None and chunk:
+            chunk = self._past_echo(chunk, final=False)
         if chunk:
             self._pending += chunk  # _pending stays short: a held marker prefix, a header, a block tail
             self._process(final=False)
@@ -634,10 +645,23 @@ class ReplyScanner(_ReplyParts):
         if self.finished:
             return
         self._truncated = truncated
+        if self._lead is not None:
+            self._pending += self._past_echo("", final=True)
         self._process(final=True)
         self._json.finish(truncated=truncated)
         self._drain()
         self.finished = True
+
+    def _past_echo(self, chunk: str, *, final: bool) -> str:
+        """The reply's start without the echoed opener; "" while the start could still be one."""
+        lead = (self._lead or "") + chunk
+        start = lead.lstrip()
+        opener = next((o for o in REASONING if start.startswith(o)), None)
+        if opener is None and not final and (not start or any(o.startswith(start) for o in REASONING)):
+            self._lead = lead
+            return ""
+        self._lead = None
+        return start[len(opener) :] if opener is not None else lead
 
     # -- the marker pass --------------------------------------------------------------------------
 
@@ -784,6 +808,7 @@ def parse_tool_calls(
     truncated: bool = False,
     starts_in_reasoning: bool = False,
     reply_prefix: str = "",
+    opener_echoed: bool = False,
 ) -> ParsedReply:
     """Split a model reply into reasoning, prose and calls to the offered `tools` (names or OpenAI
     tool dicts).
@@ -794,16 +819,21 @@ def parse_tool_calls(
     by `truncated` is never a call. Never raises on any `text`; runs in time linear in its length.
     """
     scanner = ReplyScanner(
-        tool_names(tools), starts_in_reasoning=starts_in_reasoning, reply_prefix=reply_prefix
+        tool_names(tools),
+        starts_in_reasoning=starts_in_reasoning,
+        reply_prefix=reply_prefix,
+        opener_echoed=opener_echoed,
     )
     scanner.feed(text)
     scanner.finish(truncated=truncated)
     return reply_from_scanner(scanner, id_seed=id_seed)
 
 
-def split_reasoning(text: str, *, starts_in_reasoning: bool = False) -> ParsedReply:
+def split_reasoning(
+    text: str, *, starts_in_reasoning: bool = False, opener_echoed: bool = False
+) -> ParsedReply:
     """Reasoning and content of a reply when no tools were offered (markers removed, nothing parsed)."""
-    return parse_tool_calls(text, (), starts_in_reasoning=starts_in_reasoning)
+    return parse_tool_calls(text, (), starts_in_reasoning=starts_in_reasoning, opener_echoed=opener_echoed)
 
 
 def broken_call_reason(text: str, tools: Iterable[Any] | None) -> str | None:

@@ -66,7 +66,7 @@ class StreamAssembler:
 
     With `parse_tools=False` (no tools offered) text passes through untouched, unless `parse_reasoning`
     asks for reasoning to be split off (then no tool calls are looked for). `starts_in_reasoning`: the
-    prompt opened a think block (see parsing.ReplyScanner)."""
+    prompt opened a think block; `opener_echoed`: the server repeats it (see parsing.ReplyScanner)."""
 
     def __init__(
         self,
@@ -76,12 +76,14 @@ class StreamAssembler:
         parse_reasoning: bool = False,
         starts_in_reasoning: bool = False,
         reply_prefix: str = "",
+        opener_echoed: bool = False,
     ) -> None:
-        self._passthrough = not (parse_tools or parse_reasoning or starts_in_reasoning)
+        self._passthrough = not (parse_tools or parse_reasoning or starts_in_reasoning or opener_echoed)
         self._scanner = ReplyScanner(
             names if parse_tools else frozenset(),
             starts_in_reasoning=starts_in_reasoning,
             reply_prefix=reply_prefix,
+            opener_echoed=opener_echoed,
         )
         self._content = _Trimmer()
         self._reasoning = _Trimmer()

@@ -34,7 +34,7 @@ from .probe import ServerInfo, chosen_template
 from .protocol import Endpoint, Flow, HttpCall
 from .roles import image_count, text_of
 from .settings import LlamafileSettings, TemplateName, call_settings
-from .transformation import build_chat_request
+from .transformation import build_chat_request, template_body
 
 if TYPE_CHECKING:
     from .servers import Server
@@ -207,10 +207,7 @@ def count_flow(
     request = build_chat_request(
         model, messages, params, template, expect=info.reply if info else NO_EXPECTATION
     )
-    body: dict[str, Any] = {"messages": request.messages}
-    for key in ("chat_template_kwargs", "reasoning_format"):  # thinking off closes a block in the prompt
-        if key in request.payload:
-            body[key] = request.payload[key]
+    body = template_body(request)
     request_key = hashlib.blake2b(
         json.dumps([template.value, body], sort_keys=True).encode(), digest_size=20
     ).digest()

@@ -192,13 +192,21 @@ def build_chat_request(
         thought_schema=thought_schema,
         parallel=params.get("parallel_tool_calls") is True,
     )
-    if expect.thinks and any(k in payload for k in _CALLER_CONSTRAINTS):
-        payload["chat_template_kwargs"] = no_thinking(payload.get("chat_template_kwargs"))
-        # The adapter reads the constrained reply itself: llama-server's own reader for the template's
-        # format answers HTTP 500 to a reply in the constraint's shape (muse-glimmer, Solar Open).
+    if expect.thinks:
+        # The adapter reads every reply itself: llama-server's own reader for a thinking template's
+        # format answers HTTP 500 to a reply not in that shape (muse-glimmer, Solar Open, Kimi K3).
         payload.setdefault("reasoning_format", "none")
-        if payload["chat_template_kwargs"]["enable_thinking"] is False:  # the block is closed in the prompt
-            expect = replace(expect, starts_in_reasoning=False)
+    constrained = any(k in payload for k in _CALLER_CONSTRAINTS)
+    if expect.thinks and (tools or constrained):
+        # Thinking off on every turn that offers tools, not only the constrained ones: a template
+        # that renders the switch into its system block (SmolLM3, Gemma 4) would otherwise re-render
+        # the whole prompt between an agent's forced and auto turns, losing the prompt cache.
+        payload["chat_template_kwargs"] = no_thinking(payload.get("chat_template_kwargs"))
+    if expect.thinks and payload.get("reasoning_format") == "none":
+        # The server then starts the reply text with a think opener the prompt ended with (DeepSeek-R1,
+        # and MiniMax-M2 or Cohere2 even with thinking off), so the text says itself where it is; under
+        # a constraint that opener is all the think block there is.
+        expect = replace(expect, starts_in_reasoning=False, opener_echoed=constrained)
     if slots and "id_slot" not in payload:
         payload["id_slot"] = affinity_slot(conversation, slots)
     if stream:
@@ -422,7 +430,9 @@ def parse_reply(text: str, request: ChatRequest, *, id_seed: str, server_reason:
     """The reply text split into reasoning, content and calls (calls only when tools were offered)."""
     expect = request.expect
     if not request.parses_tools:
-        return split_reasoning(text, starts_in_reasoning=expect.starts_in_reasoning)
+        return split_reasoning(
+            text, starts_in_reasoning=expect.starts_in_reasoning, opener_echoed=expect.opener_echoed
+        )
     return parse_tool_calls(
         text,
         request.tool_names,
@@ -430,6 +440,7 @@ def parse_reply(text: str, request: ChatRequest, *, id_seed: str, server_reason:
         truncated=server_reason == "length",
         starts_in_reasoning=expect.starts_in_reasoning,
         reply_prefix=expect.reply_prefix,
+        opener_echoed=expect.opener_echoed,
     )
 
 
@@ -476,3 +487,44 @@ def build_model_response(
     if isinstance(data.get("timings"), Mapping):  # llama.cpp's prefill/decode timings, for benchmarks
         model_response._hidden_params["llamafile_timings"] = dict(data["timings"])
     return model_response
+
+
+# The chat fields /v1/completions has no use for: the prompt replaces them (see template_body).
+_CHAT_ROUTE_ONLY = frozenset(
+    {"messages", "tools", "tool_choice", "parallel_tool_calls", "response_format", "chat_template_kwargs"}
+    | {"reasoning_format", "stream", "stream_options"}
+)
+
+
+def template_body(request: ChatRequest) -> dict[str, Any]:
+    """The POST /apply-template body that renders exactly the prompt `request` would get: its wire
+    messages and the template switches it sends (thinking off renders a closed block)."""
+    body: dict[str, Any] = {"messages": request.messages}
+    for key in ("chat_template_kwargs", "reasoning_format"):
+        if key in request.payload:
+            body[key] = request.payload[key]
+    return body
+
+
+def text_route_body(payload: Mapping[str, Any], prompt: str) -> dict[str, Any]:
+    """A chat payload as a /v1/completions body for its rendered `prompt`: the same sampling and the
+    same constraint (a json_schema response_format becomes llama-server's own `json_schema` field)."""
+    body = {k: v for k, v in payload.items() if k not in _CHAT_ROUTE_ONLY}
+    schema = _answer_schema(payload)
+    if schema is not None and "grammar" not in body:
+        body["json_schema"] = schema
+    body["prompt"] = prompt
+    return body
+
+
+def chat_answer_from_text(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A /v1/completions answer in the shape of a chat answer (the adapter parses both alike)."""
+    choice = choices_of(data)[0]
+    text = choice.get("text")
+    answer = {k: data[k] for k in ("id", "created", "model", "usage", "timings") if k in data}
+    message = {"role": "assistant", "content": text if isinstance(text, str) else ""}
+    answer["object"] = "chat.completion"
+    answer["choices"] = [{"index": 0, "message": message, "finish_reason": choice.get("finish_reason")}]
+    if choice.get("logprobs") is not None:
+        answer["choices"][0]["logprobs"] = choice["logprobs"]
+    return answer

