@@ -122,6 +122,7 @@ class Outcome:
     forced_call: str = ""  # "" when valid, else why not
     failure: str = ""  # the first failing check, named
     reply_note: str = ""  # where a lost forced reply went (reasoning_content, ...)
+    template_note: str = ""  # reuse the template itself does not allow (a trailer after the last turn)
 
     @property
     def passed(self) -> bool:
@@ -219,6 +220,7 @@ def run_conversation(url: str, strategy: str, template: Any) -> Outcome:
     ]
     plan = [("forced", "required"), ("after_result", "auto"), ("follow_up", "auto")]
     previous_prompt: int | None = None
+    previous_messages: list[dict[str, Any]] = []
     for name, choice in plan:
         turn = Turn(name)
         outcome.turns.append(turn)
@@ -244,11 +246,20 @@ def run_conversation(url: str, strategy: str, template: Any) -> Outcome:
             and turn.cached is not None
             and turn.cached < previous_prompt - PREFIX_SLACK
         ):
-            outcome.failure = outcome.failure or (
-                f"prefix reuse at {name}: {turn.cached} cached of {turn.prompt_tokens}, "
-                f"previous prompt {previous_prompt}"
-            )
-        previous_prompt = turn.prompt_tokens
+            lost = previous_prompt - turn.cached
+            template_lost = template_loss(url, previous_messages, messages)
+            if template_lost is not None and lost <= template_lost + PREFIX_SLACK:
+                outcome.template_note = outcome.template_note or (
+                    f"at {name}, {lost} tokens of the previous prompt were prefilled again; the template "
+                    f"itself re-renders {template_lost} (the caller's own messages, rendered as they are, "
+                    "without the adapter)"
+                )
+            else:
+                outcome.failure = outcome.failure or (
+                    f"prefix reuse at {name}: {turn.cached} cached of {turn.prompt_tokens}, "
+                    f"previous prompt {previous_prompt}"
+                )
+        previous_prompt, previous_messages = turn.prompt_tokens, list(messages)
         if name == "forced":
             why, calls = valid_call(response)
             outcome.forced_call = why
@@ -271,6 +282,23 @@ def run_conversation(url: str, strategy: str, template: Any) -> Outcome:
         elif name == "after_result":
             messages = [*messages, *_reply_messages(response), {"role": "user", "content": FOLLOW_UP}]
     return outcome
+
+
+def template_loss(url: str, before: list[dict[str, Any]], after: list[dict[str, Any]]) -> int | None:
+    """How many tokens of one request's prompt the template itself does not let the next request reuse:
+    the caller's messages, as they are (no adapter), rendered for each and tokenized; None when the
+    template cannot render them."""
+    tokens = []
+    for messages in (before, after):
+        rendered = httpx.post(f"{url}/apply-template", json={"messages": messages}, timeout=120)
+        if rendered.status_code != 200:
+            return None
+        prompt = rendered.json()["prompt"]
+        answer = httpx.post(f"{url}/tokenize", json={"content": prompt, "parse_special": True}, timeout=120)
+        tokens.append(answer.json()["tokens"])
+    first, second = tokens
+    shared = next((i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b), len(first))
+    return len(first) - shared
 
 
 def render_conversation(url: str, strategy: str, template: Any) -> Outcome:
@@ -452,6 +480,12 @@ def machine_note(load_at_start: float) -> str:
     )
 
 
+def verdict(outcome: Outcome) -> str:
+    if not outcome.passed:
+        return f"FAIL {outcome.failure}"
+    return "PASS (template trailer)" if outcome.template_note else "PASS"
+
+
 def print_table(rows: Sequence[Row], load_at_start: float, command: str) -> None:
     broken = [r for r in rows if r.startup_error]
     ran = [r for r in rows if not r.startup_error]
@@ -465,7 +499,7 @@ def print_table(rows: Sequence[Row], load_at_start: float, command: str) -> None
         by = {o.strategy: o for o in row.outcomes}
         today = by.get("today")
         learned = by.get("learned")
-        cell = lambda o: "—" if o is None else ("PASS" if o.passed else f"FAIL {o.failure}")  # noqa: E731
+        cell = lambda o: "—" if o is None else verdict(o)  # noqa: E731
         print(
             f"| {row.template} | {row.today} | {row.learned} | {'y' if row.thinking else ''} | "
             f"{'fails' if row.plain_error else 'ok'} | {cell(today)} | "
@@ -491,6 +525,12 @@ def print_table(rows: Sequence[Row], load_at_start: float, command: str) -> None
     print("## The server does not start")
     for row in broken:
         print(f"- {row.template}: {row.startup_error}")
+    print()
+    print("## Reuse the template itself does not allow")
+    for row in ran:
+        for outcome in row.outcomes:
+            if outcome.template_note:
+                print(f"- {row.template} [{outcome.strategy}]: {outcome.template_note}")
     print()
     print("## Failures today, by cause")
     groups: dict[str, list[str]] = {}

@@ -33,6 +33,15 @@ def chat_call(request: ChatRequest) -> HttpCall:
     return HttpCall("POST", Endpoint.CHAT, request.payload)
 
 
+def stream_call_flow(request: ChatRequest) -> Flow[HttpCall]:
+    """The streamed request: a chat one, or for tools the template renders itself, the prompt rendered
+    first and then streamed from /v1/completions (StreamTranslator reads its text events)."""
+    if not request.template_tools:
+        return chat_call(request)
+    prompt = yield from _rendered_prompt(request)
+    return HttpCall("POST", Endpoint.COMPLETIONS, text_route_body(request.payload, prompt))
+
+
 def chat_flow(request: ChatRequest, *, repair: bool) -> Flow[JSON]:
     """One chat request; with `repair`, a reply holding broken call JSON is asked for once more."""
     data = yield from _reply(request)
@@ -46,6 +55,8 @@ def _reply(request: ChatRequest) -> Flow[JSON]:
     """The server's answer. When a reply runs out of the server's context, llama-server's non-streamed
     answer is an error and the text is lost; the same request is then read as a stream, which keeps
     what was written up to the cut (OpenAI's finish_reason "length")."""
+    if request.template_tools:
+        return (yield from _reply_without_reader(request))
     try:
         return (yield chat_call(request))
     except errors.ReplyOutOfContext:
@@ -61,13 +72,18 @@ def _reply_without_reader(request: ChatRequest) -> Flow[JSON]:
     """The same request past llama-server's reply reader: the prompt its template renders for these
     messages, sent to /v1/completions (which reads nothing), answered in the chat shape. The prompt is
     the chat one token for token, so the prompt cache and the counts hold."""
+    prompt = yield from _rendered_prompt(request)
+    data = yield HttpCall("POST", Endpoint.COMPLETIONS, text_route_body(request.payload, prompt))
+    return chat_answer_from_text(data)
+
+
+def _rendered_prompt(request: ChatRequest) -> Flow[str]:
     rendered = yield HttpCall("POST", Endpoint.APPLY_TEMPLATE, template_body(request))
     prompt = rendered.get("prompt")
     if not isinstance(prompt, str):
         model = str(request.payload.get("model"))
         raise errors.bad_body(Endpoint.APPLY_TEMPLATE, model, 200, "", None, "no prompt")
-    data = yield HttpCall("POST", Endpoint.COMPLETIONS, text_route_body(request.payload, prompt))
-    return chat_answer_from_text(data)
+    return prompt
 
 
 def assemble_events(events: list[JSON], *, cut_off: bool) -> JSON:
@@ -105,8 +121,10 @@ class StreamTranslator:
     so the stream carries the same logprobs as the non-streamed reply (call text included)."""
 
     def __init__(self, request: ChatRequest | None, url: str, model: str) -> None:
-        # No ChatRequest: a text completion (/v1/completions), whose events carry `choices[0].text`.
-        self._text_events = request is None
+        # No ChatRequest: a text completion (/v1/completions), whose events carry `choices[0].text`,
+        # passed on as they are; a chat request whose template renders the tools streams from there too.
+        self._raw_text = request is None
+        self._text_events = request is None or bool(request.template_tools)
         expect = request.expect if request else None
         self._assembler = StreamAssembler(
             request.tool_names if request else frozenset(),
@@ -171,10 +189,13 @@ class StreamTranslator:
         if choice.get("finish_reason"):
             self._server_reason = str(choice["finish_reason"])
         if self._text_events:
-            text = choice.get("text") if isinstance(choice.get("text"), str) else ""
-            return [self._chunk(text)] if text else []
+            delta = str(choice["text"]) if isinstance(choice.get("text"), str) else ""
+            if self._raw_text:
+                return [self._chunk(delta)] if delta else []
+        else:
+            delta = choice_text(choice, "delta", self._model)
         self._take_logprobs(choice)
-        text = self._assembler.feed(choice_text(choice, "delta", self._model))
+        text = self._assembler.feed(delta)
         reasoning = (
             choice_text(choice, "delta", self._model, "reasoning_content") + self._assembler.take_reasoning()
         )

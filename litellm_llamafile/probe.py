@@ -115,3 +115,13 @@ def chosen_template(settings: LlamafileSettings, info: ServerInfo | None) -> Tem
     if info is None:
         return TemplateName.MISTRAL
     return TemplateName.CHATML if info.template is TemplateName.LLAMA3 else info.template
+
+
+def native_tools(settings: LlamafileSettings, info: ServerInfo | None) -> bool:
+    """Offer tools in the chat template's own rendering: asked for (tool_prompt="native") and the server
+    says its template has one (llama-server's chat_template_caps.supports_tools); otherwise generic."""
+    return (
+        settings.tool_prompt == "native"
+        and info is not None
+        and dict(info.caps).get("supports_tools") is True
+    )

@@ -12,9 +12,9 @@ import httpx
 from litellm.llms.custom_llm import CustomLLM
 from litellm.types.utils import EmbeddingResponse, ModelResponse
 
-from .chat import Chunk, StreamTranslator, chat_call, chat_flow
+from .chat import Chunk, StreamTranslator, chat_flow, stream_call_flow
 from .embeddings import build_embedding_response, embedding_flow, embedding_inputs
-from .probe import ServerInfo, chosen_template, images_refused
+from .probe import ServerInfo, chosen_template, images_refused, native_tools
 from .protocol import Endpoint, Flow, HttpCall
 from .roles import has_images
 from .routing import remember_model
@@ -87,7 +87,8 @@ class _Call:
             text = text_completion_call(self.model, self.kwargs["messages"], self.params, stream=True)
             return text, StreamTranslator(None, self.url(Endpoint.COMPLETIONS), self.model)
         request = self.request((yield from self.plan_flow()), stream=True)
-        return chat_call(request), StreamTranslator(request, self.url(Endpoint.CHAT), self.model)
+        call = yield from stream_call_flow(request)
+        return call, StreamTranslator(request, self.url(call.path), self.model)
 
     def plan_flow(self) -> Flow[Plan]:
         """What the request needs from the server: its facts, and the exact prompt size for a fair share."""
@@ -132,6 +133,7 @@ class _Call:
             thought_schema=self.settings.thought_schema,
             slots=info.total_slots if self.settings.slot_affinity else None,
             expect=info.reply,
+            native_tools=native_tools(self.settings, info),
         )
         pre_call: Callable[..., Any] | None = getattr(self.kwargs.get("logging_obj"), "pre_call", None)
         if pre_call is not None:  # the key is never handed to LiteLLM's logger

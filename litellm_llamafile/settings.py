@@ -35,7 +35,8 @@ CONNECTION_FIELDS = frozenset({"api_base", "api_key"})
 # Options a proxy client may set per request (behaviour only, no connection or resource settings); the
 # proxy's request guard (proxy.py) rejects any other `llamafile_*` key, and a deployment's value wins.
 REQUEST_OPTIONS = frozenset(
-    {"template", "constrain_auto", "thought_schema", "repair_retry", "slot_affinity", "fair_share"}
+    {"template", "tool_prompt", "constrain_auto", "thought_schema", "repair_retry", "slot_affinity"}
+    | {"fair_share"}
 )
 
 
@@ -62,6 +63,13 @@ class LlamafileSettings(BaseModel):
     connect_retries: int = Field(default=2, ge=0, description="Extra attempts when nothing listens.")
     loading_wait: float = Field(
         default=60.0, ge=0, description="Seconds to wait while the server answers 503."
+    )
+    tool_prompt: Literal["generic", "native"] = Field(
+        default="generic",
+        description="How offered tools reach the prompt: 'generic' = the adapter's signatures in the "
+        "system text; 'native' = the chat template's own tools rendering, where the server says its "
+        "template has one (llama-server --jinja: the prompt is rendered by /apply-template and sent to "
+        "/v1/completions; constraint and parsing stay the adapter's).",
     )
     constrain_auto: bool | Literal["thought"] = Field(
         default=False,

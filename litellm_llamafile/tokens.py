@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from . import errors
 from .families import NO_EXPECTATION
-from .probe import ServerInfo, chosen_template
+from .probe import ServerInfo, chosen_template, native_tools
 from .protocol import Endpoint, Flow, HttpCall
 from .roles import image_count, text_of
 from .settings import LlamafileSettings, TemplateName, call_settings
@@ -200,12 +200,19 @@ def count_flow(
     learn = settings.template is TemplateName.LEARN
     info = (yield from server.info_flow(learn=learn)) if automatic else server.info
     template = chosen_template(settings, info)
-    raw_key = _raw_key(server.api_base, template.value, messages, params)
+    native = native_tools(settings, info)
+    # The same messages count differently when the template renders the tools itself.
+    raw_key = _raw_key(server.api_base, template.value + ("+native" if native else ""), messages, params)
     known = cache.request(raw_key)
     if known is not None:
         return known  # the exact same input as before: no transform, no HTTP
     request = build_chat_request(
-        model, messages, params, template, expect=info.reply if info else NO_EXPECTATION
+        model,
+        messages,
+        params,
+        template,
+        expect=info.reply if info else NO_EXPECTATION,
+        native_tools=native,
     )
     body = template_body(request)
     request_key = hashlib.blake2b(
@@ -298,6 +305,11 @@ class _Count:
     def of(cls, how: CountOptions) -> _Count:
         from .servers import server_for
 
+        unknown = sorted(set(how) - CountOptions.__optional_keys__)
+        if unknown:  # a typo'd or llamafile_-prefixed option would otherwise be dropped unseen
+            raise TypeError(
+                f"count_tokens() got unexpected options {unknown}; adapter options go in options="
+            )
         settings = call_settings(
             api_base=how.get("api_base"),
             api_key=how.get("api_key"),

@@ -124,6 +124,9 @@ class ChatRequest:
     tools: tuple[Mapping[str, Any], ...] = ()
     tool_choice: ToolChoice = field(default_factory=lambda: ToolChoice("none"))
     expect: ReplyExpectation = NO_EXPECTATION
+    # Tools the chat template renders itself (tool_prompt="native"): the prompt then comes from
+    # /apply-template and goes to /v1/completions, since llama-server takes no grammar beside `tools`.
+    template_tools: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def parses_tools(self) -> bool:
@@ -160,6 +163,7 @@ def build_chat_request(
     thought_schema: Mapping[str, Any] | None = None,
     slots: int | None = None,
     expect: ReplyExpectation = NO_EXPECTATION,
+    native_tools: bool = False,
 ) -> ChatRequest:
     """LiteLLM call -> server request. `template` must be resolved (not AUTO).
 
@@ -168,6 +172,8 @@ def build_chat_request(
     llamafile). `constrain_auto` also constrains tool_choice="auto" to prose-or-a-valid-call (GBNF).
     The thought mode (`constrain_auto="thought"`, or a `thought_schema`) puts a thought before every
     call, auto or forced: prose, or JSON valid for `thought_schema` (GBNF on every server).
+    `native_tools`: the chat template renders the offered tools (its own format) instead of the
+    adapter's instructions (see ChatRequest.template_tools).
     """
     tools, raw_choice = _tools_from(params)
     try:
@@ -176,7 +182,8 @@ def build_chat_request(
         raise invalid_request(str(error), model) from None
     offered = tools if choice.mode != "none" else []
     conversation = Conversation.of(messages)
-    wire = conversation.reshaped(template, tool_instructions(offered) if offered else None)
+    native = native_tools and bool(offered)
+    wire = conversation.reshaped(template, tool_instructions(offered) if offered and not native else None)
 
     payload: dict[str, Any] = {k: v for k, v in params.items() if k not in _CONSUMED and v is not None}
     if "max_completion_tokens" in payload:
@@ -213,7 +220,12 @@ def build_chat_request(
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
     return ChatRequest(
-        payload=payload, messages=wire, tools=tuple(offered), tool_choice=choice, expect=expect
+        payload=payload,
+        messages=wire,
+        tools=tuple(offered),
+        tool_choice=choice,
+        expect=expect,
+        template_tools=tuple(offered) if native else (),
     )
 
 
@@ -361,13 +373,7 @@ def repair_request(request: ChatRequest, data: Mapping[str, Any]) -> ChatRequest
         {"role": "assistant", "content": text},
         {"role": "user", "content": REPAIR_PROMPT.format(reason=why)},
     ]
-    return ChatRequest(
-        {**request.payload, "messages": messages},
-        messages,
-        request.tools,
-        request.tool_choice,
-        request.expect,
-    )
+    return replace(request, payload={**request.payload, "messages": messages}, messages=messages)
 
 
 def merged_retry(request: ChatRequest, first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
@@ -492,14 +498,17 @@ def build_model_response(
 # The chat fields /v1/completions has no use for: the prompt replaces them (see template_body).
 _CHAT_ROUTE_ONLY = frozenset(
     {"messages", "tools", "tool_choice", "parallel_tool_calls", "response_format", "chat_template_kwargs"}
-    | {"reasoning_format", "stream", "stream_options"}
+    | {"reasoning_format"}
 )
 
 
 def template_body(request: ChatRequest) -> dict[str, Any]:
     """The POST /apply-template body that renders exactly the prompt `request` would get: its wire
-    messages and the template switches it sends (thinking off renders a closed block)."""
+    messages, the tools the template renders itself, and the template switches it sends (thinking off
+    renders a closed block)."""
     body: dict[str, Any] = {"messages": request.messages}
+    if request.template_tools:
+        body["tools"] = [dict(t) for t in request.template_tools]
     for key in ("chat_template_kwargs", "reasoning_format"):
         if key in request.payload:
             body[key] = request.payload[key]
