@@ -12,6 +12,7 @@ import yaml
 
 from litellm_llamafile.parsing import parse_tool_calls, tool_names
 from litellm_llamafile.streaming import StreamAssembler, argument_fragments, final_finish_reason
+from litellm_llamafile.tool_signatures import SIGNATURE_HEADER
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 
@@ -26,18 +27,28 @@ def _recorded_tool_replies() -> list[tuple[str, str, frozenset[str], str]]:
             if not request["uri"].endswith("/v1/chat/completions"):
                 continue
             body = json.loads(request["body"])
-            if "You can call these tools" not in json.dumps(body["messages"]):
+            if SIGNATURE_HEADER not in json.dumps(body["messages"]):
                 continue
-            names = frozenset(
-                line_obj["name"]
-                for message in body["messages"]
-                for line in message["content"].splitlines()
-                if line.startswith('{"') and '"name"' in line and (line_obj := json.loads(line))
-            )
+            names = _offered_names(body["messages"])
             text, reason = _reply_text(response["body"]["string"])
             if text is not None:
                 found.append((path.name, text, names, reason))
     return found
+
+
+def _offered_names(messages: list[dict[str, Any]]) -> frozenset[str]:
+    """The tool names in the adapter's instructions: one signature line per tool after its header."""
+    names: set[str] = set()
+    for message in messages:
+        lines = str(message.get("content") or "").splitlines()
+        if SIGNATURE_HEADER not in lines:
+            continue
+        for line in lines[lines.index(SIGNATURE_HEADER) + 1 :]:
+            name, paren, _ = line.partition("(")
+            if not paren or not name.isidentifier():
+                break
+            names.add(name)
+    return frozenset(names)
 
 
 def _reply_text(raw: str) -> tuple[str | None, str]:

@@ -93,6 +93,11 @@ FAMILIES = [
     Family("granite33", OPEN),
     Family("smollm3", OPEN),
     Family("glm46", OPEN),
+    Family("minimax_m2", OPEN, prefix_stable=False, why="the generation prompt opens <think>, as R1's"),
+    Family("cohere2", OPEN, prefix_stable=False, why="the generation prompt opens <|START_THINKING|>"),
+    Family("gemma4", OPEN),
+    Family("kimi_k3", OPEN),
+    Family("gpt_oss", OPEN),
 ]
 assert {f.role for f in FAMILIES} == set(CORPUS_ROLES)
 
