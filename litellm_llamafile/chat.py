@@ -3,7 +3,7 @@ translation, both sans-IO. `provider.py` runs them with a driver."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from litellm.types.llms.openai import (
@@ -36,32 +36,36 @@ def chat_call(request: ChatRequest) -> HttpCall:
 def stream_call_flow(request: ChatRequest) -> Flow[HttpCall]:
     """The streamed request: a chat one, or for tools the template renders itself, the prompt rendered
     first and then streamed from /v1/completions (StreamTranslator reads its text events)."""
-    if not request.template_tools:
+    if not request.text_route:
         return chat_call(request)
     prompt = yield from _rendered_prompt(request)
     return HttpCall("POST", Endpoint.COMPLETIONS, text_route_body(request.payload, prompt))
 
 
-def chat_flow(request: ChatRequest, *, repair: bool) -> Flow[JSON]:
-    """One chat request; with `repair`, a reply holding broken call JSON is asked for once more."""
-    data = yield from _reply(request)
+def chat_flow(
+    request: ChatRequest, *, repair: bool, on_refused: Callable[[], None] = lambda: None
+) -> Flow[JSON]:
+    """One chat request; with `repair`, a reply holding broken call JSON is asked for once more.
+    `on_refused` hears that the server's own reply reader refused a reply (the server remembers it)."""
+    data = yield from _reply(request, on_refused)
     retry = repair_request(request, data) if repair else None
     if retry is not None:
-        data = merged_retry(retry, data, (yield from _reply(retry)))
+        data = merged_retry(retry, data, (yield from _reply(retry, on_refused)))
     return data
 
 
-def _reply(request: ChatRequest) -> Flow[JSON]:
+def _reply(request: ChatRequest, on_refused: Callable[[], None]) -> Flow[JSON]:
     """The server's answer. When a reply runs out of the server's context, llama-server's non-streamed
     answer is an error and the text is lost; the same request is then read as a stream, which keeps
     what was written up to the cut (OpenAI's finish_reason "length")."""
-    if request.template_tools:
+    if request.text_route:
         return (yield from _reply_without_reader(request))
     try:
         return (yield chat_call(request))
     except errors.ReplyOutOfContext:
         pass
     except errors.ReplyFormatRefused:
+        on_refused()
         return (yield from _reply_without_reader(request))
     body = {**request.payload, "stream": True, "stream_options": {"include_usage": True}}
     streamed = yield HttpCall("POST", Endpoint.CHAT, body, stream=True)
@@ -124,7 +128,7 @@ class StreamTranslator:
         # No ChatRequest: a text completion (/v1/completions), whose events carry `choices[0].text`,
         # passed on as they are; a chat request whose template renders the tools streams from there too.
         self._raw_text = request is None
-        self._text_events = request is None or bool(request.template_tools)
+        self._text_events = request is None or request.text_route
         expect = request.expect if request else None
         self._assembler = StreamAssembler(
             request.tool_names if request else frozenset(),

@@ -558,6 +558,7 @@ class ReplyExpectation:
     reply_prefix: str = ""
     thinks: bool = False
     opener_echoed: bool = False
+    reads_effort: bool = False  # the template reads `reasoning_effort` (gpt-oss, Solar Open)
 
 
 _REASONING_OPENERS = tuple(REASONING)
@@ -589,12 +590,16 @@ def expected_reply(chat_template: str | None, prompt: str | None = None) -> Repl
             family = specific
     tail = (prompt or "").rstrip()
     thinks = any(word in template for word in _THINKING_WORDS)
+    effort = "reasoning_effort" in template
     if prompt is not None:
         starts_in_reasoning = tail.endswith(_REASONING_OPENERS)
         reply_prefix = ">>>" if tail.endswith(">>>") else ""
-        return ReplyExpectation(family, starts_in_reasoning, reply_prefix, thinks or starts_in_reasoning)
+        return ReplyExpectation(
+            family, starts_in_reasoning, reply_prefix, thinks or starts_in_reasoning, reads_effort=effort
+        )
     opens = _template_opens_think(template)
-    return ReplyExpectation(family, opens, ">>>" if "'>>>'" in template else "", thinks or opens)
+    prefix = ">>>" if "'>>>'" in template else ""
+    return ReplyExpectation(family, opens, prefix, thinks or opens, reads_effort=effort)
 
 
 _GENERATION_BLOCK = re.compile(r"if\s+add_generation_prompt\s*%\}(.*?)\{%-?\s*endif", re.DOTALL)

@@ -5,7 +5,7 @@ HTTP in transport."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -79,7 +79,9 @@ class _Call:
             data = yield text_completion_call(self.model, self.kwargs["messages"], self.params, stream=False)
             return build_text_response(data, model_response, self.model)
         request = self.request((yield from self.plan_flow()), stream=False)
-        data = yield from chat_flow(request, repair=self.settings.repair_retry)
+        data = yield from chat_flow(
+            request, repair=self.settings.repair_retry, on_refused=self.server.remember_reader_refuses
+        )
         return build_model_response(data, request, model_response, self.model)
 
     def stream_flow(self) -> Flow[tuple[HttpCall, StreamTranslator]]:
@@ -135,6 +137,9 @@ class _Call:
             expect=info.reply,
             native_tools=native_tools(self.settings, info),
         )
+        if self.server.reader_refuses and not has_images(self.conversation.turns):
+            # A rendered prompt holds no image data: a request with images still goes to the chat endpoint.
+            request = replace(request, past_reader=True)
         pre_call: Callable[..., Any] | None = getattr(self.kwargs.get("logging_obj"), "pre_call", None)
         if pre_call is not None:  # the key is never handed to LiteLLM's logger
             pre_call(

@@ -336,6 +336,10 @@ class AdapterChatConfig(LlamafileChatConfig):
     def get_provider_info(self, model: str) -> ProviderSpecificModelInfo | None:
         return cast("ProviderSpecificModelInfo", dict(CAPABILITIES))
 
+    def get_supported_openai_params(self, model: str) -> list[str]:
+        # reasoning_effort reaches the templates that read it (gpt-oss, Solar Open: transformation.py).
+        return [*super().get_supported_openai_params(model), "reasoning_effort"]
+
     def get_model_info(
         self, model: str, api_base: str | None = None, api_key: str | None = None
     ) -> dict[str, Any]:

@@ -26,6 +26,7 @@ class Server:
     pools: Pools = field(default_factory=Pools)
     tokens: TokenCache = field(default_factory=TokenCache)
     _info: ServerInfo | None = None
+    _reader_refuses: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -48,6 +49,17 @@ class Server:
                 self._info = learned
             return self._info
 
+    @property
+    def reader_refuses(self) -> bool:
+        """llama-server's own reader for its template's reply format refused a reply of this model: later
+        chat requests go past it (ChatRequest.past_reader), streams included, and cost no failed attempt."""
+        with self._lock:
+            return self._reader_refuses
+
+    def remember_reader_refuses(self) -> None:
+        with self._lock:
+            self._reader_refuses = True
+
     def driver(self, settings: LlamafileSettings, model: str) -> SyncDriver:
         return SyncDriver(self.pools, settings, model)
 
@@ -58,6 +70,7 @@ class Server:
         """Drop what was learned (server facts and token counts); connections stay pooled."""
         with self._lock:
             self._info = None
+            self._reader_refuses = False
         self.tokens.clear()
 
 

@@ -36,6 +36,7 @@ from .parsing import ParsedReply, broken_call_reason, parse_tool_calls, split_re
 from .roles import (
     RoleStrategy,
     WireMessage,
+    has_images,
     reshape_messages,
     reshape_turns,
     strategy_for,
@@ -127,6 +128,14 @@ class ChatRequest:
     # Tools the chat template renders itself (tool_prompt="native"): the prompt then comes from
     # /apply-template and goes to /v1/completions, since llama-server takes no grammar beside `tools`.
     template_tools: tuple[Mapping[str, Any], ...] = ()
+    # Past the server's reply reader (/apply-template, then /v1/completions) though the tools are the
+    # adapter's: the server's reader refused a reply before (Server.reader_refuses).
+    past_reader: bool = False
+
+    @property
+    def text_route(self) -> bool:
+        """Sent as a rendered prompt to /v1/completions rather than as messages to the chat endpoint."""
+        return self.past_reader or bool(self.template_tools)
 
     @property
     def parses_tools(self) -> bool:
@@ -182,7 +191,8 @@ def build_chat_request(
         raise invalid_request(str(error), model) from None
     offered = tools if choice.mode != "none" else []
     conversation = Conversation.of(messages)
-    native = native_tools and bool(offered)
+    # A rendered prompt holds no image data, so a request with images keeps the generic instructions.
+    native = native_tools and bool(offered) and not has_images(conversation.turns)
     wire = conversation.reshaped(template, tool_instructions(offered) if offered and not native else None)
 
     payload: dict[str, Any] = {k: v for k, v in params.items() if k not in _CONSUMED and v is not None}
@@ -209,6 +219,13 @@ def build_chat_request(
         # that renders the switch into its system block (SmolLM3, Gemma 4) would otherwise re-render
         # the whole prompt between an agent's forced and auto turns, losing the prompt cache.
         payload["chat_template_kwargs"] = no_thinking(payload.get("chat_template_kwargs"))
+    if expect.reads_effort and payload.get("reasoning_effort") is not None:
+        # LiteLLM's reasoning_effort, where the template reads it (a template variable, not a field).
+        kwargs = payload.get("chat_template_kwargs")
+        payload["chat_template_kwargs"] = {
+            "reasoning_effort": payload.pop("reasoning_effort"),
+            **(kwargs if isinstance(kwargs, Mapping) else {}),
+        }
     if expect.thinks and payload.get("reasoning_format") == "none":
         # The server then starts the reply text with a think opener the prompt ended with (DeepSeek-R1,
         # and MiniMax-M2 or Cohere2 even with thinking off), so the text says itself where it is; under

@@ -302,6 +302,13 @@ def _reader_refuses(exchange: Exchange) -> None:
     elif path == "/v1/completions":
         text = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
         usage = {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}
+        if exchange.payload().get("stream"):
+            pieces = [
+                {"choices": [{"index": 0, "text": t, "finish_reason": None}]} for t in (text[:9], text[9:])
+            ]
+            end = {"choices": [{"index": 0, "text": "", "finish_reason": "stop"}]}
+            exchange.sse([*pieces, end, {"choices": [], "usage": usage}])
+            return
         choice = {"text": text, "index": 0, "finish_reason": "stop"}
         exchange.reply(200, {"object": "text_completion", "choices": [choice], "usage": usage})
     else:
@@ -346,3 +353,48 @@ def test_a_refused_stream_says_what_to_change(faulty: Callable[..., FaultyServer
         )
     assert isinstance(underlying(raised.value), litellm.InternalServerError)
     assert "the model's own template" in str(raised.value)
+
+
+@local_only
+def test_after_a_refusal_the_server_is_asked_past_its_reader_streams_included(
+    faulty: Callable[..., FaultyServer],
+) -> None:
+    server = faulty(every=_reader_refuses)
+    params: dict[str, Any] = {"tools": WEATHER, "tool_choice": "required", "api_base": server.url}
+    litellm.completion(model="llamafile/x", messages=USER, max_retries=0, **params)
+    refused = len(server.chat_requests)
+    chunks = list(litellm.completion(model="llamafile/x", messages=USER, stream=True, **params))
+    built = litellm.stream_chunk_builder(chunks)
+    (call,) = built.choices[0].message.tool_calls
+    assert (call.function.name, json.loads(call.function.arguments)) == ("get_weather", {"city": "Paris"})
+    assert len(server.chat_requests) == refused == 1  # no second failed attempt on the chat endpoint
+
+
+EFFORT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"
+    "Reasoning: {{ reasoning_effort | default('medium') }}<|assistant|>"
+)
+
+
+def test_reasoning_effort_reaches_a_template_that_reads_it() -> None:
+    params = {"reasoning_effort": "low"}
+    reads = build_chat_request("x", USER, params, TemplateName.CHATML, expect=expected_reply(EFFORT_TEMPLATE))
+    other = build_chat_request("x", USER, params, TemplateName.CHATML, expect=expected_reply(CHATML_TEMPLATE))
+    assert reads.payload["chat_template_kwargs"]["reasoning_effort"] == "low"
+    assert "reasoning_effort" not in reads.payload
+    assert other.payload["reasoning_effort"] == "low"  # forwarded as given: nothing is dropped
+    assert "chat_template_kwargs" not in other.payload
+
+
+@local_only
+def test_reasoning_effort_is_a_supported_parameter(faulty: Callable[..., FaultyServer]) -> None:
+    def every(exchange: Exchange) -> None:
+        if exchange.seen.path == "/props":
+            exchange.reply(200, {"chat_template": EFFORT_TEMPLATE, "total_slots": 1})
+        else:
+            exchange.reply(200, chat_completion("It is 4."))
+
+    server = faulty(every=every)
+    litellm.completion(model="llamafile/x", messages=USER, api_base=server.url, reasoning_effort="high")
+    (sent,) = server.chat_requests
+    assert json.loads(sent.body)["chat_template_kwargs"] == {"reasoning_effort": "high"}
