@@ -37,6 +37,8 @@ _CONTEXT_MARKERS = ("exceed_context_size", "context size has been exceeded", "ex
 
 
 # What to do about a server answer, by a phrase in it: the server runs without what the call needs.
+# llama-server's words when its reader for the chat template's reply format refuses a reply.
+FORMAT_REFUSED = "does not match the expected"
 _HINTS = (
     (
         "does not support embeddings",
@@ -50,7 +52,7 @@ _HINTS = (
         "start a vision model with its projector: llama-server --mmproj MMPROJ.gguf",
     ),
     (
-        "does not match the expected",
+        FORMAT_REFUSED,
         "llama-server could not read the reply in the format its chat template declares: the model "
         "does not write that format. Non-streamed calls are sent again through /v1/completions, where "
         "the server reads nothing; for a stream, start llama-server with the model's own template",
@@ -129,7 +131,7 @@ def from_status(
     message += hint_for(body)
     if status >= 500 and "context size has been exceeded" in body.lower():
         kind: Any = ReplyOutOfContext
-    elif status >= 500 and "does not match the expected" in body.lower():
+    elif status >= 500 and FORMAT_REFUSED in body.lower():
         kind = ReplyFormatRefused
     elif is_context_overflow(body) or status == 413:
         kind = ContextWindowExceededError

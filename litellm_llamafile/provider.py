@@ -5,7 +5,7 @@ HTTP in transport."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -136,10 +136,8 @@ class _Call:
             slots=info.total_slots if self.settings.slot_affinity else None,
             expect=info.reply,
             native_tools=native_tools(self.settings, info),
+            past_reader=self.server.reader_refuses,
         )
-        if self.server.reader_refuses and not has_images(self.conversation.turns):
-            # A rendered prompt holds no image data: a request with images still goes to the chat endpoint.
-            request = replace(request, past_reader=True)
         pre_call: Callable[..., Any] | None = getattr(self.kwargs.get("logging_obj"), "pre_call", None)
         if pre_call is not None:  # the key is never handed to LiteLLM's logger
             pre_call(

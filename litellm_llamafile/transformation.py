@@ -173,6 +173,7 @@ def build_chat_request(
     slots: int | None = None,
     expect: ReplyExpectation = NO_EXPECTATION,
     native_tools: bool = False,
+    past_reader: bool = False,
 ) -> ChatRequest:
     """LiteLLM call -> server request. `template` must be resolved (not AUTO).
 
@@ -182,7 +183,8 @@ def build_chat_request(
     The thought mode (`constrain_auto="thought"`, or a `thought_schema`) puts a thought before every
     call, auto or forced: prose, or JSON valid for `thought_schema` (GBNF on every server).
     `native_tools`: the chat template renders the offered tools (its own format) instead of the
-    adapter's instructions (see ChatRequest.template_tools).
+    adapter's instructions (see ChatRequest.template_tools). `past_reader`: send it past the server's
+    reply reader (ChatRequest.past_reader). Neither applies to a request with images.
     """
     tools, raw_choice = _tools_from(params)
     try:
@@ -191,8 +193,10 @@ def build_chat_request(
         raise invalid_request(str(error), model) from None
     offered = tools if choice.mode != "none" else []
     conversation = Conversation.of(messages)
-    # A rendered prompt holds no image data, so a request with images keeps the generic instructions.
-    native = native_tools and bool(offered) and not has_images(conversation.turns)
+    # Both take the text route, and a rendered prompt holds no image data: a request with images keeps
+    # the chat endpoint and the generic instructions.
+    text_ok = not has_images(conversation.turns)
+    native = native_tools and bool(offered) and text_ok
     wire = conversation.reshaped(template, tool_instructions(offered) if offered and not native else None)
 
     payload: dict[str, Any] = {k: v for k, v in params.items() if k not in _CONSUMED and v is not None}
@@ -243,6 +247,7 @@ def build_chat_request(
         tool_choice=choice,
         expect=expect,
         template_tools=tuple(offered) if native else (),
+        past_reader=past_reader and text_ok,
     )
 
 
