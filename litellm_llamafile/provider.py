@@ -5,7 +5,7 @@ HTTP in transport."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -18,7 +18,7 @@ from .probe import ServerInfo, chosen_template, images_refused, native_tools
 from .protocol import Endpoint, Flow, HttpCall
 from .roles import has_images
 from .routing import remember_model
-from .servers import Server, server_for
+from .servers import Knowledge, Server, server_for
 from .settings import LlamafileSettings, TemplateName, call_settings, split_call_options
 from .text_completion import build_text_response, is_text_completion, text_completion_call
 from .tokens import count_flow
@@ -43,7 +43,7 @@ def settings_for_call(
     )
 
 
-Plan = tuple[ServerInfo, Mapping[str, Any]]
+Plan = tuple[Knowledge, Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +78,12 @@ class _Call:
         if self.text:
             data = yield text_completion_call(self.model, self.kwargs["messages"], self.params, stream=False)
             return build_text_response(data, model_response, self.model)
-        request = self.request((yield from self.plan_flow()), stream=False)
+        plan = yield from self.plan_flow()
+        request = self.request(plan, stream=False)
         data = yield from chat_flow(
-            request, repair=self.settings.repair_retry, on_refused=self.server.remember_reader_refuses
+            request, repair=self.settings.repair_retry, on_refused=plan[0].remember_reader_refuses
         )
+        self.server.saw_reply(self.model, data.get("model"))
         return build_model_response(data, request, model_response, self.model)
 
     def stream_flow(self) -> Flow[tuple[HttpCall, StreamTranslator]]:
@@ -94,7 +96,10 @@ class _Call:
 
     def plan_flow(self) -> Flow[Plan]:
         """What the request needs from the server: its facts, and the exact prompt size for a fair share."""
-        info = yield from self.server.info_flow(learn=self.settings.template is TemplateName.LEARN)
+        known = yield from self.server.knowledge_flow(
+            self.model, learn=self.settings.template is TemplateName.LEARN
+        )
+        info = known.info
         refused = (
             images_refused(info, self.settings.api_base, self.model)
             if has_images(self.conversation.turns)
@@ -105,7 +110,7 @@ class _Call:
         if info.n_ctx:  # LiteLLM's model info (get_model_info, trim_messages, the proxy's checks)
             remember_model(self.model, context_window=info.n_ctx)
         params = yield from self.fair_share_flow(info)
-        return info, params
+        return known, params
 
     def fair_share_flow(self, info: ServerInfo) -> Flow[Mapping[str, Any]]:
         """The request parameters, with max_tokens set to this slot's share of the context minus the exact
@@ -123,7 +128,8 @@ class _Call:
         return {**self.params, "max_tokens": share - prompt}
 
     def request(self, plan: Plan, *, stream: bool) -> ChatRequest:
-        info, params = plan
+        known, params = plan
+        info = known.info
         request = build_chat_request(
             self.model,
             self.conversation,
@@ -136,8 +142,10 @@ class _Call:
             slots=info.total_slots if self.settings.slot_affinity else None,
             expect=info.reply,
             native_tools=native_tools(self.settings, info),
-            past_reader=self.server.reader_refuses,
+            past_reader=known.reader_refuses,
         )
+        if self.server.route(self.model):
+            request = replace(request, routed=True)
         pre_call: Callable[..., Any] | None = getattr(self.kwargs.get("logging_obj"), "pre_call", None)
         if pre_call is not None:  # the key is never handed to LiteLLM's logger
             pre_call(

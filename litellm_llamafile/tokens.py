@@ -4,6 +4,14 @@ The count is of what a chat request really sends: the same reshaped messages and
 rendered by the server (POST /apply-template) and tokenized by it (POST /tokenize, parse_special). So it
 equals the `usage.prompt_tokens` the server reports for that request.
 
+The tokens a tokenizer adds around a prompt are counted the way the server adds them, by the server
+itself: llama-server tokenizes a chat prompt with `add_special` on, so the tokenizer adds BOS when its
+model says so (Gemma, Llama: yes; Qwen, SmolLM2: no) and EOS when it says so, and the rendered prompt has
+already lost a BOS the template wrote itself (`{{ bos_token }}`: llama-server strips it, since the
+tokenizer adds one; a prompt that still starts with BOS then gets two, as on the server). So the start
+of every prompt is tokenized with `add_special` on too, and the rest with it off: the counts add up to
+the server's own, whatever the tokenizer adds (a BOS-adding tokenizer counted one short before).
+
 Caching, so a long agent history is not re-tokenized every turn:
 - a whole request seen before costs no HTTP at all;
 - otherwise the rendered prompt is cut just before each special token (`<|im_start|>`, `</s>`, ...).
@@ -25,11 +33,10 @@ import marshal
 import threading
 from collections import OrderedDict
 from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from . import errors
-from .families import NO_EXPECTATION
 from .probe import ServerInfo, chosen_template, native_tools
 from .protocol import Endpoint, Flow, HttpCall
 from .roles import image_count, text_of
@@ -167,21 +174,29 @@ def _prefix_keys(api_base: str, segments: Sequence[str]) -> list[bytes]:
     return keys
 
 
-def _tokenize_call(text: str, *, parse_special: bool = True) -> HttpCall:
-    return HttpCall(
-        "POST", Endpoint.TOKENIZE, {"content": text, "add_special": False, "parse_special": parse_special}
-    )
+def _tokenize_call(
+    text: str, model: str | None = None, *, parse_special: bool = True, start: bool = False
+) -> HttpCall:
+    """`start`: the text begins the prompt, so the tokenizer adds what it adds to a whole prompt (BOS and
+    EOS where its model says so), as the server does to the prompt of a request. `model`: the router's
+    model that counts."""
+    body: dict[str, Any] = {"content": text, "add_special": start, "parse_special": parse_special}
+    if model:
+        body["model"] = model
+    return HttpCall("POST", Endpoint.TOKENIZE, body)
 
 
-def _learn_separators(info: ServerInfo) -> Generator[HttpCall, dict[str, Any], tuple[str, ...]]:
+def _learn_separators(
+    info: ServerInfo, model: str | None
+) -> Generator[HttpCall, dict[str, Any], tuple[str, ...]]:
     """Keep the candidates that are single special tokens in this server's vocabulary."""
     candidates = dict.fromkeys([*(t for t in (info.bos_token, info.eos_token) if t), *CANDIDATE_SEPARATORS])
     found: list[str] = []
     for candidate in candidates:
-        special = yield _tokenize_call(candidate)
+        special = yield _tokenize_call(candidate, model)
         if token_list_length(special) != 1:
             continue
-        plain = yield _tokenize_call(candidate, parse_special=False)
+        plain = yield _tokenize_call(candidate, model, parse_special=False)
         if token_list_length(plain) > 1:
             found.append(candidate)
     return tuple(found)
@@ -194,11 +209,11 @@ def count_flow(
     params: Mapping[str, Any],
     model: str,
 ) -> Flow[int]:
-    """The whole counting protocol, as a flow of HTTP calls (see module doc)."""
-    cache = server.tokens
-    automatic = settings.template in (TemplateName.AUTO, TemplateName.LEARN)
-    learn = settings.template is TemplateName.LEARN
-    info = (yield from server.info_flow(learn=learn)) if automatic else server.info
+    """The whole counting protocol, as a flow of HTTP calls (see module doc). The counts are those of the
+    model the server serves now: its knowledge holds them, and another model gets its own."""
+    knowledge = yield from server.knowledge_flow(model, learn=settings.template is TemplateName.LEARN)
+    cache, info = knowledge.tokens, knowledge.info
+    routed = server.route(model) or None  # a router's /tokenize and /apply-template name the model
     template = chosen_template(settings, info)
     native = native_tools(settings, info)
     # The same messages count differently when the template renders the tools itself.
@@ -211,10 +226,10 @@ def count_flow(
         messages,
         params,
         template,
-        expect=info.reply if info else NO_EXPECTATION,
+        expect=info.reply,
         native_tools=native,
     )
-    body = template_body(request)
+    body = template_body(replace(request, routed=bool(routed)))
     request_key = hashlib.blake2b(
         json.dumps([template.value, body], sort_keys=True).encode(), digest_size=20
     ).digest()
@@ -233,8 +248,8 @@ def count_flow(
     if not isinstance(prompt, str):
         raise errors.bad_body(Endpoint.APPLY_TEMPLATE, model, 200, json.dumps(rendered), None, "no prompt")
     if cache.separators is None:
-        cache.separators = yield from _learn_separators(info or ServerInfo())
-    total = (yield from _count_prompt(server.api_base, prompt, cache)) + images * IMAGE_TOKENS
+        cache.separators = yield from _learn_separators(info, routed)
+    total = (yield from _count_prompt(server.api_base, prompt, cache, routed)) + images * IMAGE_TOKENS
     cache.remember([request_key, raw_key], total)
     return total
 
@@ -251,22 +266,26 @@ def _raw_key(
     return b"raw:" + hashlib.blake2b(raw, digest_size=20).digest()
 
 
-def _count_prompt(api_base: str, prompt: str, cache: TokenCache) -> Flow[int]:
+def _count_prompt(api_base: str, prompt: str, cache: TokenCache, model: str | None) -> Flow[int]:
     segments = split_segments(prompt, cache.separators or ()) if cache.segmenting else [prompt]
     keys = _prefix_keys(api_base, segments)
     reuse, total = cache.longest_prefix(keys)
     # Tokenize the new tail as two pieces: all but its last segment, then the last one (usually the
     # generation prompt), so next turn's prompt, which extends this one minus that tail, finds a hit.
+    # The piece that starts the prompt gets the tokens the tokenizer adds (see the module doc); a count
+    # reused from the cache already has them.
     if len(segments) - reuse >= 2:
-        total += token_list_length((yield _tokenize_call("".join(segments[reuse:-1]))))
+        head = "".join(segments[reuse:-1])
+        total += token_list_length((yield _tokenize_call(head, model, start=reuse == 0)))
         cache.remember_prefix(keys[-2], total)
-        total += token_list_length((yield _tokenize_call(segments[-1])))
+        total += token_list_length((yield _tokenize_call(segments[-1], model)))
     else:
-        total += token_list_length((yield _tokenize_call("".join(segments[reuse:]))))
+        tail = "".join(segments[reuse:])
+        total += token_list_length((yield _tokenize_call(tail, model, start=reuse == 0)))
     cache.remember_prefix(keys[-1], total)
 
     if len(segments) > 1 and cache.needs_verification():
-        whole = token_list_length((yield _tokenize_call(prompt)))
+        whole = token_list_length((yield _tokenize_call(prompt, model, start=True)))
         cache.verified(whole == total)
         if whole != total:
             logger.warning(

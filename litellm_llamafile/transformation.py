@@ -131,6 +131,9 @@ class ChatRequest:
     # Past the server's reply reader (/apply-template, then /v1/completions) though the tools are the
     # adapter's: the server's reader refused a reply before (Server.reader_refuses).
     past_reader: bool = False
+    # The server is a router (several models behind the URL, picked by `model`): the bodies of the
+    # /apply-template and /tokenize calls made for this request name the model too.
+    routed: bool = False
 
     @property
     def text_route(self) -> bool:
@@ -529,6 +532,8 @@ def template_body(request: ChatRequest) -> dict[str, Any]:
     messages, the tools the template renders itself, and the template switches it sends (thinking off
     renders a closed block)."""
     body: dict[str, Any] = {"messages": request.messages}
+    if request.routed:
+        body["model"] = request.payload.get("model")
     if request.template_tools:
         body["tools"] = [dict(t) for t in request.template_tools]
     for key in ("chat_template_kwargs", "reasoning_format"):
