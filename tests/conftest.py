@@ -4,6 +4,7 @@
     pytest --live          the same tests (plus `live`-only fault tests) against real llama.cpp servers
     pytest -m live         the same as `pytest --live -m "vcr or live"`: just the tests that use a server
     pytest --record        re-record the cassettes from real servers (implies --live)
+    pytest -m live --slow  also the slow tier: more checks on the slower real models (not in CI)
     LLAMAFILE_LIVE=1       same as --live
 
 Live servers are started from the registries (litellm_llamafile.embedded_server) and stopped at session end;
@@ -36,6 +37,7 @@ from .support.servers import CANONICAL, CASSETTES, RECORDING_API_KEY, SentReques
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--live", action="store_true", help="run against real llama.cpp servers")
     parser.addoption("--record", action="store_true", help="re-record cassettes from real servers")
+    parser.addoption("--slow", action="store_true", help="also run the slow tier (more on the slower models)")
 
 
 def is_live(config: pytest.Config) -> bool:
@@ -63,9 +65,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if "live" in item.keywords:
                 item.add_marker(skip)
         return
+    slow = pytest.mark.skip(reason="slow tier: run with --slow")
     for item in items:
         if item.get_closest_marker("vcr") is not None:
             item.add_marker(pytest.mark.live)
+        if "slow" in item.keywords and not config.getoption("--slow"):
+            item.add_marker(slow)
 
 
 def pytest_configure(config: pytest.Config) -> None:
