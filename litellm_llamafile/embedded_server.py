@@ -249,6 +249,9 @@ class EmbeddedServer:
     api_key: str | None = None
     port: int = 0
     model: str = "smollm2"  # a key of MODELS
+    # llama-server's router mode: no model of its own, the GGUFs of this folder behind one URL, each
+    # loaded on demand in its own child server and picked by a request's `model` (the file stem).
+    router_dir: Path | None = None
     ctx_size: int = 8192  # shared by the slots (4 by default): 2048 tokens each
     slots: int | None = None
     extra_args: Sequence[str] = ()
@@ -259,11 +262,11 @@ class EmbeddedServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def command(self, binary: Path, model: Path) -> list[str]:
+    def command(self, binary: Path, model: Path | None) -> list[str]:
+        source = ["-m", str(model)] if model is not None else ["--models-dir", str(self.router_dir)]
         args = [
             str(binary),
-            "-m",
-            str(model),
+            *source,
             "--host",
             "127.0.0.1",
             "--port",
@@ -284,7 +287,8 @@ class EmbeddedServer:
     def start(self, timeout: float = 180.0) -> EmbeddedServer:
         if self.template not in TEMPLATES:
             raise ValueError(f"template must be one of {TEMPLATES}")
-        binary, model = ensure_llama_server(), ensure_model(self.model)
+        binary = ensure_llama_server()
+        model = ensure_model(self.model) if self.router_dir is None else None
         self.port = self.port or free_port()
         log = self.log_path or cache_dir() / f"llama-server-{self.port}.log"
         with open(log, "wb") as sink:
