@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import jsonschema
 import jsonschema.exceptions
 
+from .parsing import ParsedReply
 from .tools import function_spec
 
 
@@ -38,3 +40,35 @@ def call_problem(name: str, arguments: str, tools: Sequence[Mapping[str, Any]]) 
         return None
     where = "/".join(str(p) for p in found.absolute_path)
     return f"{where + ': ' if where else ''}{found.message}"[:300]
+
+
+def invalid_calls(reply: ParsedReply, tools: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The calls of `reply` their tools' schemas reject: call id -> what is wrong."""
+    found = {}
+    for call in reply.tool_calls:
+        problem = call_problem(call.name, call.arguments, tools)
+        if problem is not None:
+            found[call.id] = problem
+    return found
+
+
+def as_text(reply: ParsedReply, rejected: Mapping[str, str]) -> ParsedReply:
+    """`reply` with the `rejected` calls given back as text, after its prose: the caller gets what the
+    model wrote rather than a call its tool would refuse."""
+    if not rejected:
+        return reply
+    kept = tuple(c for c in reply.tool_calls if c.id not in rejected)
+    written = [
+        json.dumps({"name": c.name, "arguments": _loaded(c.arguments)}, ensure_ascii=False)
+        for c in reply.tool_calls
+        if c.id in rejected
+    ]
+    content = "\n".join([*([reply.content] if reply.content else []), *written])
+    return replace(reply, content=content, tool_calls=kept)
+
+
+def _loaded(arguments: str) -> object:
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return arguments

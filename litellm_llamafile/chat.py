@@ -3,7 +3,8 @@ translation, both sans-IO. `provider.py` runs them with a driver."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from litellm.types.llms.openai import (
@@ -14,8 +15,10 @@ from litellm.types.llms.openai import (
 from litellm.types.utils import Delta, GenericStreamingChunk, ModelResponseStream, StreamingChoices, Usage
 
 from . import errors
+from .call_checks import as_text, invalid_calls
+from .parsing import ParsedReply
 from .protocol import JSON, Endpoint, Flow, HttpCall
-from .streaming import StreamAssembler, argument_fragments
+from .streaming import StreamAssembler, StreamEnd, argument_fragments
 from .transformation import (
     ChatRequest,
     chat_answer_from_text,
@@ -138,6 +141,7 @@ class StreamTranslator:
             reply_prefix=expect.reply_prefix if expect else "",
             opener_echoed=bool(expect and expect.opener_echoed),
         )
+        self._tools = request.tools if request and request.parses_tools else ()
         self._url = url
         self._model = model
         self._id = ""
@@ -220,7 +224,7 @@ class StreamTranslator:
         if self._server_reason is None:
             # The server never said the reply was complete (killed, restarted): never pass it off as done.
             raise errors.stream_broken(self._url, self._model, "no finish_reason before the stream closed")
-        end = self._assembler.finish(self._server_reason, id_seed=self._id)
+        end = checked_end(self._assembler.finish(self._server_reason, id_seed=self._id), self._tools)
         chunks: list[Chunk] = [self._reasoning(end.reasoning)] if end.reasoning else []
         if end.content or self._logprobs:
             chunks.append(self._content(end.content))
@@ -239,3 +243,14 @@ class StreamTranslator:
         usage: Any = self._usage.model_dump(exclude_none=True) if self._usage is not None else None
         chunks.append(self._chunk(finish_reason=end.finish_reason, usage=usage))
         return chunks
+
+
+def checked_end(end: StreamEnd, tools: Sequence[Mapping[str, Any]]) -> StreamEnd:
+    """The end of a stream with every call its tool's schema rejects given back as text (call_checks)."""
+    reply = ParsedReply(end.content or None, end.tool_calls)
+    rejected = invalid_calls(reply, tools) if tools else {}
+    if not rejected:
+        return end
+    kept = as_text(reply, rejected)
+    reason = "length" if end.finish_reason == "length" else "tool_calls" if kept.tool_calls else "stop"
+    return replace(end, content=kept.content or "", tool_calls=kept.tool_calls, finish_reason=reason)

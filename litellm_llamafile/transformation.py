@@ -23,6 +23,7 @@ from litellm.types.utils import (
     Usage,
 )
 
+from .call_checks import as_text, invalid_calls
 from .errors import PROVIDER, invalid_request
 from .families import NO_EXPECTATION, ReplyExpectation
 from .grammar import (
@@ -488,6 +489,8 @@ def build_model_response(
         server_reason = choice.get("finish_reason")
         seed = response_id if index == 0 else f"{response_id}/{index}"
         reply = parse_reply(text, request, id_seed=seed, server_reason=server_reason)
+        if request.parses_tools:  # a call its tool's schema rejects is given back as text (call_checks)
+            reply = as_text(reply, invalid_calls(reply, request.tools))
         reason = (
             final_finish_reason(server_reason, bool(reply.tool_calls))
             if request.parses_tools
