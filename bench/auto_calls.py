@@ -52,7 +52,7 @@ import litellm_llamafile
 from litellm_llamafile.embedded_server import EmbeddedServer
 from litellm_llamafile.servers import SERVERS
 
-MAX_TOKENS = 200
+MAX_TOKENS = 128
 CONFIGS: dict[str, dict[str, Any] | None] = {
     "generic": {},
     "generic+constrain": {"llamafile_constrain_auto": True},
@@ -70,6 +70,7 @@ class Outcome:
     calls: list[tuple[str, str]] = field(default_factory=list)
     content: str = ""
     prompt_tokens: int | None = None
+    completion_tokens: int | None = None
     counted: int | None = None
     seconds: float = 0.0
     error: str = ""
@@ -115,6 +116,7 @@ def ask(url: str, task: Task, config: str) -> Outcome:
     outcome.calls = [(c.function.name, c.function.arguments or "") for c in (message.tool_calls or [])]
     outcome.content = (message.content or "")[:200]
     outcome.prompt_tokens = getattr(response.usage, "prompt_tokens", None)
+    outcome.completion_tokens = getattr(response.usage, "completion_tokens", None)
     if options is not None:
         outcome.counted = litellm_llamafile.count_tokens(
             task.messages,
@@ -122,7 +124,7 @@ def ask(url: str, task: Task, config: str) -> Outcome:
             tools=task.tool_specs(),
             tool_choice="auto",
             api_base=url,
-            options={k.removeprefix("llamafile_"): v for k, v in options.items()},
+            options=options,
         )
     return outcome
 
@@ -161,6 +163,7 @@ def summary(config: str, by_task: dict[str, Task], outcomes: Sequence[Outcome]) 
         if counted
         else "—",
         "prompt tokens": round(statistics.mean(o.prompt_tokens or 0 for o in outcomes)),
+        "reply tokens": round(statistics.mean(o.completion_tokens or 0 for o in outcomes)),
         "s/request": round(statistics.mean(o.seconds for o in outcomes if not o.error) if outcomes else 0, 2),
     }
 
