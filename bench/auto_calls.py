@@ -22,8 +22,12 @@ and reports, per configuration:
     s/request       mean wall time
 
     flock /tmp/llamafile-measure.lock .venv/bin/python bench/auto_calls.py [--url URL] [--json out.json]
+    .venv/bin/python bench/auto_calls.py --configs native --json native.json   # one configuration
+    .venv/bin/python bench/auto_calls.py --merge generic.json native.json ...   # one table of several runs
 
-Without --url a one-slot Qwen server is started (and stopped). Greedy sampling, one pass.
+Without --url a one-slot Qwen server is started (and stopped). Greedy sampling, one pass. On a busy
+2-core machine run the configurations at once, each with its own server (they then share the machine
+alike, so their times compare).
 """
 
 from __future__ import annotations
@@ -196,7 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--only", nargs="*", default=[], help="tasks whose name contains one of these")
     parser.add_argument("--json", help="also write every outcome here")
+    parser.add_argument(
+        "--merge", nargs="+", help="print one table from the --json files of runs, run nothing"
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        print(markdown([row for path in args.merge for row in json.loads(Path(path).read_text())["rows"]]))
+        return 0
     litellm.suppress_debug_info = True
     chosen = [t for t in tasks() if not args.only or any(s in t.name for s in args.only)]
     load = os.getloadavg()[0]
