@@ -152,10 +152,13 @@ def chosen_template(settings: LlamafileSettings, info: ServerInfo | None) -> Tem
 
 
 def native_tools(settings: LlamafileSettings, info: ServerInfo | None) -> bool:
-    """Offer tools in the chat template's own rendering: asked for (tool_prompt="native") and the server
-    says its template has one (llama-server's chat_template_caps.supports_tools); otherwise generic."""
-    return (
-        settings.tool_prompt == "native"
-        and info is not None
-        and dict(info.caps).get("supports_tools") is True
-    )
+    """Offer tools in the chat template's own rendering: where the server says its template has one
+    (llama-server's chat_template_caps.supports_tools) and it is asked for (tool_prompt="native"), or left
+    to the adapter (tool_prompt="auto") and the template also reads tool calls back
+    (supports_tool_calls): a template made for a model trained to call tools. Otherwise generic."""
+    caps = dict(info.caps) if info is not None else {}
+    if caps.get("supports_tools") is not True:
+        return False
+    if settings.tool_prompt == "native":
+        return True
+    return settings.tool_prompt == "auto" and caps.get("supports_tool_calls") is True

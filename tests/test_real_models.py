@@ -79,3 +79,38 @@ def test_a_bos_adding_model_counts_exactly_under_other_families(servers: Servers
         converse(servers.url(role))
     finally:
         servers.release(role)
+
+
+@pytest.mark.live
+@pytest.mark.slow
+@pytest.mark.parametrize("role", ["qwen", "gemma3"])
+def test_a_longer_agent_loop_keeps_the_prompt_cache_and_exact_counts(servers: Servers, role: str) -> None:
+    url = servers.url(role)
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": TASK},
+    ]
+    previous = 0
+    for turn in range(6):
+        choice = "required" if turn % 2 == 0 else "auto"
+        response = litellm.completion(
+            model="llamafile/m",
+            messages=messages,
+            tools=[SEARCH, FINISH],
+            tool_choice=choice,
+            api_base=url,
+            max_tokens=32,
+            temperature=0,
+            timeout=1800,
+        )
+        counted = litellm_llamafile.count_tokens(
+            messages, model="m", tools=[SEARCH, FINISH], tool_choice=choice, api_base=url
+        )
+        assert counted == response.usage.prompt_tokens, turn
+        assert response.usage.prompt_tokens_details.cached_tokens >= previous - 16, turn
+        previous = response.usage.prompt_tokens
+        message = response.choices[0].message
+        calls = [c.model_dump() for c in message.tool_calls or []]
+        messages.append({"role": "assistant", "content": message.content, "tool_calls": calls or None})
+        messages += [{"role": "tool", "tool_call_id": c["id"], "content": f"Result {turn}."} for c in calls]
+        messages.append({"role": "user", "content": f"Step {turn + 2}: go on."})
