@@ -213,6 +213,7 @@ def count_flow(
         template,
         expect=info.reply if info else NO_EXPECTATION,
         native_tools=native,
+        limits=settings.schema_limits,
     )
     body = template_body(request)
     request_key = hashlib.blake2b(
