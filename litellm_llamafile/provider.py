@@ -139,6 +139,7 @@ class _Call:
             native_tools=native_tools(self.settings, info),
             past_reader=self.server.reader_refuses,
             limits=self.settings.schema_limits,
+            compiled=self.server.compiled,
         )
         pre_call: Callable[..., Any] | None = getattr(self.kwargs.get("logging_obj"), "pre_call", None)
         if pre_call is not None:  # the key is never handed to LiteLLM's logger

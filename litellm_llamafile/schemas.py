@@ -183,10 +183,19 @@ def resolved(
     """`schema` with local references inlined, `allOf` merged and `nullable` spelled as `anyOf`; the
     very same object when it uses none of them (so schemas that need nothing are sent unchanged).
     `schema` must have passed `checked`. Raises SchemaError past a budget of `limits`."""
+    return resolution(schema, max_ref_depth, limits)[0]
+
+
+def resolution(
+    schema: object, max_ref_depth: int = MAX_REF_DEPTH, limits: SchemaLimits = DEFAULT_LIMITS
+) -> tuple[object, bool]:
+    """`resolved(schema)`, and whether a recursive reference was cut at `max_ref_depth` (if not, a
+    smaller depth gives the same schema)."""
     if not needs_resolution(schema):
-        return schema
-    out = _Resolver(schema, max_ref_depth, limits).walk(schema, (), 1)
-    return {} if isinstance(out, _Never) else out
+        return schema, False
+    resolver = _Resolver(schema, max_ref_depth, limits)
+    out = resolver.walk(schema, (), 1)
+    return ({} if isinstance(out, _Never) else out), resolver.pruned
 
 
 class _Resolver:
@@ -200,6 +209,7 @@ class _Resolver:
         self.limits = limits
         self.nodes = 0
         self.ref_bytes = 0
+        self.pruned = False
         self._sizes: dict[str, int] = {}
 
     def count(self) -> None:
@@ -255,6 +265,7 @@ class _Resolver:
 
     def reference(self, ref: str, refs: tuple[str, ...], depth: int) -> object:
         if refs.count(ref) >= self.max_ref_depth:
+            self.pruned = True
             return NEVER
         target = self.target(ref)
         size = self._sizes.get(ref)

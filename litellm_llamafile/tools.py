@@ -18,7 +18,7 @@ from .schemas import (
     MAX_REF_DEPTH,
     SchemaError,
     checked,
-    resolved,
+    resolution,
     type_names,
 )
 from .settings import DEFAULT_LIMITS, SchemaLimits
@@ -222,26 +222,40 @@ def _fitted(
     checked(schema, limits)
     fitted: object = schema
     for depth in range(MAX_REF_DEPTH, 0, -1):
-        plain = resolved(schema, depth, limits)
+        plain, pruned = resolution(schema, depth, limits)
         fitted, fits = _shrunk(plain, budget, max_string)
-        if fits or plain is schema:
+        if fits or not pruned:  # nothing recursive was cut: a smaller depth would give the same
             break
     return fitted
 
 
 def _shrunk(schema: object, budget: int | None, max_string: int) -> tuple[object, bool]:
-    """`bounded(schema)` shrunk to fit `budget`, and whether it does."""
-    max_items = MAX_ARRAY_ITEMS
-    fitted = bounded(schema, max_string, max_items)
-    while budget is not None and worst_case_chars(fitted, max_string) > budget:
-        if max_string > 8:
-            max_string //= 2
-        elif max_items > 1:
-            max_items //= 2
-        else:
-            return fitted, False  # the caller's own limits do not fit: nothing left to shrink
-        fitted = bounded(schema, max_string, max_items)
-    return fitted, True
+    """`bounded(schema)` shrunk to fit `budget`, and whether it does: the first of the shrink levels
+    (strings halved down to 8 characters, then arrays halved down to one item) whose worst case fits.
+    The worst case only falls from level to level, so a binary search finds it in a few passes."""
+    levels = [(max_string, MAX_ARRAY_ITEMS)]
+    while levels[-1][0] > 8:
+        levels.append((levels[-1][0] // 2, MAX_ARRAY_ITEMS))
+    while levels[-1][1] > 1:
+        levels.append((levels[-1][0], levels[-1][1] // 2))
+
+    def fitted(level: int) -> tuple[object, bool]:
+        strings, items = levels[level]
+        shaped = bounded(schema, strings, items)
+        return shaped, budget is None or worst_case_chars(shaped, strings) <= budget
+
+    first, fits = fitted(0)
+    if fits:
+        return first, True
+    last, fits = fitted(len(levels) - 1)
+    if not fits:
+        return last, False  # the caller's own limits do not fit: nothing left to shrink
+    low, high = 0, len(levels) - 1  # levels[low] does not fit, levels[high] does
+    while high - low > 1:
+        middle = (low + high) // 2
+        shaped, fits = fitted(middle)
+        low, high, last = (low, middle, shaped) if fits else (middle, high, last)
+    return last, True
 
 
 def call_schema(

@@ -9,10 +9,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from litellm.exceptions import APIError
 from litellm.types.utils import (
@@ -33,6 +34,7 @@ from .grammar import (
     prose_or_call_grammar,
     thought_then_call_grammar,
 )
+from .lru import LRU
 from .parsing import ParsedReply, broken_call_reason, parse_tool_calls, split_reasoning, tool_names
 from .roles import (
     RoleStrategy,
@@ -60,6 +62,7 @@ from .tools import (
 )
 
 ConstraintField = Literal["json_schema", "grammar"]
+T = TypeVar("T")
 
 # Parameters the adapter consumes itself; everything else is forwarded to the server as is
 # (llama.cpp accepts OpenAI's sampling fields plus its own: top_k, min_p, grammar, json_schema, ...).
@@ -195,6 +198,7 @@ def build_chat_request(
     native_tools: bool = False,
     past_reader: bool = False,
     limits: SchemaLimits = DEFAULT_LIMITS,
+    compiled: CompiledTools | None = None,
 ) -> ChatRequest:
     """LiteLLM call -> server request. `template` must be resolved (not AUTO).
 
@@ -209,6 +213,7 @@ def build_chat_request(
     A schema the constraint or the tool instructions cannot use, or one past `limits`, is the caller's
     BadRequestError, raised before anything is sent.
     """
+    compiled = compiled or CompiledTools(size=4)
     tools, raw_choice = _tools_from(params, limits)
     try:
         choice = normalize_tool_choice(raw_choice, tools)
@@ -220,9 +225,12 @@ def build_chat_request(
     # the chat endpoint and the generic instructions.
     text_ok = not has_images(conversation.turns)
     native = native_tools and bool(offered) and text_ok
-    wire = conversation.reshaped(
-        template, tool_instructions(offered, limits) if offered and not native else None
+    instructions = (
+        compiled.get("instructions", (offered, limits), lambda: tool_instructions(offered, limits))
+        if offered and not native
+        else None
     )
+    wire = conversation.reshaped(template, instructions)
 
     payload: dict[str, Any] = {k: v for k, v in params.items() if k not in _CONSUMED and v is not None}
     if "max_completion_tokens" in payload:
@@ -238,6 +246,7 @@ def build_chat_request(
         thought_schema=thought_schema,
         parallel=params.get("parallel_tool_calls") is True,
         limits=limits,
+        compiled=compiled,
     )
     if expect.thinks:
         # The adapter reads every reply itself: llama-server's own reader for a thinking template's
@@ -277,6 +286,29 @@ def build_chat_request(
     )
 
 
+class CompiledTools:
+    """What compiling a request's tools cost, kept per server (`Server.compiled`): the instruction text of
+    a tool list, and the constraint for a tool list, tool choice and budget, each keyed by a hash of
+    everything it depends on. An agent sends the same tools every turn, so only its first turn pays.
+    Cached values are shared between requests and never mutated."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._lock = threading.Lock()
+        self._lru = LRU[Any](size)
+
+    def get(self, what: str, inputs: Sequence[object], make: Callable[[], T]) -> T:
+        text = json.dumps([what, *inputs], sort_keys=True, default=repr, ensure_ascii=False)
+        key = hashlib.blake2b(text.encode(), digest_size=20).digest()
+        with self._lock:
+            known = self._lru.get(key)
+        if known is not None:
+            return cast(T, known)
+        value = make()
+        with self._lock:
+            self._lru.put(key, value)
+        return value
+
+
 def _with_constraint(
     payload: dict[str, Any],
     offered: Sequence[Mapping[str, Any]],
@@ -287,12 +319,40 @@ def _with_constraint(
     thought_schema: Mapping[str, Any] | None,
     parallel: bool,
     limits: SchemaLimits,
+    compiled: CompiledTools,
 ) -> dict[str, Any]:
-    """The payload with the sampling constraint the tool choice needs: a forced call (with or without a
-    thought before it), auto with the caller's response_format (call or answer), or constrained auto.
-    Raises SchemaError when the constraint would pass `limits.constraint_bytes`."""
-    payload = dict(payload)
+    """The payload with the sampling constraint the tool choice needs (see `_constraint_fields`), which
+    replaces a caller's own constraint."""
     budget = payload.get("max_tokens") if isinstance(payload.get("max_tokens"), int) else None
+    answer = _answer_schema(payload)
+    caller_constrained = any(k in payload for k in _CALLER_CONSTRAINTS)
+    inputs = (offered, choice, constraint, constrain_auto, thought_schema, parallel, limits, budget, answer)
+    added = compiled.get(
+        "constraint",
+        (*inputs, caller_constrained),
+        lambda: _constraint_fields(*inputs, caller_constrained=caller_constrained),
+    )
+    if not added:
+        return payload
+    return {**{k: v for k, v in payload.items() if k not in _CALLER_CONSTRAINTS}, **added}
+
+
+def _constraint_fields(
+    offered: Sequence[Mapping[str, Any]],
+    choice: ToolChoice,
+    constraint: ConstraintField,
+    constrain_auto: bool | str,
+    thought_schema: Mapping[str, Any] | None,
+    parallel: bool,
+    limits: SchemaLimits,
+    budget: int | None,
+    answer_format: Mapping[str, Any] | None,
+    *,
+    caller_constrained: bool,
+) -> dict[str, Any]:
+    """The constraint fields the tool choice needs: a forced call (with or without a thought before it),
+    auto with the caller's response_format (call or answer), or constrained auto; none otherwise.
+    Raises SchemaError when the constraint would pass `limits.constraint_bytes`."""
     thought_mode = constrain_auto == "thought" or thought_schema is not None
 
     def calls() -> dict[str, Any]:
@@ -310,32 +370,24 @@ def _with_constraint(
     elif choice.forces_call:
         # Constrained sampling makes a forced call always valid; it overrides a caller's own constraint.
         added = _schema_field(calls(), "tool_call", constraint)
-    elif choice.mode == "auto" and _answer_schema(payload) is not None:
+    elif choice.mode == "auto" and answer_format is not None:
         # OpenAI's semantics: the model may call a tool or give the structured answer, so the caller's
         # response_format becomes one alternative of the constraint instead of the whole of it.
-        answer = answer_constraint(_answer_schema(payload) or {}, budget, limits)
+        answer = answer_constraint(answer_format, budget, limits)
         if constraint == "grammar":
             added["grammar"] = call_or_answer_grammar(calls(), answer)
         else:
             added = _schema_field(call_or_answer_schema(calls(), answer), "call_or_answer", "json_schema")
-    elif (
-        (constrain_auto or thought_mode)
-        and choice.mode == "auto"
-        and not any(k in payload for k in _CALLER_CONSTRAINTS)
-    ):
+    elif (constrain_auto or thought_mode) and choice.mode == "auto" and not caller_constrained:
         # a thought, then exactly one call (AutoGPT-style agents); or prose or a call
         added["grammar"] = thought_then_call() if thought_mode else prose_or_call_grammar(calls())
-    if not added:
-        return payload
-    size = len(added["grammar"]) if "grammar" in added else len(json.dumps(added["response_format"]))
+    size = len(added["grammar"]) if "grammar" in added else len(json.dumps(added.get("response_format")))
     if size > limits.constraint_bytes:
         raise SchemaError(
             f"the constraint for these tools would be {size} bytes, more than {limits.constraint_bytes} "
             "(limit constraint_max_bytes)"
         )
-    for key in _CALLER_CONSTRAINTS:
-        payload.pop(key, None)
-    return {**payload, **added}
+    return added
 
 
 def _schema_field(schema: Mapping[str, Any], name: str, constraint: ConstraintField) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from litellm_llamafile.protocol import Flow, HttpCall
 from litellm_llamafile.servers import Server
 from litellm_llamafile.settings import LlamafileSettings, SchemaLimits, TemplateName
-from litellm_llamafile.transformation import ChatRequest, build_chat_request
+from litellm_llamafile.transformation import ChatRequest, CompiledTools, build_chat_request
 
 from .support.fake_server import FaultyServer
 from .support.gbnf import samples
@@ -256,3 +256,27 @@ def test_the_async_driver_runs_flow_steps_off_the_event_loop(faulty: Callable[..
     result, during = asyncio.run(both())
     assert result
     assert during >= 10  # the loop kept turning while the step slept (on the loop it would be 0 or 1)
+
+
+def test_an_agents_second_turn_reuses_the_compiled_constraint_and_instructions() -> None:
+    compiled = CompiledTools()
+    tools = [{"type": "function", "function": {"name": "probe", "parameters": nested_optional(12)}}]
+
+    def turn(messages: list[dict[str, Any]], max_tokens: int = 512) -> ChatRequest:
+        params = {"tools": tools, "tool_choice": "required", "max_tokens": max_tokens}
+        return build_chat_request(
+            "m", messages, params, TemplateName.CHATML, constraint="grammar", compiled=compiled
+        )
+
+    first = turn([{"role": "user", "content": "hi"}])
+    second = turn(
+        [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "x"},
+            {"role": "user", "content": "y"},
+        ]
+    )
+    assert second.payload["grammar"] is first.payload["grammar"]
+    assert second.messages[0]["content"] is first.messages[0]["content"]
+    roomier = turn([{"role": "user", "content": "hi"}], max_tokens=4096)  # another budget: compiled anew
+    assert roomier.payload["grammar"] != first.payload["grammar"]
