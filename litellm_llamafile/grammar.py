@@ -140,16 +140,19 @@ class _Builder:
         return self.rule(_number_range(bounds), f"{hint}-num")
 
     def _object(self, schema: Mapping[str, Any], hint: str) -> str:
+        """Listed members (required ones in order, then the optional ones, each at most once), and
+        after them extra keys only where `additionalProperties` admits them (true or a schema)."""
         properties = schema.get("properties")
         if not isinstance(properties, Mapping) or not properties:
             return self._map(schema, hint)
         required = [k for k in properties if k in set(schema.get("required") or ())]
         optional = [k for k in properties if k not in required]
-
         members = {
             name: f'{literal(json.dumps(name))} ws ":" ws {self.schema(properties[name], f"{hint}-{name}")}'
             for name in properties
         }
+        pair = self._extra_pair(schema, hint)
+        extras = f' ( ws "," ws {pair} ){{0,{MAX_ARRAY_ITEMS}}}' if pair else ""
         body = ' ws "," ws '.join(members[name] for name in required)
         if optional and required:
             body += " " + " ".join(f'( ws "," ws {members[name]} )?' for name in optional)
@@ -161,8 +164,24 @@ class _Builder:
             for name in reversed(optional):
                 heads.append(f"{members[name]} {tail}".strip())
                 tail = self.rule(f'( ws "," ws {members[name]} )? {tail}'.strip(), f"{hint}-rest")
-            body = f"( {' | '.join(reversed(heads))} )?"
-        return self.rule(f'"{{" ws {body} ws "}}"', hint)
+            first = " | ".join(reversed(heads))
+            if pair:  # or only extra keys
+                first = f'( {first} ){extras} | {pair} ( ws "," ws {pair} ){{0,{MAX_ARRAY_ITEMS - 1}}}'
+                extras = ""
+            body = f"( {first} )?"
+        return self.rule(f'"{{" ws {body}{extras} ws "}}"', hint)
+
+    def _extra_pair(self, schema: Mapping[str, Any], hint: str) -> str | None:
+        """The rule of one key the members do not list, with its value: any key and any value for
+        `additionalProperties: true`, typed ones for a schema; None when no such key is admitted."""
+        extra = schema.get("additionalProperties")
+        if extra is True:
+            return self.rule('string ws ":" ws value', f"{hint}-pair")
+        if not isinstance(extra, Mapping):
+            return None
+        names = schema.get("propertyNames")
+        key = self.schema({**(names if isinstance(names, Mapping) else {}), "type": "string"}, f"{hint}-key")
+        return self.rule(f'{key} ws ":" ws {self.schema(extra, f"{hint}-extra")}', f"{hint}-pair")
 
     def _map(self, schema: Mapping[str, Any], hint: str) -> str:
         """An object without listed members: empty when additionalProperties is false, typed keys
@@ -170,11 +189,9 @@ class _Builder:
         extra = schema.get("additionalProperties")
         if extra is False:
             return self.rule('"{" ws "}"', f"{hint}-empty")
-        if not isinstance(extra, Mapping):
+        pair = self._extra_pair(schema, hint) if isinstance(extra, Mapping) else None
+        if pair is None:
             return "object"
-        names = schema.get("propertyNames")
-        key = self.schema({**(names if isinstance(names, Mapping) else {}), "type": "string"}, f"{hint}-key")
-        pair = self.rule(f'{key} ws ":" ws {self.schema(extra, f"{hint}-extra")}', f"{hint}-pair")
         low = int(schema.get("minProperties", 0))
         high = int(schema.get("maxProperties", MAX_ARRAY_ITEMS))
         return self.rule(_repeated(pair, low, high, "{", "}"), hint)

@@ -374,6 +374,44 @@ def _pruned(node: dict[str, Any]) -> object:
     return node
 
 
+def closed(schema: object, *, strict: bool = False) -> object:
+    """A resolved schema as strict as the tool that receives the call: an object that lists its members
+    (none included) and says nothing of others admits exactly those, as OpenAI's strict calls and
+    pydantic's `extra="forbid"` expect; a free-form object (no `properties`) stays open, and an explicit
+    `additionalProperties` is kept. `strict` (a tool's `function.strict`) closes every object and
+    requires every member, as OpenAI defines it. Members named by a pattern (`patternProperties`, or a
+    `propertyNames` pattern) are refused: no constraint here spells a regular expression, and opening
+    the object instead would admit any key (SchemaError)."""
+    if isinstance(schema, list):
+        return [closed(item, strict=strict) for item in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    names = schema.get("propertyNames")
+    for key in ("patternProperties", "propertyNames"):
+        if (key == "patternProperties" and key in schema) or (
+            key == "propertyNames" and isinstance(names, Mapping) and "pattern" in names
+        ):
+            raise SchemaError(
+                f"{key} is not supported in a call's constraint (keys named by a pattern); list the "
+                "members in `properties`, or type the keys with `additionalProperties`"
+            )
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties" and isinstance(value, Mapping):
+            out[key] = {name: closed(sub, strict=strict) for name, sub in value.items()}
+        elif key in ("items", "prefixItems", "anyOf", "oneOf", "additionalProperties"):
+            out[key] = closed(value, strict=strict)
+        else:
+            out[key] = value
+    is_object = "object" in type_names(out) or "properties" in out
+    if is_object and "additionalProperties" not in out and ("properties" in out or strict):
+        out["additionalProperties"] = False
+    if is_object and strict:
+        out["additionalProperties"] = False
+        out["required"] = list(out.get("properties") or {})
+    return out
+
+
 def _intersect_types(first: object, second: object) -> object:
     """The types both allow (an integer is a number); None when they share none."""
     ones = first if isinstance(first, list) else [first]

@@ -7,8 +7,9 @@ same place in every request and the server's prompt cache keeps it (forcing is d
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ from .schemas import (
     MAX_REF_DEPTH,
     SchemaError,
     checked,
+    closed,
     resolution,
     type_names,
 )
@@ -193,18 +195,19 @@ def worst_case_chars(schema: object, max_string: int = MAX_STRING_LENGTH) -> int
 def _object_worst_case(schema: Mapping[str, Any], max_string: int) -> int:
     properties = schema.get("properties")
     extra = schema.get("additionalProperties")
-    if not isinstance(properties, Mapping) or not properties:
-        if extra is False:
-            return 2
-        if isinstance(extra, Mapping):  # typed extra keys, bounded by `bounded`
-            key = worst_case_chars(schema.get("propertyNames") or {"type": "string"}, max_string)
-            count = int(schema.get("maxProperties", MAX_ARRAY_ITEMS))
-            return 2 + count * (key + 4 + worst_case_chars(extra, max_string))
+    listed = properties if isinstance(properties, Mapping) else {}
+    members = sum(
+        len(json.dumps(key)) + 3 + worst_case_chars(value, max_string) for key, value in listed.items()
+    )
+    if extra is True:  # any extra keys (grammar: at most MAX_ARRAY_ITEMS after the members)
+        return 2 + members + MAX_ARRAY_ITEMS * (2 * max_string + 8)
+    if isinstance(extra, Mapping):  # typed extra keys, bounded by `bounded`
+        key = worst_case_chars(schema.get("propertyNames") or {"type": "string"}, max_string)
+        count = int(schema.get("maxProperties", MAX_ARRAY_ITEMS))
+        return 2 + members + count * (key + 4 + worst_case_chars(extra, max_string))
+    if not listed and extra is not False:  # a free-form object: one bounded value
         return max_string + 2
-    members = [
-        len(json.dumps(key)) + 3 + worst_case_chars(value, max_string) for key, value in properties.items()
-    ]
-    return 2 + sum(members)
+    return 2 + members
 
 
 def _fitted(
@@ -212,18 +215,20 @@ def _fitted(
     budget: int | None,
     max_string: int = MAX_STRING_LENGTH,
     limits: SchemaLimits = DEFAULT_LIMITS,
+    shape: Callable[[object], object] = lambda plain: plain,
 ) -> object:
     """`bounded(resolved(schema))` with limits small enough that its worst case fits `budget` tokens, so
     a forced call ends within max_tokens instead of being cut off (which would be no call at all).
-    Strings shrink first, then arrays, then the depth of recursive references. Raises SchemaError for a
-    schema no constraint can honour or past `limits`."""
+    Strings shrink first, then arrays, then the depth of recursive references. `shape` changes the
+    resolved schema first (`schemas.closed` for call arguments). Raises SchemaError for a schema no
+    constraint can honour or past `limits`."""
     if budget is not None and budget <= 0:
         budget = None  # llama.cpp's max_tokens -1 (or 0) means no limit, not a tiny one
     checked(schema, limits)
     fitted: object = schema
     for depth in range(MAX_REF_DEPTH, 0, -1):
         plain, pruned = resolution(schema, depth, limits)
-        fitted, fits = _shrunk(plain, budget, max_string)
+        fitted, fits = _shrunk(shape(plain), budget, max_string)
         if fits or not pruned:  # nothing recursive was cut: a smaller depth would give the same
             break
     return fitted
@@ -278,11 +283,13 @@ def call_schema(
         if choice.mode == "named" and name != choice.name:
             continue
         overhead = len(json.dumps({"name": name, "arguments": None})) + 8
+        strict = function_spec(tool).get("strict") is True
         try:
             parameters = _fitted(
                 function_spec(tool).get("parameters") or {"type": "object", "properties": {}},
                 None if budget is None else max(budget - overhead, 1),
                 limits=limits,
+                shape=functools.partial(closed, strict=strict),
             )
         except SchemaError as error:
             raise SchemaError(f"tools[{index}] ({name!r}) parameters: {error}") from None
