@@ -25,11 +25,12 @@ from .probe import ServerInfo, learn_flow, probe_flow
 from .protocol import Flow
 from .settings import LlamafileSettings
 from .tokens import TokenCache
+from .transformation import CompiledTools
 from .transport import AsyncDriver, Pools, SyncDriver
 
 # Seconds of quiet after which the next request first reads /props again. Replacing the model behind a
-# URL takes longer than this (a llama-server restart with the smallest model here took about 2 s), and a
-# recheck costs one small GET, so an agent loop pays it at most once per pause.
+# URL takes longer than this (a llama-server start took 6-8 s here with Gemma 3 or Qwen2.5-Coder, and
+# about 2 s with SmolLM2), and a recheck costs one small GET, so an agent loop pays it once per pause.
 RECHECK_AFTER = 1.0
 
 
@@ -60,6 +61,8 @@ class Server:
 
     api_base: str
     pools: Pools = field(default_factory=Pools)
+    # Constraints and tool instructions compiled from tools (keyed by what they depend on: any model).
+    compiled: CompiledTools = field(default_factory=CompiledTools)
     _router: bool = False  # llama-server's router mode: knowledge per requested model
     _known: dict[str, Knowledge] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
