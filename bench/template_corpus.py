@@ -355,6 +355,56 @@ def render_conversation(url: str, strategy: str, template: Any) -> Outcome:
     return outcome
 
 
+FIXED_HISTORY: list[dict[str, Any]] = [
+    {"role": "system", "content": SYSTEM},
+    {"role": "user", "content": QUESTION},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_0",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            }
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_0", "content": TOOL_RESULT},
+    {"role": "assistant", "content": "It is sunny, 18 C."},
+    {"role": "user", "content": FOLLOW_UP},
+]
+
+
+def count_conversation(url: str, strategy: str, template: Any) -> Outcome:
+    """The conversation's three requests with a fixed history and one generated token each (the slower
+    models generate slowly): count_tokens must equal each request's prompt_tokens."""
+    outcome = Outcome(strategy)
+    for name, end, choice in (
+        ("forced", 2, "required"),
+        ("after_result", 4, "auto"),
+        ("follow_up", 6, "auto"),
+    ):
+        turn = Turn(name)
+        outcome.turns.append(turn)
+        messages = FIXED_HISTORY[:end]
+        common: dict[str, Any] = {"tools": TOOLS, "tool_choice": choice, "api_base": url}
+        try:
+            response = litellm.completion(
+                model="llamafile/x", messages=messages, max_tokens=1, temperature=0, timeout=1800, **common
+            )
+            turn.counted = litellm_llamafile.count_tokens(messages, model="x", **common)
+        except Exception as error:  # every failure is a row in the table
+            turn.error = _short(error)
+            outcome.failure = outcome.failure or f"server error at {name}: {turn.error}"
+            return outcome
+        turn.prompt_tokens, turn.cached = _usage(response)
+        if turn.counted != turn.prompt_tokens:
+            outcome.failure = outcome.failure or (
+                f"count {turn.counted} != prompt_tokens {turn.prompt_tokens} at {name}"
+            )
+    return outcome
+
+
 def plain_chat_error(url: str) -> str:
     """'' when the server answers a plain 'hi' chat, else its error."""
     try:
@@ -419,7 +469,7 @@ def thinking_template(text: str) -> bool:
     )
 
 
-def run_template(path: Path, learned_too: bool, render_only: bool = False, model: str = "smollm2") -> Row:
+def run_template(path: Path, learned_too: bool, mode: str = "converse", model: str = "smollm2") -> Row:
     row = Row(path.stem, thinking=thinking_template(path.read_text(errors="replace")))
     started = time.monotonic()
     SERVERS.forget()
@@ -449,7 +499,7 @@ def run_template(path: Path, learned_too: bool, render_only: bool = False, model
         today = strategy_for(today_template)
         row.today = today.label
         SERVERS.forget()
-        converse = render_conversation if render_only else run_conversation
+        converse = {"render": render_conversation, "counts": count_conversation}.get(mode, run_conversation)
         row.outcomes.append(converse(url, "today", today_template))
         if learned_too and learned != today:
             SERVERS.forget()
@@ -600,6 +650,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="no generation: render each request via /apply-template (server errors, prefix property)",
     )
+    parser.add_argument(
+        "--counts-only",
+        action="store_true",
+        help="the conversation's three requests on a fixed history, one generated token each: exact counts",
+    )
     parser.add_argument("--table-from", help="print the table of the rows in this --json file, run nothing")
     parser.add_argument(
         "--model", choices=list(MODELS), default="smollm2", help="the weights under every template"
@@ -636,7 +691,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_at_start = os.getloadavg()[0]
     rows = []
     for index, path in enumerate(paths, 1):
-        row = run_template(path, args.learned, args.render_only, args.model)
+        mode = "render" if args.render_only else "counts" if args.counts_only else "converse"
+        row = run_template(path, args.learned, mode, args.model)
         rows.append(row)
         status = row.startup_error or " / ".join(
             f"{o.strategy}: {'PASS' if o.passed else o.failure}" for o in row.outcomes

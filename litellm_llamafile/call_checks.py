@@ -52,9 +52,10 @@ def invalid_calls(reply: ParsedReply, tools: Sequence[Mapping[str, Any]]) -> dic
     return found
 
 
-def as_text(reply: ParsedReply, rejected: Mapping[str, str]) -> ParsedReply:
+def as_text(reply: ParsedReply, rejected: Mapping[str, str], *, follows_text: bool = False) -> ParsedReply:
     """`reply` with the `rejected` calls given back as text, after its prose: the caller gets what the
-    model wrote rather than a call its tool would refuse."""
+    model wrote rather than a call its tool would refuse. `follows_text`: prose of this reply went out
+    before `reply.content` (a stream), so the text starts on a new line as it does in the whole reply."""
     if not rejected:
         return reply
     kept = tuple(c for c in reply.tool_calls if c.id not in rejected)
@@ -63,7 +64,8 @@ def as_text(reply: ParsedReply, rejected: Mapping[str, str]) -> ParsedReply:
         for c in reply.tool_calls
         if c.id in rejected
     ]
-    content = "\n".join([*([reply.content] if reply.content else []), *written])
+    calls = "\n".join(written)
+    content = f"{reply.content}\n{calls}" if reply.content else f"\n{calls}" if follows_text else calls
     return replace(reply, content=content, tool_calls=kept)
 
 

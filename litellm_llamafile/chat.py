@@ -224,7 +224,9 @@ class StreamTranslator:
         if self._server_reason is None:
             # The server never said the reply was complete (killed, restarted): never pass it off as done.
             raise errors.stream_broken(self._url, self._model, "no finish_reason before the stream closed")
-        end = checked_end(self._assembler.finish(self._server_reason, id_seed=self._id), self._tools)
+        streamed = bool(self._assembler.emitted)
+        end = self._assembler.finish(self._server_reason, id_seed=self._id)
+        end = checked_end(end, self._tools, follows_text=streamed)
         chunks: list[Chunk] = [self._reasoning(end.reasoning)] if end.reasoning else []
         if end.content or self._logprobs:
             chunks.append(self._content(end.content))
@@ -245,12 +247,12 @@ class StreamTranslator:
         return chunks
 
 
-def checked_end(end: StreamEnd, tools: Sequence[Mapping[str, Any]]) -> StreamEnd:
+def checked_end(end: StreamEnd, tools: Sequence[Mapping[str, Any]], *, follows_text: bool) -> StreamEnd:
     """The end of a stream with every call its tool's schema rejects given back as text (call_checks)."""
     reply = ParsedReply(end.content or None, end.tool_calls)
     rejected = invalid_calls(reply, tools) if tools else {}
     if not rejected:
         return end
-    kept = as_text(reply, rejected)
+    kept = as_text(reply, rejected, follows_text=follows_text)
     reason = "length" if end.finish_reason == "length" else "tool_calls" if kept.tool_calls else "stop"
     return replace(end, content=kept.content or "", tool_calls=kept.tool_calls, finish_reason=reason)
