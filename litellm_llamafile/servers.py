@@ -101,6 +101,7 @@ class Server:
             with self._lock:
                 self._router = True
             info = yield from probe_flow(model or None)
+        self.pools.answered()  # the server just answered: quiet from now on
         with self._lock:
             route = model if self._router else ""
             known = self._known.get(route)
@@ -124,6 +125,7 @@ class Server:
         """A reply's `model` names another model than the one learned for this route (and is not just the
         request's own name echoed back, as some servers do): forget the route, so the next request
         learns again."""
+        self.pools.answered()  # the server just answered: quiet from now on
         with self._lock:
             route = model if self._router else ""
             known = self._known.get(route)

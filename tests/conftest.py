@@ -14,6 +14,7 @@ LLAMAFILE_API_BASE points the ChatML tier at a server you already run instead.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import pytest
 
 import litellm_llamafile
+from litellm_llamafile import servers as servers_module
 from litellm_llamafile.embedded_server import EmbeddedServer
 from litellm_llamafile.protocol import HttpCall
 from litellm_llamafile.servers import SERVERS
@@ -98,10 +100,14 @@ def live(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_adapter_state() -> Iterator[None]:
-    """Each test sees an unprobed server and an empty token cache, so cassettes never depend on order."""
+def _fresh_adapter_state(live: bool, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test sees an unprobed server and an empty token cache, so cassettes never depend on order.
+    In replay no server can change its model, and a slow step on a loaded machine must not add a /props
+    recheck the cassette does not hold: the quiet-time recheck is for the live tier."""
     litellm_llamafile.register()
     SERVERS.forget()
+    if not live:
+        monkeypatch.setattr(servers_module, "RECHECK_AFTER", math.inf)
     yield
 
 
