@@ -99,15 +99,22 @@ def live(request: pytest.FixtureRequest) -> bool:
     return is_live(request.config)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_quiet_rechecks_in_replay(live: bool) -> Iterator[None]:
+    """In replay no server can change its model, and a slow step on a loaded machine must not add a
+    /props recheck the cassette does not hold: the quiet-time recheck is for the live tier."""
+    saved = servers_module.RECHECK_AFTER
+    if not live:
+        servers_module.RECHECK_AFTER = math.inf
+    yield
+    servers_module.RECHECK_AFTER = saved
+
+
 @pytest.fixture(autouse=True)
-def _fresh_adapter_state(live: bool, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test sees an unprobed server and an empty token cache, so cassettes never depend on order.
-    In replay no server can change its model, and a slow step on a loaded machine must not add a /props
-    recheck the cassette does not hold: the quiet-time recheck is for the live tier."""
+def _fresh_adapter_state() -> Iterator[None]:
+    """Each test sees an unprobed server and an empty token cache, so cassettes never depend on order."""
     litellm_llamafile.register()
     SERVERS.forget()
-    if not live:
-        monkeypatch.setattr(servers_module, "RECHECK_AFTER", math.inf)
     yield
 
 
