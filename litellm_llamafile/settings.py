@@ -81,7 +81,7 @@ class LlamafileSettings(BaseModel):
         default=60.0, ge=0, description="Seconds to wait while the server answers 503."
     )
     tool_prompt: Literal["auto", "generic", "native"] = Field(
-        default="auto",
+        default="generic",
         description="How offered tools reach the prompt: 'generic' = the adapter's signatures in the "
         "system text; 'native' = the chat template's own tools rendering, where the server says its "
         "template has one (llama-server --jinja: the prompt is rendered by /apply-template and sent to "
