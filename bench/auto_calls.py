@@ -214,9 +214,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = None if args.url else EmbeddedServer(model="qwen", ctx_size=4096, slots=1).start()
     url = args.url or (server.base_url if server else "")
 
+    done: list[Outcome] = []
+
     def progress(o: Outcome) -> None:
         calls = ", ".join(f"{n}({a[:50]})" for n, a in o.calls) or f"text {o.content[:50]!r}"
         say(f"{o.config:18} {o.task:15} {o.seconds:5.1f}s {o.error or calls}")
+        done.append(o)
+        if args.json:  # a run cut short keeps what it measured
+            Path(args.json).with_suffix(".partial.json").write_text(json.dumps([asdict(x) for x in done]))
 
     try:
         outcomes = run(url, args.configs, chosen, progress)
