@@ -10,7 +10,6 @@ import re
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import litellm
@@ -18,7 +17,7 @@ import litellm.utils
 import pytest
 
 import litellm_llamafile
-from litellm_llamafile import routing
+from litellm_llamafile.integration import litellm_patches as routing
 
 from .support.fake_server import Exchange, FaultyServer, props_reply
 
@@ -160,18 +159,6 @@ def test_the_pin_in_pyproject_is_the_range_routing_declares() -> None:
     # The proxy extra may start higher (the proxy runs in the live tier only) but ends at the same release.
     proxy = [d for d in project["optional-dependencies"]["proxy"] if d.startswith("litellm[")]
     assert len(proxy) == 1 and proxy[0].endswith(routing.SUPPORTED_LITELLM.split(",")[1])
-
-
-def test_all_is_exactly_the_public_surface_and_every_name_resolves() -> None:
-    public = {
-        name
-        for name, value in vars(litellm_llamafile).items()
-        if not name.startswith("_") and not isinstance(value, ModuleType)
-    } - {"annotations", "os", "Mapping"}
-    assert set(litellm_llamafile.__all__) == public
-    assert len(litellm_llamafile.__all__) == len(set(litellm_llamafile.__all__))
-    for name in litellm_llamafile.__all__:
-        assert getattr(litellm_llamafile, name) is not None
 
 
 # -- which server token_counter asks ------------------------------------------------------------------

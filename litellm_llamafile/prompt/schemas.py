@@ -24,7 +24,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, TypeGuard
 
-from .settings import DEFAULT_LIMITS, SchemaLimits
+from ..core.settings import DEFAULT_LIMITS, SchemaLimits
 
 MAX_REF_DEPTH = 3  # expansions of one reference along one path
 ANSWER_MAX_STRING = 2000  # an answer's strings (response_format) may be long prose, unlike call arguments

@@ -1,6 +1,5 @@
-"""The LiteLLM custom handler: pre-call (settings, the server, the request), the flows run by a driver,
-post-call (response or stream assembly). The transforms live in transformation/chat/streaming/parsing, the
-HTTP in transport."""
+"""The LiteLLM custom handler: pre-call (settings, the server, the request profile), the flows
+(`flows/`) run by a driver (`wire/transport.py`), post-call (response or stream assembly)."""
 
 from __future__ import annotations
 
@@ -9,42 +8,25 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from litellm.llms.custom_llm import CustomLLM
 from litellm.types.utils import EmbeddingResponse, ModelResponse
 
-from .chat import Chunk, StreamTranslator, chat_flow, stream_call_flow
-from .embeddings import build_embedding_response, embedding_flow, embedding_inputs
-from .probe import ServerInfo, chosen_template, images_refused, native_tools
-from .protocol import Endpoint, Flow, HttpCall
-from .roles import has_images
-from .routing import remember_model
-from .servers import Server, server_for
-from .settings import LlamafileSettings, TemplateName, call_settings, split_call_options
-from .text_completion import build_text_response, is_text_completion, text_completion_call
-from .tokens import count_flow
-from .transformation import ChatRequest, Conversation, build_chat_request, build_model_response
-from .transport import AsyncDriver, SyncDriver
+from ..core.settings import LlamafileSettings, TemplateName, call_settings, split_call_options
+from ..flows.chat import Chunk, StreamTranslator, chat_flow, stream_call_flow
+from ..flows.chat_answer import build_model_response
+from ..flows.counting import request_count_flow
+from ..flows.embeddings import build_embedding_response, embedding_flow, embedding_inputs
+from ..flows.request import ChatRequest, RequestProfile, build_chat_request, profile_for
+from ..flows.text_completion import build_text_response, is_text_completion, text_completion_call
+from ..prompt.conversation import Conversation
+from ..prompt.roles import has_images
+from ..server.probe import ServerInfo, images_refused
+from ..server.servers import Server, server_for
+from ..wire.protocol import Endpoint, Flow, HttpCall
+from ..wire.transport import AsyncDriver, SyncDriver
+from .model_info import remember_model
 
-
-def _timeout_seconds(timeout: float | httpx.Timeout | None) -> float | None:
-    if isinstance(timeout, httpx.Timeout):
-        return timeout.read or timeout.connect
-    return float(timeout) if timeout else None
-
-
-def settings_for_call(
-    api_base: str | None,
-    api_key: str | None,
-    timeout: float | httpx.Timeout | None,
-    options: Mapping[str, Any],
-) -> LlamafileSettings:
-    return call_settings(
-        api_base=api_base, api_key=api_key, timeout=_timeout_seconds(timeout), options=options
-    )
-
-
-Plan = tuple[ServerInfo, Mapping[str, Any]]
+Plan = tuple[RequestProfile, Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +76,7 @@ class _Call:
         return call, StreamTranslator(request, self.url(call.path), self.model)
 
     def plan_flow(self) -> Flow[Plan]:
-        """What the request needs from the server: its facts, and the exact prompt size for a fair share."""
+        """What the request needs from the server: its profile, and the exact prompt size for a fair share."""
         info = yield from self.server.info_flow(learn=self.settings.template is TemplateName.LEARN)
         refused = (
             images_refused(info, self.settings.api_base, self.model)
@@ -105,18 +87,20 @@ class _Call:
             raise refused
         if info.n_ctx:  # LiteLLM's model info (get_model_info, trim_messages, the proxy's checks)
             remember_model(self.model, context_window=info.n_ctx)
-        params = yield from self.fair_share_flow(info)
-        return info, params
+        profile = profile_for(self.server, self.settings, info)
+        params = yield from self.fair_share_flow(info, profile)
+        return profile, params
 
-    def fair_share_flow(self, info: ServerInfo) -> Flow[Mapping[str, Any]]:
+    def fair_share_flow(self, info: ServerInfo, profile: RequestProfile) -> Flow[Mapping[str, Any]]:
         """The request parameters, with max_tokens set to this slot's share of the context minus the exact
         prompt when the caller set none and `llamafile_fair_share` is on: replies then stop before
-        concurrent ones fill the slots' shared KV cache."""
+        concurrent ones fill the slots' shared KV cache. The prompt counted is that of the very request
+        sent (the same profile and conversation; max_tokens only changes the constraint's bounds)."""
         share = fair_share_tokens(info)
         if not self.settings.fair_share or share is None or _has_output_cap(self.params):
             return self.params
-        turns = self.conversation.turns
-        prompt = yield from count_flow(self.server, self.settings, turns, self.params, self.model)
+        uncapped = build_chat_request(self.model, self.conversation, self.params, profile)
+        prompt = yield from request_count_flow(self.server, uncapped, info, self.model)
         if share - prompt < MIN_FAIR_SHARE_REPLY:
             # The prompt alone fills this slot's share: a cap would cut the reply to a few tokens, so
             # none is set (if the shared cache then fills, the reply still keeps its text, as "length").
@@ -124,23 +108,8 @@ class _Call:
         return {**self.params, "max_tokens": share - prompt}
 
     def request(self, plan: Plan, *, stream: bool) -> ChatRequest:
-        info, params = plan
-        request = build_chat_request(
-            self.model,
-            self.conversation,
-            params,
-            chosen_template(self.settings, info),
-            stream=stream,
-            constraint=info.constraint,
-            constrain_auto=self.settings.constrain_auto,
-            thought_schema=self.settings.thought_schema,
-            slots=info.total_slots if self.settings.slot_affinity else None,
-            expect=info.reply,
-            native_tools=native_tools(self.settings, info),
-            past_reader=self.server.reader_refuses,
-            limits=self.settings.schema_limits,
-            compiled=self.server.compiled,
-        )
+        profile, params = plan
+        request = build_chat_request(self.model, self.conversation, params, profile, stream=stream)
         pre_call: Callable[..., Any] | None = getattr(self.kwargs.get("logging_obj"), "pre_call", None)
         if pre_call is not None:  # the key is never handed to LiteLLM's logger
             pre_call(
@@ -174,8 +143,11 @@ def _prepare(kwargs: Mapping[str, Any], conversation: Conversation | None = None
     if conversation is None:
         conversation = Conversation.of(kwargs["messages"])  # bad input fails here, before any request
     options, params = split_call_options(kwargs.get("optional_params") or {})
-    settings = settings_for_call(
-        kwargs.get("api_base"), kwargs.get("api_key"), kwargs.get("timeout"), options
+    settings = call_settings(
+        api_base=kwargs.get("api_base"),
+        api_key=kwargs.get("api_key"),
+        timeout=kwargs.get("timeout"),
+        options=options,
     )
     return _Call(settings, server_for(settings), model, params, conversation, kwargs)
 

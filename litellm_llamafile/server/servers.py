@@ -11,12 +11,12 @@ import atexit
 import threading
 from dataclasses import dataclass, field
 
+from ..core.settings import LlamafileSettings
+from ..prompt.constraints import CompiledTools
+from ..wire.protocol import Flow
+from ..wire.transport import AsyncDriver, Pools, SyncDriver
 from .probe import ServerInfo, learn_flow, probe_flow
-from .protocol import Flow
-from .settings import LlamafileSettings
-from .tokens import TokenCache
-from .transformation import CompiledTools
-from .transport import AsyncDriver, Pools, SyncDriver
+from .token_cache import TokenCache
 
 
 @dataclass
@@ -89,6 +89,16 @@ class ServerRegistry:
             if server is None:
                 server = self._servers[api_base] = Server(api_base)
             return server
+
+    def adopt(self, server: Server) -> Server:
+        """Use `server` for its base URL from now on (one built with its own `Pools`, e.g. a transport
+        that is no network socket); the Server it replaces closes its connections."""
+        with self._lock:
+            previous = self._servers.get(server.api_base)
+            self._servers[server.api_base] = server
+        if previous is not None and previous is not server:
+            previous.pools.close()
+        return server
 
     def forget(self, api_base: str | None = None) -> None:
         """Forget one server's facts, or every server's."""

@@ -16,7 +16,7 @@ from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from . import errors
+from ..core import errors
 
 JSON = dict[str, Any]
 T = TypeVar("T")

@@ -11,9 +11,9 @@ from typing import Any
 
 from litellm.types.utils import Choices, Message, ModelResponse
 
-from .errors import invalid_request
-from .protocol import Endpoint, HttpCall
-from .transformation import choices_of, usage_from
+from ..core.errors import invalid_request
+from ..wire.protocol import Endpoint, HttpCall
+from .chat_answer import choices_of, usage_from
 
 _CHAT_ONLY = frozenset({"tools", "tool_choice", "parallel_tool_calls", "functions", "function_call"})
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
+import httpx
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,6 +22,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from .errors import invalid_request
 
 DEFAULT_API_BASE = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT_SECONDS = 600.0
@@ -106,23 +109,12 @@ class LlamafileSettings(BaseModel):
         default=False,
         description="With no max_tokens, cap the reply at the slot's share of the context minus the prompt.",
     )
-    schema_max_depth: int = Field(
-        default=DEFAULT_LIMITS.depth,
-        gt=0,
-        description="Deepest JSON nesting of a tool, thought or answer schema.",
-    )
-    schema_max_nodes: int = Field(
-        default=DEFAULT_LIMITS.nodes, gt=0, description="Most values in one schema, references inlined."
-    )
-    schema_max_alternatives: int = Field(
-        default=DEFAULT_LIMITS.alternatives, gt=0, description="Most anyOf options one allOf merge may make."
-    )
-    constraint_max_bytes: int = Field(
-        default=DEFAULT_LIMITS.constraint_bytes, gt=0, description="Largest grammar or JSON schema sent."
-    )
-    tool_prompt_max_bytes: int = Field(
-        default=DEFAULT_LIMITS.prompt_bytes, gt=0, description="Longest tool instructions in the prompt."
-    )
+    # Budgets of a schema from the caller (tools, thought, answer): SchemaLimits says what each bounds.
+    schema_max_depth: int = Field(default=DEFAULT_LIMITS.depth, gt=0)
+    schema_max_nodes: int = Field(default=DEFAULT_LIMITS.nodes, gt=0)
+    schema_max_alternatives: int = Field(default=DEFAULT_LIMITS.alternatives, gt=0)
+    constraint_max_bytes: int = Field(default=DEFAULT_LIMITS.constraint_bytes, gt=0)
+    tool_prompt_max_bytes: int = Field(default=DEFAULT_LIMITS.prompt_bytes, gt=0)
     max_body_bytes: int = Field(default=64 << 20, gt=0, description="Largest answer body, decompressed.")
     max_line_bytes: int = Field(default=8 << 20, gt=0, description="Longest line of an event stream.")
 
@@ -205,25 +197,8 @@ class LlamafileSettings(BaseModel):
         environ: Mapping[str, str] | None = None,
     ) -> LlamafileSettings:
         """Build settings for one call: explicit values, then LLAMAFILE_* variables, then defaults."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name in cls.model_fields:
-            env_value = env.get(f"LLAMAFILE_{name.upper()}")
-            if env_value not in (None, ""):
-                values[name] = env_value
-        for key, value in (options or {}).items():
-            if key.startswith(CALL_OPTION_PREFIX) and value is not None:
-                name = key.removeprefix(CALL_OPTION_PREFIX)
-                if name in CONNECTION_FIELDS:
-                    raise ValueError(
-                        f"{key} is not accepted: pass {name}= (or set LLAMAFILE_{name.upper()}); "
-                        "connection settings are never adapter options"
-                    )
-                values[name] = value
-        if api_base:
-            values["api_base"] = api_base
-        if api_key:
-            values["api_key"] = api_key
+        values = _layered_values(cls.model_fields, os.environ if environ is None else environ, options)
+        values.update({k: v for k, v in (("api_base", api_base), ("api_key", api_key)) if v})
         if timeout is not None:
             values["timeout"] = timeout
         try:
@@ -236,18 +211,43 @@ class LlamafileSettings(BaseModel):
             raise ValueError(problems) from None
 
 
+def _layered_values(
+    fields: Iterable[str], environ: Mapping[str, str], options: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The LLAMAFILE_* variables, overridden by the call's `llamafile_*` options (never a connection
+    setting: see CONNECTION_FIELDS)."""
+    values: dict[str, Any] = {}
+    for name in fields:
+        env_value = environ.get(f"LLAMAFILE_{name.upper()}")
+        if env_value not in (None, ""):
+            values[name] = env_value
+    for key, value in (options or {}).items():
+        if key.startswith(CALL_OPTION_PREFIX) and value is not None:
+            name = key.removeprefix(CALL_OPTION_PREFIX)
+            if name in CONNECTION_FIELDS:
+                raise ValueError(
+                    f"{key} is not accepted: pass {name}= (or set LLAMAFILE_{name.upper()}); "
+                    "connection settings are never adapter options"
+                )
+            values[name] = value
+    return values
+
+
 def call_settings(
     *,
     api_base: str | None,
     api_key: str | None,
-    timeout: float | None,
+    timeout: float | httpx.Timeout | None,
     options: Mapping[str, Any] | None,
 ) -> LlamafileSettings:
-    """`LlamafileSettings.resolve` for a call: bad settings are the caller's BadRequestError."""
-    from .errors import invalid_request
-
+    """`LlamafileSettings.resolve` for a call (LiteLLM's `timeout` may be an httpx.Timeout: its read
+    timeout is the call's): bad settings are the caller's BadRequestError."""
+    if isinstance(timeout, httpx.Timeout):
+        timeout = timeout.read or timeout.connect
     try:
-        return LlamafileSettings.resolve(api_base=api_base, api_key=api_key, timeout=timeout, options=options)
+        return LlamafileSettings.resolve(
+            api_base=api_base, api_key=api_key, timeout=float(timeout) if timeout else None, options=options
+        )
     except ValueError as error:
         raise invalid_request(f"invalid llamafile settings: {error}") from None
 

@@ -1,9 +1,11 @@
-"""The chat conversation with a server: the request flow (with the opt-in repair retry) and the stream
-translation, both sans-IO. `provider.py` runs them with a driver."""
+"""The chat conversation with a server: the request flow (the reply read again as a stream when the
+context ran out, sent again past a reply reader that refused, the opt-in repair retry) and the stream
+translation, both sans-IO. `integration/provider.py` runs them with a driver."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from litellm.types.llms.openai import (
@@ -13,20 +15,13 @@ from litellm.types.llms.openai import (
 )
 from litellm.types.utils import Delta, GenericStreamingChunk, ModelResponseStream, StreamingChoices, Usage
 
-from . import errors
-from .protocol import JSON, Endpoint, Flow, HttpCall
-from .streaming import StreamAssembler, argument_fragments
-from .transformation import (
-    ChatRequest,
-    chat_answer_from_text,
-    choice_text,
-    choices_of,
-    merged_retry,
-    repair_request,
-    template_body,
-    text_route_body,
-    usage_from,
-)
+from ..core import errors
+from ..prompt.roles import WireMessage
+from ..reply.parsing import broken_call_reason, parse_tool_calls
+from ..reply.streaming import StreamAssembler, argument_fragments
+from ..wire.protocol import JSON, Endpoint, Flow, HttpCall
+from .chat_answer import chat_answer_from_text, choice_text, choices_of, first_reply, usage_from
+from .request import ChatRequest, template_body, text_route_body
 
 
 def chat_call(request: ChatRequest) -> HttpCall:
@@ -52,6 +47,41 @@ def chat_flow(
     if retry is not None:
         data = merged_retry(retry, data, (yield from _reply(retry, on_refused)))
     return data
+
+
+REPAIR_PROMPT = "Your tool call could not be used: {reason}. Answer again with only the corrected JSON call."
+
+
+def repair_request(request: ChatRequest, data: Mapping[str, Any]) -> ChatRequest | None:
+    """The one repair retry (opt-in): when tools were offered and the reply tried a call but its JSON
+    could not be used, show the model its reply and the parse error and ask again. None otherwise."""
+    text, reason = first_reply(data)
+    if not request.parses_tools or reason == "length" or request.messages[-1]["role"] != "user":
+        return None
+    why = broken_call_reason(text, request.tools)
+    if why is None:
+        return None
+    messages: list[WireMessage] = [
+        *request.messages,
+        {"role": "assistant", "content": text},
+        {"role": "user", "content": REPAIR_PROMPT.format(reason=why)},
+    ]
+    return replace(request, payload={**request.payload, "messages": messages}, messages=messages)
+
+
+def merged_retry(request: ChatRequest, first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
+    """The retry's answer when it holds a usable call, else the first answer (nothing is lost); usage
+    counts both requests."""
+    text, reason = first_reply(second)
+    repaired = reason != "length" and parse_tool_calls(text, request.tool_names).tool_calls
+    chosen = dict(second if repaired else first)
+    usages = [u for u in (first.get("usage"), second.get("usage")) if isinstance(u, Mapping)]
+    if len(usages) == 2:
+        chosen["usage"] = {
+            key: int(usages[0].get(key) or 0) + int(usages[1].get(key) or 0)
+            for key in ("prompt_tokens", "completion_tokens", "total_tokens")
+        }
+    return chosen
 
 
 def _reply(request: ChatRequest, on_refused: Callable[[], None]) -> Flow[JSON]:

@@ -1,123 +1,34 @@
-"""Tools without a function-calling API: the instruction text, the JSON the model is asked to write,
-and the JSON schema that constrains the server's sampling when a call is forced.
-
-The instruction depends only on the tool list, never on `tool_choice` or the turn, so it renders at the
-same place in every request and the server's prompt cache keeps it (forcing is done by the schema).
+"""Bounds a constraint puts on a schema so a constrained reply always ends: every string gets a
+maxLength and every array a maxItems (`bounded`), the longest text a bounded schema admits is known
+(`worst_case_chars`), and `fitted` shrinks the bounds until that fits the reply's `max_tokens`, since a
+call cut off by the token limit is no call at all.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from .schemas import (
-    ANSWER_MAX_STRING,
-    FORMAT_LENGTHS,
-    MAX_REF_DEPTH,
-    SchemaError,
-    checked,
-    closed,
-    resolution,
-    type_names,
-)
-from .settings import DEFAULT_LIMITS, SchemaLimits
-from .tool_signatures import signature_instructions
-
-ToolChoiceMode = Literal["none", "auto", "required", "named"]
-
-INSTRUCTION_FOOTER = (
-    "To call a tool, answer with only a JSON object and nothing else: "
-    '{"name": "<tool name>", "arguments": {<arguments matching its parameters>}}. '
-    "To call several tools at once, answer with a JSON array of such objects. "
-    "If no tool is needed, answer normally in plain text."
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ToolChoice:
-    """`tool_choice` normalized: the mode and, for a named function, its name."""
-
-    mode: ToolChoiceMode
-    name: str | None = None
-
-    @property
-    def forces_call(self) -> bool:
-        return self.mode in ("required", "named")
-
-
-def function_spec(tool: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The `function` part of an OpenAI tool (also accepts a bare function dict)."""
-    function = tool.get("function")
-    return function if isinstance(function, Mapping) else tool
-
-
-def tool_name(tool: Mapping[str, Any]) -> str:
-    name = function_spec(tool).get("name")
-    return name if isinstance(name, str) else ""
-
-
-def normalize_tool_choice(tool_choice: object, tools: Sequence[Mapping[str, Any]]) -> ToolChoice:
-    """OpenAI's `tool_choice` forms -> ToolChoice. Raises ValueError for a choice that cannot be honoured."""
-    if not tools:
-        return ToolChoice("none")
-    if tool_choice is None or tool_choice == "auto":
-        return ToolChoice("auto")
-    if tool_choice in ("none", "required"):
-        return ToolChoice(tool_choice)
-    if tool_choice == "any":  # Anthropic/Mistral spelling of "required"
-        return ToolChoice("required")
-    if isinstance(tool_choice, Mapping):
-        function = tool_choice.get("function")
-        name = function.get("name") if isinstance(function, Mapping) else tool_choice.get("name")
-        if isinstance(name, str):
-            if name not in {tool_name(t) for t in tools}:
-                raise ValueError(f"tool_choice names {name!r}, which is not among the offered tools")
-            return ToolChoice("named", name)
-    raise ValueError(f"unsupported tool_choice: {tool_choice!r}")
-
-
-def tool_instructions(tools: Sequence[Mapping[str, Any]], limits: SchemaLimits = DEFAULT_LIMITS) -> str:
-    """The system-prompt block that tells the model which tools exist and how to call them: one
-    TypeScript-like signature per tool (about half the tokens of a JSON schema line), then the JSON
-    answer the parser and the forced-call constraint expect. Raises SchemaError past
-    `limits.prompt_bytes`."""
-    return signature_instructions(
-        [function_spec(tool) for tool in tools], INSTRUCTION_FOOTER, limits.prompt_bytes
-    )
-
-
-def _arguments_value(arguments: object) -> object:
-    if isinstance(arguments, str):
-        try:
-            return json.loads(arguments) if arguments.strip() else {}
-        except (ValueError, RecursionError):
-            return arguments  # keep what the caller sent, verbatim
-    return {} if arguments is None else arguments
-
-
-def render_tool_calls(tool_calls: Sequence[Mapping[str, Any]]) -> str:
-    """An assistant turn's OpenAI `tool_calls` as the very JSON text the model is asked to write."""
-    calls = []
-    for call in tool_calls:
-        spec = function_spec(call)
-        calls.append({"name": spec.get("name", ""), "arguments": _arguments_value(spec.get("arguments"))})
-    payload: object = calls[0] if len(calls) == 1 else calls
-    return json.dumps(payload, ensure_ascii=False)
-
+from ..core.settings import DEFAULT_LIMITS, SchemaLimits
+from .schemas import FORMAT_LENGTHS, MAX_REF_DEPTH, SchemaError, checked, resolution, type_names
 
 # Bounds added to unbounded strings and arrays of a constraint schema: a small model under greedy
 # sampling can otherwise repeat inside one string until max_tokens, and a cut-off call is no call.
 MAX_STRING_LENGTH = 200
+
+
 MAX_ARRAY_ITEMS = 16
+
+
 _STRING_LIMITERS = ("maxLength", "enum", "const", "pattern", "format")
 
 
 # The longest string and array a caller's own maxLength / maxItems may ask for: a grammar spells
 # `x{0,N}` as N rules in the server, and no reply is that long anyway.
 MAX_EXPLICIT_LENGTH = 8192
+
+
 MAX_EXPLICIT_ITEMS = 1024
 
 
@@ -210,7 +121,7 @@ def _object_worst_case(schema: Mapping[str, Any], max_string: int) -> int:
     return 2 + members
 
 
-def _fitted(
+def fitted(
     schema: object,
     budget: int | None,
     max_string: int = MAX_STRING_LENGTH,
@@ -261,80 +172,3 @@ def _shrunk(schema: object, budget: int | None, max_string: int) -> tuple[object
         shaped, fits = fitted(middle)
         low, high, last = (low, middle, shaped) if fits else (middle, high, last)
     return last, True
-
-
-def call_schema(
-    tools: Sequence[Mapping[str, Any]],
-    choice: ToolChoice,
-    *,
-    parallel: bool = False,
-    budget: int | None = None,
-    limits: SchemaLimits = DEFAULT_LIMITS,
-) -> dict[str, Any]:
-    """JSON schema of a valid reply when a call is forced: one call object (or an array of them when
-    parallel calls are allowed) whose `name` is an offered tool and whose `arguments` follow its schema,
-    with strings and arrays bounded so the reply always ends, within `budget` tokens when given.
-    Raises SchemaError naming the tool whose parameters are refused."""
-    if budget is not None and budget <= 0:
-        budget = None  # llama.cpp's max_tokens -1 (or 0) means no limit, not a tiny one
-    variants = []
-    for index, tool in enumerate(tools):
-        name = tool_name(tool)
-        if choice.mode == "named" and name != choice.name:
-            continue
-        overhead = len(json.dumps({"name": name, "arguments": None})) + 8
-        strict = function_spec(tool).get("strict") is True
-        try:
-            parameters = _fitted(
-                function_spec(tool).get("parameters") or {"type": "object", "properties": {}},
-                None if budget is None else max(budget - overhead, 1),
-                limits=limits,
-                shape=functools.partial(closed, strict=strict),
-            )
-        except SchemaError as error:
-            raise SchemaError(f"tools[{index}] ({name!r}) parameters: {error}") from None
-        variants.append(
-            {
-                "type": "object",
-                "properties": {"name": {"const": name}, "arguments": parameters},
-                "required": ["name", "arguments"],
-                "additionalProperties": False,
-            }
-        )
-    single: dict[str, Any] = variants[0] if len(variants) == 1 else {"anyOf": variants}
-    if parallel and choice.mode != "named":
-        return {"type": "array", "items": single, "minItems": 1, "maxItems": MAX_ARRAY_ITEMS}
-    return single
-
-
-def answer_constraint(
-    answer: Mapping[str, Any], budget: int | None = None, limits: SchemaLimits = DEFAULT_LIMITS
-) -> object:
-    """A response_format schema made usable as a constraint: references inlined, strings and arrays
-    bounded (more loosely than call arguments: an answer may be prose) and fitted to `budget`."""
-    if budget is not None and budget <= 0:
-        budget = None
-    try:
-        return _fitted(answer, budget, ANSWER_MAX_STRING, limits)
-    except SchemaError as error:
-        raise SchemaError(f"response_format schema: {error}") from None
-
-
-def thought_constraint(
-    thought: Mapping[str, Any], budget: int | None = None, limits: SchemaLimits = DEFAULT_LIMITS
-) -> object:
-    """A thought schema (`llamafile_thought_schema`) made usable as a constraint: references inlined,
-    strings and arrays bounded like call arguments, and fitted to `budget` so the call after it still
-    ends within max_tokens."""
-    if budget is not None and budget <= 0:
-        budget = None
-    try:
-        return _fitted(thought, budget, limits=limits)
-    except SchemaError as error:
-        raise SchemaError(f"llamafile_thought_schema: {error}") from None
-
-
-def call_or_answer_schema(call: Mapping[str, Any], answer: object) -> dict[str, Any]:
-    """JSON schema of a reply to tool_choice="auto" with a response_format: a valid call (see
-    call_schema) or the structured answer (see answer_constraint), for servers that take a schema."""
-    return {"anyOf": [call, answer]}

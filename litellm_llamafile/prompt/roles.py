@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, TypedDict
 
-from .errors import invalid_request
-from .settings import TemplateName
+from ..core.errors import invalid_request
+from ..core.settings import TemplateName
 from .tools import function_spec, render_tool_calls
 
 Role = Literal["system", "user", "assistant", "tool"]

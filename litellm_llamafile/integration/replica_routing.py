@@ -35,13 +35,14 @@ import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
+import litellm
 from litellm.exceptions import APIConnectionError
 from litellm.integrations.custom_logger import CustomLogger
 
-from .errors import PROVIDER
-from .servers import SERVERS
-from .settings import call_settings
-from .transformation import conversation_key
+from ..core.errors import PROVIDER
+from ..core.settings import call_settings
+from ..prompt.conversation import conversation_key
+from ..server.servers import SERVERS
 
 HOME_TTL_SECONDS = 3600.0  # how long a moved conversation remembers its new replica
 ATTEMPT_TTL_SECONDS = 900.0  # forget a request's bookkeeping after this long (a lost callback)
@@ -325,12 +326,6 @@ class ConversationAffinity(CustomLogger):
 
 def use_conversation_affinity(router: Any) -> ConversationAffinity:
     """SDK: route `router`'s llamafile replica groups by conversation (for `await router.acompletion`)."""
-    import litellm
-
     strategy = ConversationAffinity(router)
     litellm.callbacks.append(strategy)
     return strategy
-
-
-# The proxy loads callbacks by dotted name, so its one instance lives here (it serves the proxy's Router).
-conversation_affinity = ConversationAffinity()

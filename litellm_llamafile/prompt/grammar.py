@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+from .bounds import MAX_ARRAY_ITEMS, MAX_STRING_LENGTH, bounded
 from .schemas import FORMAT_LENGTHS, WRITABLE, SchemaError, resolved, type_names
-from .tools import MAX_ARRAY_ITEMS, MAX_STRING_LENGTH, bounded
 
 MAX_LISTED_INTEGERS = 256
 _NAME_CHARS = 48
@@ -91,53 +91,12 @@ class _Builder:
             return self._object(schema, hint)
         if kind == "array":
             return self._array(schema, hint)
-        if kind == "string":
-            return self._string(schema, hint)
-        if kind == "integer":
-            return self._integer(schema, hint)
-        if kind == "number":
-            return self._number(schema, hint)
+        if kind in _SCALARS:
+            shape = _SCALARS[kind](schema)
+            return shape if isinstance(shape, str) else self.rule(shape[0], f"{hint}-{shape[1]}")
         if kind in ("boolean", "null"):
             return str(kind)
         return "value"
-
-    def _string(self, schema: Mapping[str, Any], hint: str) -> str:
-        """Length bounds, and the common formats; a `pattern` is not translated: the string is only
-        bounded (documented limit)."""
-        limit = schema.get("maxLength", MAX_STRING_LENGTH)
-        low = schema.get("minLength", 0)
-        shape = _FORMATS.get(str(schema.get("format")))
-        if shape is not None and "pattern" not in schema and low <= FORMAT_LENGTHS[schema["format"]] <= limit:
-            return self.rule(f'"\\"" {shape} "\\""', f"{hint}-{schema['format']}")
-        return self.rule(f'"\\"" char{{{low},{limit}}} "\\""', f"{hint}-string")
-
-    def _integer(self, schema: Mapping[str, Any], hint: str) -> str:
-        """Small ranges are listed exactly, others spelled digit by digit (within 16 digits)."""
-        low, high = _integer_bounds(schema)
-        if low is None and high is None:
-            return "integer"
-        if low is not None and high is not None and 0 <= high - low <= MAX_LISTED_INTEGERS:
-            return self.rule(" | ".join(literal(str(v)) for v in range(low, high + 1)), f"{hint}-int")
-        if low == 0 and high is None:
-            return self.rule("[0-9] | [1-9] [0-9]{0,15}", f"{hint}-nonneg")
-        return self.rule(_signed_range(low, high, fraction=None), f"{hint}-int")
-
-    def _number(self, schema: Mapping[str, Any], hint: str) -> str:
-        """Integral bounds are enforced (the number is then written without exponent); other bounds
-        only by sign (documented limit)."""
-        bounds = _number_bounds(schema)
-        if bounds is None:
-            low = schema.get("minimum", schema.get("exclusiveMinimum"))
-            if _is_number(low) and low >= 0 and "maximum" not in schema and "exclusiveMaximum" not in schema:
-                return self.rule(_NONNEG_NUMBER, f"{hint}-nonneg")
-            return "number"
-        if bounds.low is None and bounds.high is None:
-            return "number"
-        if bounds.low is not None and bounds.high is not None and bounds.low >= bounds.high:
-            if bounds.low == bounds.high and not (bounds.low_open or bounds.high_open):
-                return self.rule(literal(str(bounds.low)), f"{hint}-num")
-            raise SchemaError(f"no number lies between the bounds {bounds.low}..{bounds.high}")
-        return self.rule(_number_range(bounds), f"{hint}-num")
 
     def _object(self, schema: Mapping[str, Any], hint: str) -> str:
         """Listed members (required ones in order, then the optional ones, each at most once), and
@@ -237,6 +196,58 @@ class _Builder:
         lines = [f"root ::= {root}"]
         lines += [f"{name} ::= {body}" for name, body in self.rules.items()]
         return "\n".join(lines) + "\n"
+
+
+# A scalar schema's grammar: a base rule's name, or (a rule body, the suffix of its name).
+Shape = str | tuple[str, str]
+
+
+def _string(schema: Mapping[str, Any]) -> Shape:
+    """Length bounds, and the common formats; a `pattern` is not translated: the string is only
+    bounded (documented limit)."""
+    limit = schema.get("maxLength", MAX_STRING_LENGTH)
+    low = schema.get("minLength", 0)
+    shape = _FORMATS.get(str(schema.get("format")))
+    if shape is not None and "pattern" not in schema and low <= FORMAT_LENGTHS[schema["format"]] <= limit:
+        return f'"\\"" {shape} "\\""', str(schema["format"])
+    return f'"\\"" char{{{low},{limit}}} "\\""', "string"
+
+
+def _integer(schema: Mapping[str, Any]) -> Shape:
+    """Small ranges are listed exactly, others spelled digit by digit (within 16 digits)."""
+    low, high = _integer_bounds(schema)
+    if low is None and high is None:
+        return "integer"
+    if low is not None and high is not None and 0 <= high - low <= MAX_LISTED_INTEGERS:
+        return " | ".join(literal(str(v)) for v in range(low, high + 1)), "int"
+    if low == 0 and high is None:
+        return "[0-9] | [1-9] [0-9]{0,15}", "nonneg"
+    return _signed_range(low, high, fraction=None), "int"
+
+
+def _number(schema: Mapping[str, Any]) -> Shape:
+    """Integral bounds are enforced (the number is then written without exponent); other bounds
+    only by sign (documented limit)."""
+    bounds = _number_bounds(schema)
+    if bounds is None:
+        low = schema.get("minimum", schema.get("exclusiveMinimum"))
+        if _is_number(low) and low >= 0 and "maximum" not in schema and "exclusiveMaximum" not in schema:
+            return _NONNEG_NUMBER, "nonneg"
+        return "number"
+    if bounds.low is None and bounds.high is None:
+        return "number"
+    if bounds.low is not None and bounds.high is not None and bounds.low >= bounds.high:
+        if bounds.low == bounds.high and not (bounds.low_open or bounds.high_open):
+            return literal(str(bounds.low)), "num"
+        raise SchemaError(f"no number lies between the bounds {bounds.low}..{bounds.high}")
+    return _number_range(bounds), "num"
+
+
+_SCALARS: dict[str, Callable[[Mapping[str, Any]], Shape]] = {
+    "string": _string,
+    "integer": _integer,
+    "number": _number,
+}
 
 
 _MAX_INTEGER = WRITABLE  # the integers the grammar writes have at most 16 digits

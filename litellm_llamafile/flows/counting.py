@@ -22,96 +22,27 @@ import itertools
 import json
 import logging
 import marshal
-import threading
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
-from . import errors
-from .families import NO_EXPECTATION
-from .lru import LRU
-from .probe import ServerInfo, chosen_template, native_tools
-from .protocol import Endpoint, Flow, HttpCall
-from .roles import image_count, text_of
-from .settings import LlamafileSettings, TemplateName, call_settings
-from .transformation import build_chat_request, template_body
-
-if TYPE_CHECKING:
-    from .servers import Server
+from ..core import errors
+from ..core.settings import LlamafileSettings, TemplateName, call_settings
+from ..prompt.conversation import Conversation
+from ..prompt.roles import image_count, text_of
+from ..server.probe import ServerInfo
+from ..server.servers import Server, server_for
+from ..server.token_cache import TokenCache
+from ..wire.protocol import Endpoint, Flow, HttpCall
+from .request import ChatRequest, build_chat_request, profile_for, template_body
 
 logger = logging.getLogger("litellm_llamafile")
 
 # Special-token spellings worth cutting at; each is checked against the server's vocabulary first.
 CANDIDATE_SEPARATORS = ("<|im_start|>", "<|start_header_id|>", "<|eot_id|>", "</s>", "[INST]")
-VERIFY_FIRST = 3
-CACHE_ENTRIES = 8192  # per server
 # What one image is counted as: LLaVA-1.5's projector (llamafile's usual vision model) turns every image
 # into 24x24 = 576 embeddings. Other projectors spend other amounts; the count is then an estimate.
 IMAGE_TOKENS = 576
-
-
-class TokenCache:
-    """One server's counts: whole requests, prompt prefixes, and how its prompts may be segmented.
-    Every read and write goes through the lock: async and threaded callers share a server."""
-
-    def __init__(self, size: int = CACHE_ENTRIES) -> None:
-        self._lock = threading.Lock()
-        self._requests = LRU[int](size)  # whole request -> count
-        self._prefixes = LRU[int](size)  # rolling hash of the first k segments -> their count
-        self.separators: tuple[str, ...] | None = None  # None: not learned yet
-        self._verified = 0
-        self._segmenting = True
-
-    def request(self, key: bytes | None) -> int | None:
-        if key is None:
-            return None
-        with self._lock:
-            return self._requests.get(key)
-
-    def remember(self, keys: Sequence[bytes | None], count: int) -> None:
-        with self._lock:
-            for key in keys:
-                if key is not None:
-                    self._requests.put(key, count)
-
-    def longest_prefix(self, keys: Sequence[bytes]) -> tuple[int, int]:
-        """(segments, count) of the longest counted run of leading segments, leaving at least one out."""
-        with self._lock:
-            for k in range(len(keys) - 1, 0, -1):
-                hit = self._prefixes.get(keys[k - 1])
-                if hit is not None:
-                    return k, hit
-        return 0, 0
-
-    def remember_prefix(self, key: bytes, count: int) -> None:
-        with self._lock:
-            self._prefixes.put(key, count)
-
-    @property
-    def segmenting(self) -> bool:
-        with self._lock:
-            return self._segmenting
-
-    def needs_verification(self) -> bool:
-        with self._lock:
-            return self._segmenting and self._verified < VERIFY_FIRST
-
-    def verified(self, ok: bool) -> None:
-        """A segmented count checked against a whole-prompt count; a mismatch turns segmenting off."""
-        with self._lock:
-            if ok:
-                self._verified += 1
-            else:
-                self._segmenting = False
-                self._prefixes.clear()
-
-    def clear(self) -> None:
-        with self._lock:
-            self._requests.clear()
-            self._prefixes.clear()
-            self.separators = None
-            self._verified = 0
-            self._segmenting = True
 
 
 def token_list_length(answer: Mapping[str, Any]) -> int:
@@ -169,41 +100,39 @@ def _learn_separators(info: ServerInfo) -> Generator[HttpCall, dict[str, Any], t
 def count_flow(
     server: Server,
     settings: LlamafileSettings,
-    messages: Sequence[object],
+    conversation: Conversation,
     params: Mapping[str, Any],
     model: str,
 ) -> Flow[int]:
-    """The whole counting protocol, as a flow of HTTP calls (see module doc)."""
-    cache = server.tokens
-    automatic = settings.template in (TemplateName.AUTO, TemplateName.LEARN)
-    learn = settings.template is TemplateName.LEARN
-    info = (yield from server.info_flow(learn=learn)) if automatic else server.info
-    template = chosen_template(settings, info)
-    native = native_tools(settings, info)
+    """The prompt tokens of the chat request these settings would send `server` for this conversation:
+    the same profile, the same `build_chat_request`, so the count is of the prompt that is sent."""
+    # The server's facts even when the role strategy is given: they decide more of the prompt than the
+    # roles (a thinking template's switches), and sending reads them too.
+    info = yield from server.info_flow(learn=settings.template is TemplateName.LEARN)
+    profile = profile_for(server, settings, info)
     # The same messages count differently when the template renders the tools itself.
-    raw_key = _raw_key(server.api_base, template.value + ("+native" if native else ""), messages, params)
-    known = cache.request(raw_key)
+    shape = repr((profile.strategy, profile.native_tools, profile.expect))
+    raw_key = _raw_key(server.api_base, shape, conversation.messages, params)
+    known = server.tokens.request(raw_key)
     if known is not None:
         return known  # the exact same input as before: no transform, no HTTP
-    request = build_chat_request(
-        model,
-        messages,
-        params,
-        template,
-        expect=info.reply if info else NO_EXPECTATION,
-        native_tools=native,
-        limits=settings.schema_limits,
-        compiled=server.compiled,
-    )
+    request = build_chat_request(model, conversation, params, profile)
+    total = yield from request_count_flow(server, request, info, model)
+    server.tokens.remember([raw_key], total)
+    return total
+
+
+def request_count_flow(
+    server: Server, request: ChatRequest, info: ServerInfo | None, model: str
+) -> Flow[int]:
+    """The prompt tokens of `request`: rendered by the server (/apply-template) and tokenized there,
+    segment by segment where the server's cache allows (see module doc)."""
+    cache = server.tokens
     body = template_body(request)
-    request_key = hashlib.blake2b(
-        json.dumps([template.value, body], sort_keys=True).encode(), digest_size=20
-    ).digest()
+    request_key = hashlib.blake2b(json.dumps(body, sort_keys=True).encode(), digest_size=20).digest()
     known = cache.request(request_key)
     if known is not None:
-        cache.remember([raw_key], known)
         return known
-
     # The server's tokenizer cannot count an image (what one costs depends on the projector), so images
     # are left out of the rendered text and each counts IMAGE_TOKENS.
     images = sum(image_count(turn["content"]) for turn in request.messages)
@@ -216,7 +145,7 @@ def count_flow(
     if cache.separators is None:
         cache.separators = yield from _learn_separators(info or ServerInfo())
     total = (yield from _count_prompt(server.api_base, prompt, cache)) + images * IMAGE_TOKENS
-    cache.remember([request_key, raw_key], total)
+    cache.remember([request_key], total)
     return total
 
 
@@ -284,8 +213,6 @@ class _Count:
 
     @classmethod
     def of(cls, how: CountOptions) -> _Count:
-        from .servers import server_for
-
         unknown = sorted(set(how) - CountOptions.__optional_keys__)
         if unknown:  # a typo'd or llamafile_-prefixed option would otherwise be dropped unseen
             raise TypeError(
@@ -306,7 +233,7 @@ class _Count:
         return cls(server_for(settings), settings, model, params)
 
     def flow(self, messages: Sequence[object]) -> Flow[int]:
-        return count_flow(self.server, self.settings, messages, self.params, self.model)
+        return count_flow(self.server, self.settings, Conversation.of(messages), self.params, self.model)
 
 
 def count_tokens(messages: Sequence[object], **how: Unpack[CountOptions]) -> int:

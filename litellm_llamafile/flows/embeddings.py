@@ -10,8 +10,8 @@ from typing import Any
 from litellm.exceptions import APIError, NotFoundError
 from litellm.types.utils import Embedding, EmbeddingResponse, Usage
 
-from .errors import PROVIDER, invalid_request
-from .protocol import JSON, Endpoint, Flow, HttpCall
+from ..core.errors import PROVIDER, invalid_request
+from ..wire.protocol import JSON, Endpoint, Flow, HttpCall
 
 CLASSIC_EMBEDDING_PATH = "/embedding"
 

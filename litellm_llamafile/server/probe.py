@@ -11,11 +11,11 @@ from typing import Any, Literal
 
 from litellm.exceptions import APIError, BadRequestError, InternalServerError, NotFoundError
 
-from .errors import invalid_request
-from .families import NO_EXPECTATION, ReplyExpectation, expected_reply
-from .protocol import Endpoint, Flow, HttpCall
-from .roles import RoleStrategy, template_from_chat_template
-from .settings import LlamafileSettings, TemplateName
+from ..core.errors import invalid_request
+from ..core.settings import LlamafileSettings, TemplateName
+from ..prompt.roles import RoleStrategy, template_from_chat_template
+from ..reply.families import NO_EXPECTATION, ReplyExpectation, expected_reply
+from ..wire.protocol import Endpoint, Flow, HttpCall
 from .template_facts import TemplateFacts, caps_from_props, facts_flow, strategy_from_facts
 
 

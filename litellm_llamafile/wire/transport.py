@@ -20,7 +20,8 @@ from typing import Any, TypeVar, cast
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
-from . import errors
+from ..core import errors
+from ..core.settings import LlamafileSettings
 from .aiohttp_transport import AiohttpTransport
 from .protocol import (
     JSON,
@@ -38,7 +39,6 @@ from .protocol import (
     json_object,
     step,
 )
-from .settings import LlamafileSettings
 
 T = TypeVar("T")
 # llama-server and llamafile (cpp-httplib) close a connection idle for 5 s. Reusing one at that instant
@@ -77,9 +77,11 @@ async def _close_at_loop_shutdown(client: httpx.AsyncClient) -> AsyncGenerator[N
 
 class Pools:
     """One server's connections: a blocking client, and one async client per event loop (httpx async
-    clients are bound to the loop that created them)."""
+    clients are bound to the loop that created them). `transport` (an `httpx.MockTransport`) replaces
+    the network for both: the seam that tests needing no socket go through."""
 
-    def __init__(self) -> None:
+    def __init__(self, transport: httpx.MockTransport | None = None) -> None:
+        self._transport = transport
         self._sync: httpx.Client | None = None
         # loop -> (its client, the async generator that closes that client when the loop shuts down)
         self._async: weakref.WeakKeyDictionary[
@@ -88,7 +90,7 @@ class Pools:
 
     def sync(self) -> httpx.Client:
         if self._sync is None or self._sync.is_closed:
-            self._sync = httpx.Client(limits=POOL_LIMITS, trust_env=False)
+            self._sync = httpx.Client(limits=POOL_LIMITS, trust_env=False, transport=self._transport)
         return self._sync
 
     async def for_loop(self) -> httpx.AsyncClient:
@@ -100,7 +102,8 @@ class Pools:
         entry = self._async.get(loop)
         if entry is not None and not entry[0].is_closed:
             return entry[0]
-        client = httpx.AsyncClient(transport=AiohttpTransport(POOL_LIMITS), trust_env=False)
+        transport = self._transport or AiohttpTransport(POOL_LIMITS)
+        client = httpx.AsyncClient(transport=transport, trust_env=False)
         closer = _close_at_loop_shutdown(client)
         self._async[loop] = (client, closer)
         # Started, the closer is an unfinished async generator of this loop, and asyncio.run() / Runner

@@ -26,15 +26,16 @@ from typing import TYPE_CHECKING, Any, cast
 
 import litellm
 
-from .errors import PROVIDER, invalid_request
-from .settings import normalize_api_base
+from ..core.errors import PROVIDER, invalid_request
+from ..core.settings import normalize_api_base
+from ..flows.counting import acount_tokens, count_text_tokens, count_tokens
+from .model_info import CAPABILITIES, model_info, model_key
+from .provider import LlamafileProvider
 
 if TYPE_CHECKING:
     from litellm.llms.base_llm.base_utils import BaseTokenCounter
     from litellm.llms.llamafile.chat.transformation import LlamafileChatConfig
     from litellm.types.utils import ProviderSpecificModelInfo, TokenCountResponse
-
-    from .provider import LlamafileProvider
 
 # Proven by the replay tier on the floor and the ceiling (scripts/test-litellm-range); pyproject.toml
 # pins the same range (tests/test_routing.py keeps the two in step).
@@ -202,67 +203,6 @@ if not TYPE_CHECKING:
         LlamafileChatConfig = type("LlamafileChatConfig", (), {})
 
 
-# -- capability data and model info -------------------------------------------------------------------
-
-CAPABILITIES: Mapping[str, bool] = {
-    "supports_function_calling": True,
-    "supports_tool_choice": True,
-    "supports_response_schema": True,
-}
-
-
-def model_key(model: str) -> str:
-    """`x` or `llamafile/x` -> `llamafile/x`, the key LiteLLM's cost map uses."""
-    return f"{PROVIDER}/{model.removeprefix(f'{PROVIDER}/')}"
-
-
-def model_entry(context_window: int | None = None) -> dict[str, Any]:
-    """A local model's cost-map entry: $0, the adapter's capabilities, the server's window if known."""
-    entry: dict[str, Any] = {
-        "input_cost_per_token": 0.0,
-        "output_cost_per_token": 0.0,
-        "cache_read_input_token_cost": 0.0,
-        "cache_creation_input_token_cost": 0.0,
-        "litellm_provider": PROVIDER,
-        "mode": "chat",
-        **CAPABILITIES,
-    }
-    if context_window:
-        entry.update(
-            max_tokens=context_window, max_input_tokens=context_window, max_output_tokens=context_window
-        )
-    return entry
-
-
-def remember_model(model: str, context_window: int | None = None) -> None:
-    """Register `llamafile/<model>` in LiteLLM's cost map with the context window the server's /props
-    reports, so get_model_info, trim_messages and the proxy's pre-call checks see the real window. $0 and
-    the capabilities come along (AdapterChatConfig answers those for any name anyway). Cheap when nothing
-    changed, so calling it on every call is fine."""
-    key = model_key(model)
-    entry = model_entry(context_window)
-    known = litellm.model_cost.get(key)
-    if known is not None and all(known.get(name) == value for name, value in entry.items()):
-        return
-    litellm.register_model({key: entry})
-
-
-def model_info(model: str) -> dict[str, Any]:
-    """What get_model_info answers for any llamafile/ name: the defaults of `model_entry`, overridden by
-    the same fields of a registered entry (remember_model's window, or prices a user registered)."""
-    key = model_key(model)
-    answer: dict[str, Any] = {
-        "key": key,
-        "max_tokens": None,
-        "max_input_tokens": None,
-        "max_output_tokens": None,
-    }
-    answer.update(model_entry())
-    registered = litellm.model_cost.get(key) or {}
-    answer.update((name, registered[name]) for name in answer.keys() - {"key"} if name in registered)
-    return answer
-
-
 # -- the proxy's token counter and the chat config ----------------------------------------------------
 
 
@@ -287,8 +227,6 @@ class LlamafileTokenCounter(BaseTokenCounter):
         **_: Any,
     ) -> TokenCountResponse | None:
         from litellm.types.utils import TokenCountResponse
-
-        from .tokens import acount_tokens
 
         params = (deployment or {}).get("litellm_params")
         litellm_params: Mapping[str, Any] = params if isinstance(params, Mapping) else {}
@@ -400,8 +338,6 @@ def _wrapped_token_counter(original: Callable[..., int]) -> Callable[..., int]:
             if api_base is not None or api_key is not None:  # LiteLLM's own answer to these keywords
                 kwargs.update({k: v for k, v in (("api_base", api_base), ("api_key", api_key)) if v})
             return original(*args, **kwargs)
-        from .tokens import count_text_tokens, count_tokens
-
         server = api_base or api_base_for(model)
         if call.get("messages") is not None and not call.get("count_response_tokens"):
             return count_tokens(
@@ -467,8 +403,6 @@ class _Routing:
 
     def get_handler(self) -> LlamafileProvider:
         if self.handler is None:
-            from .provider import LlamafileProvider
-
             self.handler = LlamafileProvider()
         return self.handler
 

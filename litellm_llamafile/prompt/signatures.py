@@ -12,8 +12,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..core.settings import DEFAULT_LIMITS
 from .schemas import SchemaError, type_names
-from .settings import DEFAULT_LIMITS
 
 __all__ = ["SIGNATURE_HEADER", "signature_instructions", "signature_line", "type_text"]
 
