@@ -1,7 +1,7 @@
-"""routing.py, the one place that patches LiteLLM: what register() changes, that unregister() puts every
-table back exactly, that a LiteLLM without a needed symbol is refused before anything changes, the public
-surface, and which server `litellm.token_counter` asks. Replay tier: no llama server (a FaultyServer on
-127.0.0.1 stands in where a count is needed)."""
+"""integration/litellm_patches.py, the one place that patches LiteLLM: what register() changes, that
+unregister() puts every table back exactly, that a LiteLLM without a needed symbol is refused before
+anything changes, and which server `litellm.token_counter` asks. Replay tier: no llama server (a
+FaultyServer on 127.0.0.1 stands in where a count is needed)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import litellm.utils
 import pytest
 
 import litellm_llamafile
-from litellm_llamafile.integration import litellm_patches as routing
+from litellm_llamafile.integration import litellm_patches
 
 from .support.fake_server import Exchange, FaultyServer, props_reply
 
@@ -101,22 +101,22 @@ def test_unregister_gives_back_a_llamafile_handler_the_user_had(builtin: dict[st
 
 def test_register_is_cheap_and_changes_nothing_once_installed() -> None:
     before = litellm_tables()
-    assert routing.installed()
+    assert litellm_patches.installed()
     litellm_llamafile.register()
     assert changed(before, litellm_tables()) == set()
 
 
 def test_register_after_litellm_reset_a_table_puts_the_routing_back() -> None:
     litellm.openai_compatible_providers.append("llamafile")  # as a reload of LiteLLM's lists would
-    assert not routing.installed()
+    assert not litellm_patches.installed()
     litellm_llamafile.register()
     assert "llamafile" not in litellm.openai_compatible_providers
-    assert routing.installed()
+    assert litellm_patches.installed()
 
 
 def test_every_symbol_the_patches_rely_on_exists_on_this_litellm() -> None:
-    assert routing.missing_symbols() == []
-    assert all(patch.symbols for patch in routing.PATCHES)
+    assert litellm_patches.missing_symbols() == []
+    assert all(patch.symbols for patch in litellm_patches.PATCHES)
 
 
 @pytest.mark.parametrize(
@@ -143,7 +143,7 @@ def test_a_litellm_without_a_needed_symbol_is_refused_before_anything_changes(
     with pytest.raises(litellm_llamafile.UnsupportedLiteLLMError) as caught:
         litellm_llamafile.register()
     message = str(caught.value)
-    assert f"LiteLLM {routing.litellm_version()}" in message
+    assert f"LiteLLM {litellm_patches.litellm_version()}" in message
     assert named in message
     assert "Nothing was changed" in message
     assert litellm.LlamafileChatConfig is builtin["LlamafileChatConfig"]
@@ -155,10 +155,10 @@ def test_a_litellm_without_a_needed_symbol_is_refused_before_anything_changes(
 def test_the_pin_in_pyproject_is_the_range_routing_declares() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     core = [d for d in project["dependencies"] if re.match(r"litellm[<>=]", d)]
-    assert core == [f"litellm{routing.SUPPORTED_LITELLM}"]
+    assert core == [f"litellm{litellm_patches.SUPPORTED_LITELLM}"]
     # The proxy extra may start higher (the proxy runs in the live tier only) but ends at the same release.
     proxy = [d for d in project["optional-dependencies"]["proxy"] if d.startswith("litellm[")]
-    assert len(proxy) == 1 and proxy[0].endswith(routing.SUPPORTED_LITELLM.split(",")[1])
+    assert len(proxy) == 1 and proxy[0].endswith(litellm_patches.SUPPORTED_LITELLM.split(",")[1])
 
 
 # -- which server token_counter asks ------------------------------------------------------------------
@@ -202,10 +202,10 @@ def test_token_counter_asks_the_server_register_maps_the_model_to(
         litellm.token_counter(model="llamafile/other", messages=MESSAGES)  # unmapped: the environment
         assert asked(default)
         litellm_llamafile.register()  # no api_bases: the mapping stays
-        assert routing.api_base_for("llamafile/smart") == mapped.url
+        assert litellm_patches.api_base_for("llamafile/smart") == mapped.url
     finally:
         litellm_llamafile.register(api_bases={})
-    assert routing.api_base_for("smart") is None
+    assert litellm_patches.api_base_for("smart") is None
 
 
 @local_only
