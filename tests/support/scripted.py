@@ -80,15 +80,9 @@ class Script:
             return httpx.Response(599, text=why)
         return step.response()
 
-    @contextlib.contextmanager
-    def serving(self) -> Iterator[str]:
+    def serving(self) -> contextlib.AbstractContextManager[str]:
         """A base URL whose Server answers from this script (in the adapter's registry meanwhile)."""
-        url = f"http://scripted-{next(_URLS)}.test"
-        SERVERS.adopt(Server(url, pools=Pools(transport=httpx.MockTransport(self))))
-        try:
-            yield url
-        finally:
-            SERVERS.adopt(Server(url))  # closes the scripted pools
+        return serving(self)
 
     def done(self) -> None:
         assert not self.problems, self.problems
@@ -133,11 +127,17 @@ class Routes:
     def requests_to(self, path: str) -> list[Any]:
         return sent_to(self, path)
 
-    @contextlib.contextmanager
-    def serving(self) -> Iterator[str]:
-        url = f"http://routes-{next(_URLS)}.test"
-        SERVERS.adopt(Server(url, pools=Pools(transport=httpx.MockTransport(self))))
-        try:
-            yield url
-        finally:
-            SERVERS.adopt(Server(url))
+    def serving(self) -> contextlib.AbstractContextManager[str]:
+        return serving(self)
+
+
+@contextlib.contextmanager
+def serving(handler: Callable[[httpx.Request], httpx.Response]) -> Iterator[str]:
+    """A base URL whose Server answers with `handler` on the transport seam (in the adapter's registry
+    meanwhile; then a plain Server takes its place and the scripted pools are closed)."""
+    url = f"http://scripted-{next(_URLS)}.test"
+    SERVERS.adopt(Server(url, pools=Pools(transport=httpx.MockTransport(handler))))
+    try:
+        yield url
+    finally:
+        SERVERS.adopt(Server(url))
