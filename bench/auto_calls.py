@@ -53,8 +53,8 @@ from auto_tasks import TOOLS, Task, tasks
 from benchlib import machine, say
 
 import litellm_llamafile
-from litellm_llamafile.embedded_server import EmbeddedServer
-from litellm_llamafile.servers import SERVERS
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
+from litellm_llamafile.server.servers import SERVERS
 
 MAX_TOKENS = 128
 CONFIGS: dict[str, dict[str, Any] | None] = {

@@ -13,7 +13,7 @@ from typing import Any
 import litellm
 import pytest
 
-from litellm_llamafile.call_checks import call_problem
+from litellm_llamafile.prompt.call_checks import call_problem
 
 from .support.calls import call
 from .support.fake_server import FaultyServer, answer_chat

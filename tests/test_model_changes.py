@@ -14,7 +14,7 @@ import litellm
 import pytest
 
 import litellm_llamafile
-from litellm_llamafile.embedded_server import EmbeddedServer, ensure_model, free_port
+from litellm_llamafile.harness.embedded_server import EmbeddedServer, ensure_model, free_port
 
 from .support.servers import SentRequest
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from litellm_llamafile.proxy_config import render_config, running_proxy
+from litellm_llamafile.cli.proxy_config import render_config, running_proxy
 
 from .support.data import WEATHER
 from .support.servers import Servers

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from litellm_llamafile.servers import ServerRegistry
-from litellm_llamafile.settings import LlamafileSettings
-from litellm_llamafile.tokens import count_flow
+from litellm_llamafile.core.settings import LlamafileSettings
+from litellm_llamafile.flows.counting import count_flow
+from litellm_llamafile.prompt.conversation import Conversation
+from litellm_llamafile.server.servers import ServerRegistry
 
 from .support.flows import drive
 
@@ -117,7 +118,7 @@ def test_counts_include_the_bos_the_tokenizer_adds_however_the_prompt_is_cut(tur
     history: list[dict[str, Any]] = []
     for turn in range(turns):
         history += [{"role": "user", "content": f"question {turn} about bronze"}]
-        counted = drive(count_flow(server, settings, history, {}, "m"), tokenizer)
+        counted = drive(count_flow(server, settings, Conversation.of(history), {}, "m"), tokenizer)
         rendered = tokenizer("POST", "/apply-template", {"messages": history})["prompt"]
         whole = tokenizer(
             "POST", "/tokenize", {"content": rendered, "add_special": True, "parse_special": True}
@@ -131,7 +132,8 @@ def test_a_routers_token_counts_name_the_model() -> None:
     server = ServerRegistry().get("http://h:1")
     server._router = True  # learned from its /props
     settings = LlamafileSettings.resolve(api_base="http://h:1")
-    drive(count_flow(server, settings, [{"role": "user", "content": "hi"}], {}, "gemma"), tokenizer)
+    hi = Conversation.of([{"role": "user", "content": "hi"}])
+    drive(count_flow(server, settings, hi, {}, "gemma"), tokenizer)
     posted = [body for path, body in tokenizer.bodies if path in ("/apply-template", "/tokenize")]
     assert posted and all(body["model"] == "gemma" for body in posted)
     assert next(path for path, _ in tokenizer.bodies) == "/props?model=gemma"
