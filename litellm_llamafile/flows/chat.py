@@ -16,8 +16,8 @@ from litellm.types.llms.openai import (
 from litellm.types.utils import Delta, GenericStreamingChunk, ModelResponseStream, StreamingChoices, Usage
 
 from ..core import errors
-from ..prompt.roles import WireMessage
 from ..prompt.call_checks import as_text, invalid_calls
+from ..prompt.roles import WireMessage
 from ..reply.parsing import ParsedReply, broken_call_reason, parse_tool_calls
 from ..reply.streaming import StreamAssembler, StreamEnd, argument_fragments
 from ..wire.protocol import JSON, Endpoint, Flow, HttpCall

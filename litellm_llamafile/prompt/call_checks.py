@@ -13,8 +13,8 @@ from typing import Any
 import jsonschema
 import jsonschema.exceptions
 
-from .tools import function_spec
 from ..reply.parsing import ParsedReply
+from .tools import function_spec
 
 
 def call_problem(name: str, arguments: str, tools: Sequence[Mapping[str, Any]]) -> str | None:
