@@ -11,7 +11,6 @@ Authorization header, so chaining them (`__context__`) would put the API key ins
 from __future__ import annotations
 
 import asyncio
-import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -22,6 +21,7 @@ from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 
 from . import errors
 from .aiohttp_transport import AiohttpTransport
+from .httpcore_transport import DEADLINE, Deadline, DeadlineTransport
 from .protocol import (
     JSON,
     C,
@@ -87,7 +87,7 @@ class Pools:
 
     def sync(self) -> httpx.Client:
         if self._sync is None or self._sync.is_closed:
-            self._sync = httpx.Client(limits=POOL_LIMITS, trust_env=False)
+            self._sync = httpx.Client(transport=DeadlineTransport(POOL_LIMITS), trust_env=False)
         return self._sync
 
     async def for_loop(self) -> httpx.AsyncClient:
@@ -123,15 +123,25 @@ class _TooLarge(Exception):
 
 
 class _Budget:
-    """One call's limits: the deadline `timeout=` sets for the whole call, and the body bound."""
+    """One call's limits: the deadline `timeout=` sets for the whole call, and the body bound. A stream's
+    deadline covers its opening; then it moves on after every event, so each wait for the next event
+    (however its bytes trickle in) may take up to `timeout`."""
 
     def __init__(self, settings: LlamafileSettings) -> None:
-        self.deadline = time.monotonic() + settings.timeout
+        self.deadline = Deadline(settings.timeout)
+        self.wait = settings.timeout
         self.max_body = settings.max_body_bytes
         self._connect = settings.connect_timeout
 
     def remaining(self) -> float:
-        return max(self.deadline - time.monotonic(), 0.001)
+        return max(self.deadline.left(), 0.001)
+
+    def passed(self) -> bool:
+        return self.deadline.left() <= 0
+
+    def next_event(self) -> None:
+        """A stream opened or delivered an event: the wait for the next one starts now."""
+        self.deadline.rearm(self.wait)
 
     def timeout(self) -> httpx.Timeout:
         """Each phase, waiting for a pooled connection included, gets what is left of the call."""
@@ -143,7 +153,7 @@ class _Budget:
         received += chunk
         if len(received) > self.max_body:
             raise _TooLarge(f"a body larger than {self.max_body} bytes")
-        if time.monotonic() > self.deadline:
+        if self.passed():
             raise httpx.ReadTimeout("the call's deadline passed while the body arrived")
 
 
@@ -219,11 +229,12 @@ class _Policy:
             json=call.body,
             headers=self.headers(stream=stream),
             timeout=budget.timeout(),
+            extensions={DEADLINE: budget.deadline},  # the sync transport keeps it on every read
         )
 
     def retry_kwargs(self, budget: _Budget) -> dict[str, Any]:
         def stop(state: RetryCallState) -> bool:
-            if time.monotonic() >= budget.deadline:
+            if budget.passed():
                 return True
             error = state.outcome.exception() if state.outcome else None
             if isinstance(error, _Loading):
@@ -374,8 +385,9 @@ class SyncDriver(_Policy):
             failure = self.translate(error, call.path, streamed=0)
         if failure is not None:
             raise failure
+        budget.next_event()
         try:
-            yield self._events(response.iter_bytes(), call.path, _read_wait(response))
+            yield self._events(response.iter_bytes(), call.path, budget)
         finally:
             response.close()
 
@@ -391,19 +403,21 @@ class SyncDriver(_Policy):
                 machine.cut_off()
         yield from machine.on_end()
 
-    def _events(self, chunks: Iterator[bytes], path: str, wait: float | None) -> Iterator[JSON]:
+    def _events(self, chunks: Iterator[bytes], path: str, budget: _Budget) -> Iterator[JSON]:
+        """The stream's events; every read waits at most until the deadline, which each event moves on."""
         decoder, failure, streamed = self.decoder(path), None, 0
         try:
             for chunk in chunks:
                 for event in decoder.events(chunk):
                     streamed += carries_text(event)
                     yield event
+                    budget.next_event()
                 if decoder.done:
                     return
             decoder.close()
         except (httpx.HTTPError, LineTooLong) as error:
             # raised below: nothing chained to it
-            failure = self.translate(error, path, streaming=True, streamed=streamed, waited=wait)
+            failure = self.translate(error, path, streaming=True, streamed=streamed, waited=budget.wait)
         if failure is not None:
             raise failure
 
@@ -467,8 +481,9 @@ class AsyncDriver(_Policy):
             failure = self.translate(error, call.path, streamed=0)
         if failure is not None:
             raise failure
+        budget.next_event()
         try:
-            yield self._aevents(response.aiter_bytes(), call.path, _read_wait(response))
+            yield self._aevents(response.aiter_bytes(), call.path, budget)
         finally:
             await response.aclose()
 
@@ -485,30 +500,28 @@ class AsyncDriver(_Policy):
         for out in machine.on_end():
             yield out
 
-    async def _aevents(
-        self, chunks: AsyncIterator[bytes], path: str, wait: float | None
-    ) -> AsyncIterator[JSON]:
+    async def _aevents(self, chunks: AsyncIterator[bytes], path: str, budget: _Budget) -> AsyncIterator[JSON]:
         decoder, failure, streamed = self.decoder(path), None, 0
         try:
-            async for chunk in chunks:
+            while True:
+                # Each wait alone is bounded: a timeout around the generator would also cancel whatever
+                # the consumer does between two events.
+                async with asyncio.timeout(budget.remaining()):
+                    chunk = await anext(chunks, None)
+                if chunk is None:
+                    break
                 for event in decoder.events(chunk):
                     streamed += carries_text(event)
                     yield event
+                    budget.next_event()
                 if decoder.done:
                     return
             decoder.close()
-        except (httpx.HTTPError, LineTooLong) as error:
+        except (httpx.HTTPError, LineTooLong, TimeoutError) as error:
             # raised below: nothing chained to it
-            failure = self.translate(error, path, streaming=True, streamed=streamed, waited=wait)
+            failure = self.translate(error, path, streaming=True, streamed=streamed, waited=budget.wait)
         if failure is not None:
             raise failure
-
-
-def _read_wait(response: httpx.Response) -> float | None:
-    """The read timeout a response was opened with: in a stream, how long each wait for the next event
-    may take."""
-    wait = response.request.extensions.get("timeout", {}).get("read")
-    return float(wait) if isinstance(wait, int | float) else None
 
 
 def health_status(url: str, timeout: float = 2.0) -> int | None:

@@ -3,6 +3,7 @@ when the server then holds the connection open."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -63,3 +64,68 @@ def test_a_stream_that_never_finishes_is_still_a_timeout(
     server = faulty(lambda exchange: exchange.sse([chunk("partial")], end="stall"))
     with raises_typed(litellm.Timeout):
         call(mode, api_base=server.url, timeout=1)
+
+
+def _trickled_head(exchange: Exchange, sent: list[int]) -> None:
+    """The status line and headers one byte every 0.2 s (each read is quick, the whole head takes ~30 s);
+    the body never follows."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"X-Pad: " + b"a" * 100 + b"\r\n"
+    for byte in head:
+        try:
+            exchange.raw(bytes([byte]))
+        except OSError:
+            return
+        sent.append(byte)
+        time.sleep(0.2)
+
+
+@local_only
+@pytest.mark.parametrize("mode", ["sync", "async", "stream", "astream"])
+def test_a_server_trickling_its_headers_is_cut_at_the_deadline(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    sent: list[int] = []
+    server = faulty(lambda exchange: _trickled_head(exchange, sent))
+    with raises_typed(litellm.Timeout):
+        call(mode, api_base=server.url, timeout=1)
+    assert 0 < len(sent) < 40  # the call gave up after about five bytes of a 150-byte head
+
+
+@local_only
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_an_embedding_whose_headers_trickle_is_cut_at_the_deadline(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    sent: list[int] = []
+    server = faulty(every=lambda exchange: _trickled_head(exchange, sent))
+    embed = litellm.embedding if mode == "sync" else litellm.aembedding
+    with pytest.raises(litellm.Timeout):
+        result = embed(model="llamafile/smol", input=["a"], api_base=server.url, timeout=1)
+        if mode == "async":
+            asyncio.run(result)  # type: ignore[arg-type]
+    assert 0 < len(sent) < 40
+
+
+@local_only
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_a_stream_event_trickling_in_is_a_timeout_with_the_tokens_so_far(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    """Every read is quick, but the next event never completes: each wait for an event is bounded."""
+    sent: list[int] = []
+
+    def chat(exchange: Exchange) -> None:
+        exchange.sse([chunk("Once"), chunk(" upon")], end="open")
+        for byte in b'1000\r\ndata: {"choices": [' + b" " * 4000:
+            try:
+                exchange.raw(bytes([byte]))
+            except OSError:
+                return
+            sent.append(byte)
+            time.sleep(0.05)
+
+    server = faulty(chat)
+    with raises_typed(litellm.Timeout) as caught:
+        call(mode, api_base=server.url, timeout=1)
+    assert "the reply so far had 2 tokens" in str(caught[0])
+    assert len(sent) < 200

@@ -71,7 +71,8 @@ class Exchange:
 
     def sse(self, events: list[Any], *, end: str = "done") -> None:
         """A chunked event stream. end: "done" ([DONE] and a clean end), "close" (a clean end, no [DONE]),
-        "cut" (the connection drops mid-body), "stall" (nothing more until the test ends)."""
+        "cut" (the connection drops mid-body), "stall" (nothing more until the test ends), "open" (the
+        stream stays open for the caller to write more with `raw`)."""
         self.raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
         lines = [e if isinstance(e, str) else f"data: {json.dumps(e)}" for e in events]
         if end == "done":
