@@ -234,6 +234,7 @@ def test_a_real_router_spreads_turns_sharing_a_call_id_by_load(faulty: Callable[
     try:
         assert asyncio.run(turns()) == [4, 8]
         assert [strategy.in_flight(server.url) for server in servers] == [0, 0]
+        assert not any(REQUEST_KEY.encode() in seen.body for server in servers for seen in server.requests)
     finally:
         litellm.callbacks.remove(strategy)
 
