@@ -1,24 +1,20 @@
-"""httpx's blocking API on an httpcore pool whose every socket read and write keeps the call's deadline.
+"""httpx's blocking transport on an httpcore pool whose every socket read and write keeps the call's deadline.
 
 httpx's timeouts bound each network operation, not a call: a server that sends one header byte every
 half second never trips a 2 s read timeout, and httpx's sync client has no total timeout (the async
-driver has `asyncio.timeout`). Here a request may carry a `Deadline` (the `deadline` request extension):
-each read and write on its connection then waits at most what is left of it, and one that starts after
-it passed fails as a read (write) timeout at once, between two bytes if need be. Pooled connections
-work the same, because the deadline travels with the request, not with the connection.
+driver has `asyncio.timeout`). Here a request's read and write timeouts may be `until(deadline)`:
+each read and write on its connection then waits at most what is left of the deadline, and one that
+starts after it passed fails as a read (write) timeout at once, between two bytes if need be. Pooled
+connections work the same, because the deadline travels with the request, not with the connection.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpcore
 import httpx
-
-DEADLINE = "deadline"  # the request extension that carries a Deadline
 
 
 class Deadline:
@@ -35,17 +31,19 @@ class Deadline:
 
 
 class _Until(float):
-    """A read/write timeout that knows the deadline behind it. httpcore hands the request's timeouts to
-    the network stream unchanged, which is how each read on a pooled connection learns its call's
-    deadline; its float value (what was left when the request was built) is what any other code sees."""
+    """A read/write timeout that knows the deadline behind it. httpx and httpcore hand a request's
+    timeouts to the network stream unchanged, which is how each read on a pooled connection learns its
+    call's deadline; its float value (what was left when the request was built) is what any other code
+    (the async transport, a cassette) sees."""
 
     deadline: Deadline
 
-    @classmethod
-    def of(cls, deadline: Deadline) -> _Until:
-        bound = cls(max(deadline.left(), 0.0))
-        bound.deadline = deadline
-        return bound
+
+def until(deadline: Deadline) -> float:
+    """A read or write timeout that waits at most until `deadline` (on the DeadlineTransport)."""
+    bound = _Until(max(deadline.left(), 0.001))
+    bound.deadline = deadline
+    return bound
 
 
 def _wait(timeout: float | None, failure: type[httpcore.TimeoutException]) -> float | None:
@@ -91,94 +89,18 @@ class _Backend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-# Most specific first: each httpcore error becomes the httpx error of the same name.
-_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
-)
-
-
-@contextmanager
-def _httpx_errors() -> Iterator[None]:
-    # Message only, nothing chained: the httpcore error's context may hold the request and its headers.
-    try:
-        yield
-    except Exception as error:
-        mapped = next((kind for source, kind in _ERRORS if isinstance(error, source)), None)
-        if mapped is None:
-            raise
-        message = str(error) or type(error).__name__
-    else:
-        return
-    raise mapped(message) from None
-
-
-class _Body(httpx.SyncByteStream):
-    def __init__(self, stream: Iterable[bytes]) -> None:
-        self._stream = stream
-
-    def __iter__(self) -> Iterator[bytes]:
-        with _httpx_errors():
-            yield from self._stream
-
-    def close(self) -> None:
-        close = getattr(self._stream, "close", None)
-        if close is not None:
-            close()
-
-
-class DeadlineTransport(httpx.BaseTransport):
-    """What httpx.HTTPTransport does for plain HTTP/1.1 (no proxy: the clients never read the
-    environment), with the deadline-keeping network backend."""
+class DeadlineTransport(httpx.HTTPTransport):
+    """httpx's own transport (so everything that hooks it, such as the test cassettes, still does), on a
+    pool whose connections keep the deadline of a request's read and write timeouts (`until`)."""
 
     def __init__(self, limits: httpx.Limits) -> None:
+        super().__init__(limits=limits, trust_env=False)
+        # httpx has no parameter for the network backend; its one pool attribute is replaced with the
+        # same pool on ours (tests/test_deadlines.py fails if a new httpx stops using it).
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=_Backend(),
         )
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.SyncByteStream)
-        extensions = dict(request.extensions)
-        deadline = extensions.pop(DEADLINE, None)
-        if isinstance(deadline, Deadline):
-            until = _Until.of(deadline)
-            extensions["timeout"] = {**extensions.get("timeout", {}), "read": until, "write": until}
-        core = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=extensions,
-        )
-        with _httpx_errors():
-            response = self._pool.handle_request(core)
-        assert isinstance(response.stream, Iterable)
-        return httpx.Response(
-            response.status,
-            headers=response.headers,
-            stream=_Body(response.stream),
-            extensions=response.extensions,
-        )
-
-    def close(self) -> None:
-        self._pool.close()

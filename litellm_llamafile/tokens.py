@@ -139,7 +139,7 @@ def token_list_length(answer: Mapping[str, Any]) -> int:
     """`/tokenize` answers `{"tokens": [ids]}`, `[{"id", "piece"}]` or `[piece strings]`: all count alike."""
     tokens = answer.get("tokens")
     if not isinstance(tokens, list):
-        raise errors.bad_body(Endpoint.TOKENIZE, "", 200, json.dumps(answer), None, "no token list")
+        raise errors.BadAnswer("JSON with no token list", answer)
     return len(tokens)
 
 
@@ -231,7 +231,7 @@ def count_flow(
     rendered = yield HttpCall("POST", Endpoint.APPLY_TEMPLATE, body)
     prompt = rendered.get("prompt")
     if not isinstance(prompt, str):
-        raise errors.bad_body(Endpoint.APPLY_TEMPLATE, model, 200, json.dumps(rendered), None, "no prompt")
+        raise errors.BadAnswer("JSON with no prompt", rendered)
     if cache.separators is None:
         cache.separators = yield from _learn_separators(info or ServerInfo())
     total = (yield from _count_prompt(server.api_base, prompt, cache)) + images * IMAGE_TOKENS

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from . import errors
 from .aiohttp_transport import AiohttpTransport
-from .httpcore_transport import DEADLINE, Deadline, DeadlineTransport
+from .httpcore_transport import Deadline, DeadlineTransport, until
 from .protocol import (
     JSON,
     C,
@@ -37,6 +38,7 @@ from .protocol import (
     is_event_stream,
     json_object,
 )
+from .redaction import Secrets
 from .settings import LlamafileSettings
 
 T = TypeVar("T")
@@ -146,7 +148,9 @@ class _Budget:
     def timeout(self) -> httpx.Timeout:
         """Each phase, waiting for a pooled connection included, gets what is left of the call."""
         left = self.remaining()
-        return httpx.Timeout(left, connect=min(self._connect, left), pool=left)
+        # Reads and writes: until the deadline, which the sync transport keeps between two bytes too.
+        bound = until(self.deadline)
+        return httpx.Timeout(connect=min(self._connect, left), read=bound, write=bound, pool=left)
 
     def take(self, received: bytearray, chunk: bytes) -> None:
         """Add a body chunk, within the body bound and the deadline (a trickling server)."""
@@ -199,10 +203,10 @@ class _Policy:
         self.pools = pools
         self.settings = settings
         self.model = model
-        self.secret = settings.api_key.get_secret_value() if settings.api_key else None
+        self.secret = Secrets(*settings.secret_values())
 
     def url(self, path: str) -> str:
-        return f"{self.settings.api_base}{path}"
+        return f"{self.settings.url_base}{path}"
 
     def public_url(self, path: str) -> str:
         """The URL as messages show it: no user:password."""
@@ -229,7 +233,6 @@ class _Policy:
             json=call.body,
             headers=self.headers(stream=stream),
             timeout=budget.timeout(),
-            extensions={DEADLINE: budget.deadline},  # the sync transport keeps it on every read
         )
 
     def retry_kwargs(self, budget: _Budget) -> dict[str, Any]:
@@ -317,6 +320,46 @@ class _Policy:
             return broken(url, self.model, errors.mask(str(error) or type(error).__name__, self.secret))
         return error if isinstance(error, Exception) else RuntimeError(str(error))
 
+    def advance(
+        self, flow: Flow[T], call: HttpCall | None, answer: JSON, failure: Exception | None
+    ) -> HttpCall | Finished[T]:
+        """The flow's next call, once it has `call`'s answer (or its failure thrown in; the first call when
+        `call` is None), or the flow's result. What the flow raises reaches the caller as a LiteLLM
+        exception (`unexpected`)."""
+        try:
+            if call is None:
+                return next(flow)
+            return flow.send(answer) if failure is None else flow.throw(failure)
+        except StopIteration as done:
+            return Finished(done.value)
+        except Exception as error:
+            mapped = self.unexpected(error, call, answer)
+        raise mapped  # outside the except: nothing chained to it
+
+    def translated(self, step: Callable[[JSON], list[C]], event: JSON, path: str) -> list[C]:
+        """A stream translation step on `event`; what it raises, as `unexpected` maps it."""
+        try:
+            return step(event)
+        except Exception as error:
+            mapped = self.unexpected(error, HttpCall("POST", path), event)
+        raise mapped
+
+    def unexpected(self, error: Exception, call: HttpCall | None, received: object) -> Exception:
+        """An exception from a flow or a stream translation -> the caller's LiteLLM exception: LiteLLM's
+        own pass as they are; before any request, anything else is the caller's input that could not be
+        prepared (BadRequestError); after an answer, an answer the readers could not use, quoted."""
+        if errors.is_litellm(error):
+            return error
+        if call is None:
+            return errors.invalid_request(
+                f"the call could not be prepared: {errors.describe(error)}", self.model
+            )
+        url = self.public_url(call.path)
+        if isinstance(error, errors.BadAnswer):
+            return errors.unreadable_answer(url, self.model, self.secret, error.why, error.received)
+        why = f"an answer the adapter could not read ({errors.describe(error)})"
+        return errors.unreadable_answer(url, self.model, self.secret, why, received)
+
     def answer(self, call: HttpCall, response: httpx.Response, body: str) -> JSON:
         peer = self.peer(call.path)
         if call.stream:
@@ -325,6 +368,17 @@ class _Policy:
 
     def decoder(self, path: str) -> EventDecoder:
         return EventDecoder(self.peer(path), self.settings.max_line_bytes)
+
+
+# What a stream's end translation is quoted as when it fails (it reads no event of its own).
+STREAM_END: JSON = {"stream": "ended"}
+
+
+@dataclass(frozen=True, slots=True)
+class Finished(Generic[T]):
+    """A flow's result."""
+
+    value: T
 
 
 class SyncDriver(_Policy):
@@ -350,18 +404,16 @@ class SyncDriver(_Policy):
 
     def run(self, flow: Flow[T]) -> T:
         """Drive a flow to its end. A failed call is thrown into the flow, which may handle it."""
-        answer: JSON = {}
-        try:
-            call = next(flow)
-            while True:
-                failure: Exception | None = None
-                try:
-                    answer = self.send(call)
-                except Exception as error:  # thrown in outside this block: nothing chained to it
-                    failure = error
-                call = flow.send(answer) if failure is None else flow.throw(failure)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        step = self.advance(flow, None, {}, None)
+        while isinstance(step, HttpCall):
+            answer: JSON = {}
+            failure: Exception | None = None
+            try:
+                answer = self.send(step)
+            except Exception as error:  # thrown in outside this block: nothing chained to it
+                failure = error
+            step = self.advance(flow, step, answer, failure)
+        return step.value
 
     @contextmanager
     def events(self, call: HttpCall) -> Iterator[Iterator[JSON]]:
@@ -396,12 +448,12 @@ class SyncDriver(_Policy):
         with self.events(call) as events:
             try:
                 for event in events:
-                    yield from machine.on_event(event)
+                    yield from self.translated(machine.on_event, event, call.path)
                     if machine.settled:
                         break
             except errors.ReplyOutOfContext:
                 machine.cut_off()
-        yield from machine.on_end()
+        yield from self.translated(lambda _: machine.on_end(), STREAM_END, call.path)
 
     def _events(self, chunks: Iterator[bytes], path: str, budget: _Budget) -> Iterator[JSON]:
         """The stream's events; every read waits at most until the deadline, which each event moves on."""
@@ -447,18 +499,16 @@ class AsyncDriver(_Policy):
         raise failure
 
     async def run(self, flow: Flow[T]) -> T:
-        answer: JSON = {}
-        try:
-            call = next(flow)
-            while True:
-                failure: Exception | None = None
-                try:
-                    answer = await self.send(call)
-                except Exception as error:  # thrown in outside this block: nothing chained to it
-                    failure = error
-                call = flow.send(answer) if failure is None else flow.throw(failure)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        step = self.advance(flow, None, {}, None)
+        while isinstance(step, HttpCall):
+            answer: JSON = {}
+            failure: Exception | None = None
+            try:
+                answer = await self.send(step)
+            except Exception as error:  # thrown in outside this block: nothing chained to it
+                failure = error
+            step = self.advance(flow, step, answer, failure)
+        return step.value
 
     @asynccontextmanager
     async def aevents(self, call: HttpCall) -> AsyncIterator[AsyncIterator[JSON]]:
@@ -491,13 +541,13 @@ class AsyncDriver(_Policy):
         async with self.aevents(call) as events:
             try:
                 async for event in events:
-                    for out in machine.on_event(event):
+                    for out in self.translated(machine.on_event, event, call.path):
                         yield out
                     if machine.settled:
                         break
             except errors.ReplyOutOfContext:
                 machine.cut_off()
-        for out in machine.on_end():
+        for out in self.translated(lambda _: machine.on_end(), STREAM_END, call.path):
             yield out
 
     async def _aevents(self, chunks: AsyncIterator[bytes], path: str, budget: _Budget) -> AsyncIterator[JSON]:
