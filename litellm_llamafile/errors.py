@@ -147,14 +147,14 @@ def refuses_input(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 
 class BadAnswer(Exception):
-    """A server answer of a shape the pure readers cannot use (`why`, and what was `received`). Not a
-    LiteLLM exception on purpose: the drivers, which know the URL and the call's secrets, turn it into
-    the caller's APIError (`unreadable_answer`)."""
+    """A server answer of a shape the pure readers cannot use: `why`, and the `part` of the answer that
+    is wrong. Not a LiteLLM exception on purpose: the drivers, which know the URL, the whole answer and
+    the call's secrets, turn it into the caller's APIError (`unreadable_answer`)."""
 
-    def __init__(self, why: str, received: object) -> None:
+    def __init__(self, why: str, part: object) -> None:
         super().__init__(why)
         self.why = why
-        self.received = received
+        self.part = part
 
 
 def answer_text(received: object) -> str:
@@ -167,13 +167,17 @@ def answer_text(received: object) -> str:
         return reprlib.repr(received)
 
 
-def unreadable_answer(url: str, model: str, secret: Secrets | None, why: str, received: object) -> APIError:
-    """An answer the adapter cannot read: an APIError (status 200) quoting it, masked; `body` keeps all
-    of it (masked) for whoever handles the error."""
+def unreadable_answer(
+    url: str, model: str, secret: Secrets | None, why: str, received: object, part: object = None
+) -> APIError:
+    """An answer the adapter cannot read: an APIError (status 200) quoting the `part` of it that is
+    wrong (the whole of it by default), masked; `body` keeps all of what was `received` (masked) for
+    whoever handles the error."""
     text = mask(answer_text(received), secret)
+    quoted = text if part is None else mask(answer_text(part), secret)
     return APIError(
         status_code=200,
-        message=f"{url} answered with {why}: {excerpt(text)!r}",
+        message=f"{url} answered with {why}: {excerpt(quoted)!r}",
         model=model,
         llm_provider=PROVIDER,
         body=text,

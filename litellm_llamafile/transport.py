@@ -356,7 +356,7 @@ class _Policy:
             )
         url = self.public_url(call.path)
         if isinstance(error, errors.BadAnswer):
-            return errors.unreadable_answer(url, self.model, self.secret, error.why, error.received)
+            return errors.unreadable_answer(url, self.model, self.secret, error.why, received, error.part)
         why = f"an answer the adapter could not read ({errors.describe(error)})"
         return errors.unreadable_answer(url, self.model, self.secret, why, received)
 
