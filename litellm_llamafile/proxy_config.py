@@ -64,7 +64,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PROVIDER
-from .settings import normalize_api_base
+from .settings import mask_userinfo, normalize_api_base
 from .transport import health_status
 
 ENV_PREFIX = "os.environ/"
@@ -103,7 +103,8 @@ class Deployment:
         if api_base.startswith(ENV_PREFIX):
             return cls(name, _env_ref(api_base[len(ENV_PREFIX) :]))
         if not api_base.startswith(("http://", "https://")):
-            raise ValueError(f"server URL for {name!r} must start with http:// or https://, got {api_base!r}")
+            shown = mask_userinfo(api_base)
+            raise ValueError(f"server URL for {name!r} must start with http:// or https://, got {shown!r}")
         return cls(name, normalize_api_base(api_base))
 
 
@@ -215,7 +216,7 @@ def _checked_counts(items: Sequence[Deployment], aliases: Mapping[str, str]) -> 
     counts: dict[str, int] = {}
     for item in items:
         if (item.name, item.api_base) in seen:
-            raise ValueError(f"{item.name}={item.api_base} is listed twice")
+            raise ValueError(f"{item.name}={mask_userinfo(item.api_base)} is listed twice")
         seen.add((item.name, item.api_base))
         counts[item.name] = counts.get(item.name, 0) + 1
     for public, target in aliases.items():

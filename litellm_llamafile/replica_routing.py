@@ -40,7 +40,7 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from .errors import PROVIDER
 from .servers import SERVERS
-from .settings import call_settings
+from .settings import call_settings, without_userinfo
 from .transformation import conversation_key
 
 HOME_TTL_SECONDS = 3600.0  # how long a moved conversation remembers its new replica
@@ -96,10 +96,11 @@ def _deployment_id(deployment: Mapping[str, Any]) -> str:
 
 def replica_name(deployment: Mapping[str, Any]) -> str:
     """What identifies a replica in the hash: its server URL (the same on every proxy whatever the yaml's
-    other fields), else LiteLLM's deployment id."""
+    other fields) without user:password (it is kept in the Router's cache, Redis included), else
+    LiteLLM's deployment id."""
     base = _params(deployment).get("api_base")
     if isinstance(base, str) and base:
-        return base.rstrip("/").removesuffix("/v1")
+        return without_userinfo(base.rstrip("/").removesuffix("/v1"))
     return _deployment_id(deployment)
 
 
@@ -192,8 +193,9 @@ class _SlotCounts:
         params = _params(deployment)
         total: int | None = None
         try:  # one probe per server, no retries here
+            base = params.get("api_base")
             settings = call_settings(
-                api_base=replica,
+                api_base=base if isinstance(base, str) else replica,
                 api_key=params.get("api_key"),
                 timeout=2.0,
                 options={"llamafile_connect_retries": 0, "llamafile_loading_wait": 0},

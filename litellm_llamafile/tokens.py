@@ -33,7 +33,7 @@ from .families import NO_EXPECTATION
 from .probe import ServerInfo, chosen_template, native_tools
 from .protocol import Endpoint, Flow, HttpCall
 from .roles import image_count, text_of
-from .settings import LlamafileSettings, TemplateName, call_settings
+from .settings import LlamafileSettings, TemplateName, call_settings, mask_userinfo
 from .transformation import build_chat_request, template_body
 
 if TYPE_CHECKING:
@@ -271,7 +271,7 @@ def _count_prompt(api_base: str, prompt: str, cache: TokenCache) -> Flow[int]:
         if whole != total:
             logger.warning(
                 "llamafile server %s: segmented count %d != whole-prompt count %d; counting whole prompts",
-                api_base,
+                mask_userinfo(api_base),
                 total,
                 whole,
             )
