@@ -12,6 +12,7 @@ from urllib.parse import quote
 import litellm
 import pytest
 
+from litellm_llamafile.proxy import public_headers
 from litellm_llamafile.redaction import Secrets
 
 from .support.calls import MODES, call, content_of, exception_text, raises_typed
@@ -125,3 +126,12 @@ def test_credentials_in_api_base_alone_are_sent_as_basic_auth(
     assert content_of(call(mode, api_base=base)) == "ok"
     basic = base64.b64encode(f"alice:{PASSWORD}@:".encode()).decode()
     assert {seen.headers["authorization"] for seen in server.requests} == {f"Basic {basic}"}
+
+
+def test_the_proxy_shows_clients_the_server_url_without_its_credentials() -> None:
+    """LiteLLM's proxy answers every client with `x-litellm-model-api-base`, the deployment's api_base
+    as configured; the adapter's callback replaces it when it holds user:password."""
+    assert public_headers(f"http://alice:{PASSWORD}@10.0.0.5:8080?x=1") == {
+        "x-litellm-model-api-base": "http://***@10.0.0.5:8080"
+    }
+    assert public_headers("http://10.0.0.5:8080") is None
