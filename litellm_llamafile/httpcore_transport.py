@@ -23,6 +23,12 @@ class Deadline:
     def __init__(self, seconds: float) -> None:
         self.at = time.monotonic() + seconds
 
+    @classmethod
+    def copy(cls, other: Deadline) -> Deadline:
+        deadline = cls(0)
+        deadline.at = other.at
+        return deadline
+
     def left(self) -> float:
         return self.at - time.monotonic()
 

@@ -125,12 +125,13 @@ class _TooLarge(Exception):
 
 
 class _Budget:
-    """One call's limits: the deadline `timeout=` sets for the whole call, and the body bound. A stream's
+    """One request's limits: the deadline `timeout=` sets for the whole call (every request of it, the
+    /props probe included, draws on the one deadline of its driver), and the body bound. A stream's
     deadline covers its opening; then it moves on after every event, so each wait for the next event
     (however its bytes trickle in) may take up to `timeout`."""
 
-    def __init__(self, settings: LlamafileSettings) -> None:
-        self.deadline = Deadline(settings.timeout)
+    def __init__(self, settings: LlamafileSettings, call: Deadline) -> None:
+        self.deadline = Deadline.copy(call)  # its own: a stream moves it on
         self.wait = settings.timeout
         self.max_body = settings.max_body_bytes
         self._connect = settings.connect_timeout
@@ -204,6 +205,8 @@ class _Policy:
         self.settings = settings
         self.model = model
         self.secret = Secrets(*settings.secret_values())
+        # A driver serves one call: `timeout=` is the deadline of all of it.
+        self.deadline = Deadline(settings.timeout)
 
     def url(self, path: str) -> str:
         return f"{self.settings.url_base}{path}"
@@ -386,7 +389,7 @@ class SyncDriver(_Policy):
 
     def send(self, call: HttpCall) -> JSON:
         client = self.pools.sync()
-        budget = _Budget(self.settings)
+        budget = _Budget(self.settings, self.deadline)
 
         def once() -> tuple[httpx.Response, str]:
             response = client.send(self.build(client, call, budget, stream=call.stream), stream=True)
@@ -420,7 +423,7 @@ class SyncDriver(_Policy):
         """Open an SSE stream (retrying only until the server answers) and yield its JSON events. The
         call's deadline bounds the wait for the answer to start; then each read waits up to `timeout`."""
         client = self.pools.sync()
-        budget = _Budget(self.settings)
+        budget = _Budget(self.settings, self.deadline)
 
         def opened() -> httpx.Response:
             response = client.send(self.build(client, call, budget, stream=True), stream=True)
@@ -479,7 +482,7 @@ class AsyncDriver(_Policy):
 
     async def send(self, call: HttpCall) -> JSON:
         client = await self.pools.for_loop()
-        budget = _Budget(self.settings)
+        budget = _Budget(self.settings, self.deadline)
 
         async def once() -> tuple[httpx.Response, str]:
             response = await client.send(self.build(client, call, budget, stream=call.stream), stream=True)
@@ -513,7 +516,7 @@ class AsyncDriver(_Policy):
     @asynccontextmanager
     async def aevents(self, call: HttpCall) -> AsyncIterator[AsyncIterator[JSON]]:
         client = await self.pools.for_loop()
-        budget = _Budget(self.settings)
+        budget = _Budget(self.settings, self.deadline)
 
         async def opened() -> httpx.Response:
             response = await client.send(self.build(client, call, budget, stream=True), stream=True)

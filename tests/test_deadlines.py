@@ -12,7 +12,7 @@ import litellm
 import pytest
 
 from .support.calls import call, content_of, raises_typed
-from .support.fake_server import Exchange, FaultyServer, chat_completion, chunk
+from .support.fake_server import Exchange, FaultyServer, answer_chat, chat_completion, chunk
 
 local_only = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 
@@ -129,3 +129,22 @@ def test_a_stream_event_trickling_in_is_a_timeout_with_the_tokens_so_far(
         call(mode, api_base=server.url, timeout=1)
     assert "the reply so far had 2 tokens" in str(caught[0])
     assert len(sent) < 200
+
+
+@local_only
+@pytest.mark.parametrize("mode", ["sync", "async", "stream", "astream"])
+def test_the_deadline_covers_every_request_of_the_call(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    """The /props probe and the chat each take 0.7 s: within timeout=1 one by one, not together."""
+
+    def slow(exchange: Exchange) -> None:
+        time.sleep(0.7)
+        if exchange.seen.path == "/props":
+            exchange.reply(200, exchange.server.props)
+        else:
+            answer_chat("late")(exchange)
+
+    server = faulty(every=slow)
+    with raises_typed(litellm.Timeout):
+        call(mode, api_base=server.url, timeout=1)
