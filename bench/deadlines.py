@@ -70,12 +70,7 @@ def main() -> None:
     from tests.support.fake_server import Exchange, FaultyServer
 
     def trickle(exchange: Exchange) -> None:
-        for byte in HEAD:
-            try:
-                exchange.raw(bytes([byte]))
-            except OSError:
-                return
-            time.sleep(args.gap)
+        exchange.trickle(HEAD, args.gap)
 
     litellm_llamafile.register()
     server = FaultyServer(trickle, every=trickle)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import litellm
 import pytest
 
-from .support.calls import call, content_of, raises_typed
+from .support.calls import call, content_of, probed, raises_typed
 from .support.fake_server import Exchange, FaultyServer, answer_chat, chat_completion, chunk
 
 local_only = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
@@ -28,13 +28,7 @@ def test_a_server_trickling_its_body_is_cut_at_the_deadline(
     def trickle(exchange: Exchange) -> None:
         head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         exchange.raw(head.encode())
-        for byte in body:  # one byte every 50 ms: each read is quick, the whole body takes ~15 s
-            try:
-                exchange.raw(bytes([byte]))
-            except OSError:
-                return
-            sent.append(byte)
-            time.sleep(0.05)
+        exchange.trickle(body, 0.05, sent)  # the whole body takes ~15 s
 
     server = faulty(trickle)
     with pytest.raises(litellm.Timeout):
@@ -66,17 +60,12 @@ def test_a_stream_that_never_finishes_is_still_a_timeout(
         call(mode, api_base=server.url, timeout=1)
 
 
+# A response head, one byte every 0.2 s (~30 s in all), never finished: each read is quick.
+TRICKLED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"X-Pad: " + b"a" * 100 + b"\r\n"
+
+
 def _trickled_head(exchange: Exchange, sent: list[int]) -> None:
-    """The status line and headers one byte every 0.2 s (each read is quick, the whole head takes ~30 s);
-    the body never follows."""
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"X-Pad: " + b"a" * 100 + b"\r\n"
-    for byte in head:
-        try:
-            exchange.raw(bytes([byte]))
-        except OSError:
-            return
-        sent.append(byte)
-        time.sleep(0.2)
+    exchange.trickle(TRICKLED_HEAD, 0.2, sent)
 
 
 @local_only
@@ -87,7 +76,7 @@ def test_a_server_trickling_its_headers_is_cut_at_the_deadline(
     sent: list[int] = []
     server = faulty(lambda exchange: _trickled_head(exchange, sent))
     with raises_typed(litellm.Timeout):
-        call(mode, api_base=server.url, timeout=1)
+        call(mode, api_base=probed(server.url), timeout=1)
     assert 0 < len(sent) < 40  # the call gave up after about five bytes of a 150-byte head
 
 
@@ -116,17 +105,11 @@ def test_a_stream_event_trickling_in_is_a_timeout_with_the_tokens_so_far(
 
     def chat(exchange: Exchange) -> None:
         exchange.sse([chunk("Once"), chunk(" upon")], end="open")
-        for byte in b'1000\r\ndata: {"choices": [' + b" " * 4000:
-            try:
-                exchange.raw(bytes([byte]))
-            except OSError:
-                return
-            sent.append(byte)
-            time.sleep(0.05)
+        exchange.trickle(b'1000\r\ndata: {"choices": [' + b" " * 4000, 0.05, sent)
 
     server = faulty(chat)
     with raises_typed(litellm.Timeout) as caught:
-        call(mode, api_base=server.url, timeout=1)
+        call(mode, api_base=probed(server.url), timeout=1)
     assert "the reply so far had 2 tokens" in str(caught[0])
     assert len(sent) < 200
 

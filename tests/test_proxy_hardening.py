@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +19,7 @@ import yaml
 from litellm_llamafile.proxy_config import render_config, running_proxy
 from litellm_llamafile.redaction import Secrets
 
-from .support.fake_server import Exchange, FaultyServer, answer_chat
+from .support.fake_server import Exchange, FaultyServer, answer_chat, echo_authorization
 
 pytestmark = [pytest.mark.live, pytest.mark.block_network(allowed_hosts=["127.0.0.1"])]
 
@@ -38,27 +36,7 @@ class Trickle:
         self.sent: list[int] = []
 
     def __call__(self, exchange: Exchange) -> None:
-        for byte in HEAD:
-            try:
-                exchange.raw(bytes([byte]))
-            except OSError:
-                return
-            self.sent.append(byte)
-            time.sleep(0.2)
-
-
-def echo_every_spelling(exchange: Exchange) -> None:
-    """401 echoing the Authorization it got: lowercased, \\u002d-escaped and base64, headers and body."""
-    sent = exchange.seen.headers.get("authorization", "")
-    escaped = json.dumps({"got": sent}).replace("-", "\\u002d")
-    encoded = base64.b64encode(sent.encode()).decode()
-    body = json.dumps({"error": {"code": 401, "message": f"bad {sent.lower()} {escaped} {encoded}"}})
-    exchange.raw(
-        b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
-        + f"X-Echo-Auth-Lower: {sent.lower()}\r\nX-Echo-Auth-B64: {encoded}\r\n".encode()
-        + f"X-Echo-Escaped: {escaped}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        + body.encode()
-    )
+        exchange.trickle(HEAD, 0.2, self.sent)
 
 
 @dataclass
@@ -92,8 +70,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     trickle = Trickle()
     servers = {
         "trickle": FaultyServer(trickle),
-        "echo": FaultyServer(answer_chat("never"), every=echo_every_spelling),
-        "basic-echo": FaultyServer(answer_chat("never"), every=echo_every_spelling),
+        "echo": FaultyServer(answer_chat("never"), every=echo_authorization),
+        "basic-echo": FaultyServer(answer_chat("never"), every=echo_authorization),
         "keyed": FaultyServer(answer_chat("ok")),
         "basic": FaultyServer(answer_chat("ok")),
     }

@@ -5,7 +5,6 @@ in api_base are sent as the user meant, the same on both drivers: api_key as Bea
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -16,7 +15,7 @@ from litellm_llamafile.proxy import public_headers
 from litellm_llamafile.redaction import Secrets
 
 from .support.calls import MODES, call, content_of, exception_text, raises_typed
-from .support.fake_server import Exchange, FaultyServer
+from .support.fake_server import Exchange, FaultyServer, echo_authorization
 
 local_only = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 KEY = "sk-secret-for-the-secrets-tests-0d41"
@@ -71,28 +70,13 @@ def test_basic_auth_credentials_in_api_base_never_show(faulty: Callable[..., Fau
 PASSWORD = "hunter2-pw-for-the-secrets-tests"
 
 
-def _echo_every_spelling(exchange: Exchange) -> None:
-    """A 401 that echoes the Authorization it got lowercased, \\u002d-escaped in JSON and in base64,
-    in its headers and its body."""
-    sent = exchange.seen.headers.get("authorization", "")
-    escaped = json.dumps({"got": sent}).replace("-", "\\u002d")
-    encoded = base64.b64encode(sent.encode()).decode()
-    body = json.dumps({"error": {"code": 401, "message": f"bad {sent.lower()} {escaped} {encoded}"}})
-    exchange.raw(
-        b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
-        + f"X-Echo-Auth-Lower: {sent.lower()}\r\nX-Echo-Auth-B64: {encoded}\r\n".encode()
-        + f"X-Echo-Escaped: {escaped}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        + body.encode()
-    )
-
-
 @local_only
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("credentials", ["key", "url", "both"])
 def test_a_secret_echoed_in_any_spelling_never_shows(
     faulty: Callable[..., FaultyServer], mode: str, credentials: str
 ) -> None:
-    server = faulty(every=_echo_every_spelling)
+    server = faulty(every=echo_authorization)
     base = server.url.replace("://", f"://alice:{PASSWORD}@") if credentials != "key" else server.url
     key = KEY if credentials != "url" else None
     with raises_typed(litellm.AuthenticationError) as caught:
