@@ -67,12 +67,17 @@ def main() -> None:
     sys.path[:0] = [args.package] if args.package else []
     sys.path.append(str(ROOT))  # tests.support, for the fake server
     import litellm_llamafile
-    from tests.support.fake_server import Exchange, FaultyServer
+    from tests.support.fake_server import Exchange, FaultyServer, answer_chat
 
     def trickle(exchange: Exchange) -> None:
         exchange.trickle(HEAD, args.gap)
 
     litellm_llamafile.register()
+    warm = FaultyServer(answer_chat("warm"))  # LiteLLM's first call pays for imports: not measured
+    try:
+        calls(warm.url, args.timeout)["completion"]()
+    finally:
+        warm.close()
     server = FaultyServer(trickle, every=trickle)
     print(f"package: {litellm_llamafile.__file__}")
     print(f"head: {len(HEAD)} bytes, one every {args.gap:g} s; timeout={args.timeout:g}")

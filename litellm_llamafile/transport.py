@@ -14,8 +14,7 @@ import asyncio
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception_type, wait_exponential
@@ -32,11 +31,13 @@ from .protocol import (
     HttpCall,
     LineTooLong,
     Peer,
+    Step,
     StreamMachine,
     carries_text,
     collected_events,
     is_event_stream,
     json_object,
+    step,
 )
 from .redaction import Secrets
 from .settings import LlamafileSettings
@@ -324,17 +325,12 @@ class _Policy:
         return error if isinstance(error, Exception) else RuntimeError(str(error))
 
     def advance(
-        self, flow: Flow[T], call: HttpCall | None, answer: JSON, failure: Exception | None
-    ) -> HttpCall | Finished[T]:
-        """The flow's next call, once it has `call`'s answer (or its failure thrown in; the first call when
-        `call` is None), or the flow's result. What the flow raises reaches the caller as a LiteLLM
-        exception (`unexpected`)."""
+        self, flow: Flow[T], call: HttpCall | None, answer: JSON | None, failure: Exception | None
+    ) -> Step[T]:
+        """The flow's next step, once it has `call`'s answer (or its failure thrown in; its start when
+        `call` is None). What the flow raises reaches the caller as a LiteLLM exception (`unexpected`)."""
         try:
-            if call is None:
-                return next(flow)
-            return flow.send(answer) if failure is None else flow.throw(failure)
-        except StopIteration as done:
-            return Finished(done.value)
+            return step(flow, answer, failure)
         except Exception as error:
             mapped = self.unexpected(error, call, answer)
         raise mapped  # outside the except: nothing chained to it
@@ -377,13 +373,6 @@ class _Policy:
 STREAM_END: JSON = {"stream": "ended"}
 
 
-@dataclass(frozen=True, slots=True)
-class Finished(Generic[T]):
-    """A flow's result."""
-
-    value: T
-
-
 class SyncDriver(_Policy):
     """Blocking HTTP: runs flows and opens event streams."""
 
@@ -407,16 +396,16 @@ class SyncDriver(_Policy):
 
     def run(self, flow: Flow[T]) -> T:
         """Drive a flow to its end. A failed call is thrown into the flow, which may handle it."""
-        step = self.advance(flow, None, {}, None)
-        while isinstance(step, HttpCall):
-            answer: JSON = {}
-            failure: Exception | None = None
+        answer: JSON | None = None
+        failure: Exception | None = None
+        call: HttpCall | None = None
+        while not (now := self.advance(flow, call, answer, failure)).done:
+            call, answer, failure = cast(HttpCall, now.call), None, None
             try:
-                answer = self.send(step)
+                answer = self.send(call)
             except Exception as error:  # thrown in outside this block: nothing chained to it
                 failure = error
-            step = self.advance(flow, step, answer, failure)
-        return step.value
+        return cast(T, now.result)
 
     @contextmanager
     def events(self, call: HttpCall) -> Iterator[Iterator[JSON]]:
@@ -502,16 +491,19 @@ class AsyncDriver(_Policy):
         raise failure
 
     async def run(self, flow: Flow[T]) -> T:
-        step = self.advance(flow, None, {}, None)
-        while isinstance(step, HttpCall):
-            answer: JSON = {}
-            failure: Exception | None = None
+        """Drive a flow to its end, as SyncDriver.run does. The flow's own steps (building a request,
+        reading an answer: pure, but as large as the request) run on a worker thread, so the event loop
+        only waits on sockets and a large tool schema or history never holds up other requests."""
+        answer: JSON | None = None
+        failure: Exception | None = None
+        call: HttpCall | None = None
+        while not (now := await asyncio.to_thread(self.advance, flow, call, answer, failure)).done:
+            call, answer, failure = cast(HttpCall, now.call), None, None
             try:
-                answer = await self.send(step)
+                answer = await self.send(call)
             except Exception as error:  # thrown in outside this block: nothing chained to it
                 failure = error
-            step = self.advance(flow, step, answer, failure)
-        return step.value
+        return cast(T, now.result)
 
     @asynccontextmanager
     async def aevents(self, call: HttpCall) -> AsyncIterator[AsyncIterator[JSON]]:
