@@ -39,15 +39,15 @@ class Deadline:
 class _Until(float):
     """A read/write timeout that knows the deadline behind it. httpx and httpcore hand a request's
     timeouts to the network stream unchanged, which is how each read on a pooled connection learns its
-    call's deadline; its float value (what was left when the request was built) is what any other code
-    (the async transport, a cassette) sees."""
+    call's deadline; its float value is what any other code (the async transport, a cassette) sees."""
 
     deadline: Deadline
 
 
-def until(deadline: Deadline) -> float:
-    """A read or write timeout that waits at most until `deadline` (on the DeadlineTransport)."""
-    bound = _Until(max(deadline.left(), 0.001))
+def until(deadline: Deadline, seconds: float) -> float:
+    """A read or write timeout that waits at most until `deadline` on the DeadlineTransport, and
+    `seconds` to any other code."""
+    bound = _Until(max(seconds, 0.001))
     bound.deadline = deadline
     return bound
 

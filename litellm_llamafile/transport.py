@@ -147,11 +147,13 @@ class _Budget:
         """A stream opened or delivered an event: the wait for the next one starts now."""
         self.deadline.rearm(self.wait)
 
-    def timeout(self) -> httpx.Timeout:
-        """Each phase, waiting for a pooled connection included, gets what is left of the call."""
+    def timeout(self, *, stream: bool) -> httpx.Timeout:
+        """Each phase, waiting for a pooled connection included, gets what is left of the call. Reads and
+        writes wait until the deadline, which the sync transport keeps between two bytes too; to the
+        async transport (aiohttp) a stream's reads may each wait `timeout`, as its events may (the
+        driver bounds the opening and each event itself)."""
         left = self.remaining()
-        # Reads and writes: until the deadline, which the sync transport keeps between two bytes too.
-        bound = until(self.deadline)
+        bound = until(self.deadline, self.wait if stream else left)
         return httpx.Timeout(connect=min(self._connect, left), read=bound, write=bound, pool=left)
 
     def take(self, received: bytearray, chunk: bytes) -> None:
@@ -236,7 +238,7 @@ class _Policy:
             self.url(call.path),
             json=call.body,
             headers=self.headers(stream=stream),
-            timeout=budget.timeout(),
+            timeout=budget.timeout(stream=stream),
         )
 
     def retry_kwargs(self, budget: _Budget) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import litellm
 import pytest
 
 from .support.calls import call, content_of, probed, raises_typed
-from .support.fake_server import Exchange, FaultyServer, answer_chat, chat_completion, chunk
+from .support.fake_server import Exchange, FaultyServer, answer_chat, chat_completion, chunk, chunked_event
 
 local_only = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 
@@ -131,3 +131,25 @@ def test_the_deadline_covers_every_request_of_the_call(
     server = faulty(every=slow)
     with raises_typed(litellm.Timeout):
         call(mode, api_base=server.url, timeout=1)
+
+
+@local_only
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_a_stream_opened_late_in_the_call_may_still_wait_timeout_for_each_event(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    """The probe takes most of timeout=3; the stream then opens, and each event may take up to 3 s."""
+
+    def every(exchange: Exchange) -> None:
+        if exchange.seen.path == "/props":
+            time.sleep(2)
+            exchange.reply(200, exchange.server.props)
+            return
+        exchange.sse([], end="open")
+        for event in [chunk("slow"), chunk(" but"), chunk(" steady"), chunk(finish_reason="stop")]:
+            time.sleep(1)
+            exchange.raw(chunked_event(f"data: {json.dumps(event)}".encode()))
+        exchange.raw(chunked_event(b"data: [DONE]") + b"0\r\n\r\n")
+
+    server = faulty(every=every)
+    assert content_of(call(mode, api_base=server.url, timeout=3)) == "slow but steady"
