@@ -34,7 +34,10 @@ def messages(parts: int) -> list[dict[str, Any]]:
 
 
 def best_of(parts: int, template: Any, repeats: int = 3) -> float:
-    from litellm_llamafile.transformation import build_chat_request
+    try:  # the layered package; a checkout from before the folders (--package) had it flat
+        from litellm_llamafile.flows.request import build_chat_request
+    except ImportError:
+        from litellm_llamafile.transformation import build_chat_request  # type: ignore[no-redef]
 
     best = float("inf")
     for _ in range(repeats):
@@ -53,7 +56,11 @@ def main() -> None:
     if args.package:
         sys.path.insert(0, args.package)
     import litellm_llamafile
-    from litellm_llamafile.settings import TemplateName
+
+    try:
+        from litellm_llamafile.core.settings import TemplateName
+    except ImportError:
+        from litellm_llamafile.settings import TemplateName  # type: ignore[no-redef]
 
     print(f"package: {litellm_llamafile.__file__}")
     sizes = [args.base * 2**k for k in range(4)]

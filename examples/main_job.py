@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from agent import TASK, Step, run_agent
 
-from litellm_llamafile.embedded_server import EmbeddedServer
-from litellm_llamafile.proxy_config import running_proxy
+from litellm_llamafile.cli.proxy_config import running_proxy
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from litellm_llamafile import errors
+from litellm_llamafile.core import errors
 
 from .support.calls import HI, call, underlying
 from .support.fake_server import Exchange, FaultyServer, chat_completion, chunk

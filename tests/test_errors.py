@@ -8,8 +8,8 @@ import httpx
 import litellm
 import pytest
 
-from litellm_llamafile import errors
-from litellm_llamafile.redaction import Secrets
+from litellm_llamafile.core import errors
+from litellm_llamafile.core.redaction import Secrets
 
 URL = "http://h:1/v1/chat/completions"
 SECRET = "sk-errors-test-secret-77"

@@ -16,8 +16,8 @@ import httpx
 import pytest
 import yaml
 
-from litellm_llamafile.proxy_config import render_config, running_proxy
-from litellm_llamafile.redaction import Secrets
+from litellm_llamafile.cli.proxy_config import render_config, running_proxy
+from litellm_llamafile.core.redaction import Secrets
 
 from .support.fake_server import Exchange, FaultyServer, answer_chat, echo_authorization
 

@@ -12,7 +12,7 @@ from typing import Any
 import litellm
 import pytest
 
-from litellm_llamafile.provider import LlamafileProvider
+from litellm_llamafile.integration.provider import LlamafileProvider
 
 from .support.calls import HI
 from .support.fake_server import FaultyServer

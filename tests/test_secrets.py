@@ -11,8 +11,8 @@ from urllib.parse import quote
 import litellm
 import pytest
 
-from litellm_llamafile.proxy import public_headers
-from litellm_llamafile.redaction import Secrets
+from litellm_llamafile.core.redaction import Secrets
+from litellm_llamafile.integration.request_guard import public_headers
 
 from .support.calls import MODES, call, content_of, exception_text, raises_typed
 from .support.fake_server import Exchange, FaultyServer, echo_authorization

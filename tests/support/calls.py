@@ -40,8 +40,8 @@ def call(mode: str, **kwargs: Any) -> Any:
 def probed(url: str) -> str:
     """`url`, with its /props already read: `timeout=` covers every request of a call, the probe
     included, so a tight one then bounds only the request under test (on a loaded machine too)."""
-    from litellm_llamafile.servers import SERVERS
-    from litellm_llamafile.settings import LlamafileSettings
+    from litellm_llamafile.core.settings import LlamafileSettings
+    from litellm_llamafile.server.servers import SERVERS
 
     settings = LlamafileSettings.resolve(api_base=url)
     known = SERVERS.get(settings.api_base)

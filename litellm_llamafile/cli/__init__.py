@@ -1,0 +1,1 @@
+"""Commands: the proxy yaml generator, the template report."""
