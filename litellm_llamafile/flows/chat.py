@@ -116,8 +116,7 @@ def _rendered_prompt(request: ChatRequest) -> Flow[str]:
     rendered = yield HttpCall("POST", Endpoint.APPLY_TEMPLATE, template_body(request))
     prompt = rendered.get("prompt")
     if not isinstance(prompt, str):
-        model = str(request.payload.get("model"))
-        raise errors.bad_body(Endpoint.APPLY_TEMPLATE, model, 200, "", None, "no prompt")
+        raise errors.BadAnswer("JSON with no prompt", rendered)
     return prompt
 
 
@@ -221,7 +220,7 @@ class StreamTranslator:
             self._usage = usage
         if not event.get("choices"):  # the usage-only last event, or keep-alive noise
             return []
-        choice = choices_of(event, self._model)[0]
+        choice = choices_of(event)[0]
         if choice.get("finish_reason"):
             self._server_reason = str(choice["finish_reason"])
         if self._text_events:
@@ -229,12 +228,10 @@ class StreamTranslator:
             if self._raw_text:
                 return [self._chunk(delta)] if delta else []
         else:
-            delta = choice_text(choice, "delta", self._model)
+            delta = choice_text(choice, "delta")
         self._take_logprobs(choice)
         text = self._assembler.feed(delta)
-        reasoning = (
-            choice_text(choice, "delta", self._model, "reasoning_content") + self._assembler.take_reasoning()
-        )
+        reasoning = choice_text(choice, "delta", "reasoning_content") + self._assembler.take_reasoning()
         chunks: list[Chunk] = [self._reasoning(reasoning)] if reasoning else []
         return [*chunks, self._content(text)] if text else chunks
 

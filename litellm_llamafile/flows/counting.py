@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict, Unpack
 
 from ..core import errors
-from ..core.settings import LlamafileSettings, TemplateName, call_settings
+from ..core.settings import LlamafileSettings, TemplateName, call_settings, mask_userinfo
 from ..prompt.conversation import Conversation
 from ..prompt.roles import image_count, text_of
 from ..server.probe import ServerInfo
@@ -57,7 +57,7 @@ def token_list_length(answer: Mapping[str, Any]) -> int:
     """`/tokenize` answers `{"tokens": [ids]}`, `[{"id", "piece"}]` or `[piece strings]`: all count alike."""
     tokens = answer.get("tokens")
     if not isinstance(tokens, list):
-        raise errors.bad_body(Endpoint.TOKENIZE, "", 200, json.dumps(answer), None, "no token list")
+        raise errors.BadAnswer("JSON with no token list", answer)
     return len(tokens)
 
 
@@ -157,7 +157,7 @@ def request_count_flow(server: Server, knowledge: Knowledge, request: ChatReques
     rendered = yield HttpCall("POST", Endpoint.APPLY_TEMPLATE, body)
     prompt = rendered.get("prompt")
     if not isinstance(prompt, str):
-        raise errors.bad_body(Endpoint.APPLY_TEMPLATE, model, 200, json.dumps(rendered), None, "no prompt")
+        raise errors.BadAnswer("JSON with no prompt", rendered)
     if cache.separators is None:
         cache.separators = yield from _learn_separators(info, routed)
     total = (yield from _count_prompt(server.api_base, prompt, cache, routed)) + images * IMAGE_TOKENS
@@ -201,7 +201,7 @@ def _count_prompt(api_base: str, prompt: str, cache: TokenCache, model: str | No
         if whole != total:
             logger.warning(
                 "llamafile server %s: segmented count %d != whole-prompt count %d; counting whole prompts",
-                api_base,
+                mask_userinfo(api_base),
                 total,
                 whole,
             )

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..core.errors import invalid_request
+from ..core.errors import invalid_request, refuses_input
 from ..core.settings import DEFAULT_LIMITS, LlamafileSettings, SchemaLimits, TemplateName
 from ..prompt.constraints import (
     CALLER_CONSTRAINTS,
@@ -189,6 +189,7 @@ def _schemas_refused_as_bad_requests(build: Callable[..., ChatRequest]) -> Calla
     return wrapped
 
 
+@refuses_input("the request (its messages, tools, tool_choice or parameters)")
 @_schemas_refused_as_bad_requests
 def build_chat_request(
     model: str,

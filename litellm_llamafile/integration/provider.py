@@ -52,7 +52,8 @@ class _Call:
         return self.server.async_driver(self.settings, self.model)
 
     def url(self, path: str) -> str:
-        return f"{self.settings.api_base}{path}"
+        """The URL as messages and LiteLLM's logging show it (no user:password)."""
+        return f"{self.settings.public_base}{path}"
 
     # -- flows ------------------------------------------------------------------------------------
 
@@ -84,7 +85,7 @@ class _Call:
         )
         info = known.info
         refused = (
-            images_refused(info, self.settings.api_base, self.model)
+            images_refused(info, self.settings.public_base, self.model)
             if has_images(self.conversation.turns)
             else None
         )
