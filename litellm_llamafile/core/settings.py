@@ -85,12 +85,13 @@ class LlamafileSettings(BaseModel):
     loading_wait: float = Field(
         default=60.0, ge=0, description="Seconds to wait while the server answers 503."
     )
-    tool_prompt: Literal["generic", "native"] = Field(
+    tool_prompt: Literal["auto", "generic", "native"] = Field(
         default="generic",
         description="How offered tools reach the prompt: 'generic' = the adapter's signatures in the "
         "system text; 'native' = the chat template's own tools rendering, where the server says its "
         "template has one (llama-server --jinja: the prompt is rendered by /apply-template and sent to "
-        "/v1/completions; constraint and parsing stay the adapter's).",
+        "/v1/completions; constraint and parsing stay the adapter's); 'auto' = native where the "
+        "template both renders tools and reads tool calls (chat_template_caps), generic elsewhere.",
     )
     constrain_auto: bool | Literal["thought"] = Field(
         default=False,

@@ -21,6 +21,7 @@ from litellm.types.utils import (
 )
 
 from ..core.errors import BadAnswer
+from ..prompt.call_checks import as_text, invalid_calls
 from ..reply.parsing import ParsedReply, parse_tool_calls, split_reasoning
 from ..reply.streaming import final_finish_reason
 from .request import ChatRequest
@@ -171,6 +172,8 @@ def build_model_response(
         server_reason = choice.get("finish_reason")
         seed = response_id if index == 0 else f"{response_id}/{index}"
         reply = parse_reply(text, request, id_seed=seed, server_reason=server_reason)
+        if request.parses_tools:  # a call its tool's schema rejects is given back as text (call_checks)
+            reply = as_text(reply, invalid_calls(reply, request.tools))
         reason = (
             final_finish_reason(server_reason, bool(reply.tool_calls))
             if request.parses_tools

@@ -11,6 +11,7 @@ Authorization header, so chaining them (`__context__`) would put the API key ins
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -84,11 +85,30 @@ class Pools:
 
     def __init__(self, transport: httpx.MockTransport | None = None) -> None:
         self._transport = transport
+        # When the server last answered, and whether a connection to it failed since its knowledge was
+        # last checked: what tells a Server that the model behind the URL may have changed.
+        self._answered = time.monotonic()
+        self._lost = False
         self._sync: httpx.Client | None = None
         # loop -> (its client, the async generator that closes that client when the loop shuts down)
         self._async: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, AsyncGenerator[None, None]]
         ] = weakref.WeakKeyDictionary()
+
+    def answered(self) -> None:
+        self._answered = time.monotonic()
+
+    def lost(self) -> None:
+        self._lost = True
+
+    def quiet_for(self) -> float:
+        """Seconds since the server last answered (on any connection of this pool)."""
+        return time.monotonic() - self._answered
+
+    def take_lost(self) -> bool:
+        """Whether a connection failed since the last call, which resets it."""
+        lost, self._lost = self._lost, False
+        return lost
 
     def sync(self) -> httpx.Client:
         if self._sync is None or self._sync.is_closed:
@@ -262,6 +282,7 @@ class _Policy:
         }
 
     def check(self, response: httpx.Response, body: str, path: str) -> None:
+        self.pools.answered()
         if response.status_code == 503:
             raise _Loading(response, body)
         if response.status_code >= 400:
@@ -293,6 +314,8 @@ class _Policy:
         """An exception raised while calling `path` -> the LiteLLM exception the caller gets. For a stream,
         `streamed` is the tokens it delivered and `waited` the wait for the next one that ran out."""
         url = self.public_url(path)
+        if isinstance(error, _CutOff | httpx.TransportError):  # the server may be another one next time
+            self.pools.lost()
         if isinstance(error, _CutOff):
             reason = errors.mask(error.reason, self.secret)
             return errors.bad_body(
@@ -426,6 +449,7 @@ class SyncDriver(_Policy):
                 body = _read(response, budget)
                 self.check(response, body, call.path)
                 raise self.not_a_stream(response, body, call.path)
+            self.pools.answered()
             return response
 
         failure: Exception | None = None
@@ -468,6 +492,8 @@ class SyncDriver(_Policy):
         except (httpx.HTTPError, LineTooLong) as error:
             # raised below: nothing chained to it
             failure = self.translate(error, path, streaming=True, streamed=streamed, waited=budget.wait)
+        finally:
+            self.pools.answered()
         if failure is not None:
             raise failure
 
@@ -522,6 +548,7 @@ class AsyncDriver(_Policy):
                 body = await _aread(response, budget)
                 self.check(response, body, call.path)
                 raise self.not_a_stream(response, body, call.path)
+            self.pools.answered()
             return response
 
         failure: Exception | None = None
@@ -571,6 +598,8 @@ class AsyncDriver(_Policy):
         except (httpx.HTTPError, LineTooLong, TimeoutError) as error:
             # raised below: nothing chained to it
             failure = self.translate(error, path, streaming=True, streamed=streamed, waited=budget.wait)
+        finally:
+            self.pools.answered()
         if failure is not None:
             raise failure
 
