@@ -175,13 +175,15 @@ def unreadable_answer(
     whoever handles the error."""
     text = mask(answer_text(received), secret)
     quoted = text if part is None else mask(answer_text(part), secret)
-    return APIError(
+    error = APIError(
         status_code=200,
         message=f"{url} answered with {why}: {excerpt(quoted)!r}",
         model=model,
         llm_provider=PROVIDER,
-        body=text,
     )
+    # Set after construction: LiteLLM releases before ~1.7x take no `body` keyword.
+    error.body = text
+    return error
 
 
 def server_message(body: str) -> str:
