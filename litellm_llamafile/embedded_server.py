@@ -292,9 +292,9 @@ def running_server(template: str = "chatml", api_key: str | None = None) -> Iter
         yield server.base_url
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m litellm_llamafile.embedded_server") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m litellm_llamafile.embedded_server",
+        prog=prog,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

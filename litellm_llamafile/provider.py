@@ -12,11 +12,12 @@ import httpx
 from litellm.llms.custom_llm import CustomLLM
 from litellm.types.utils import EmbeddingResponse, ModelResponse
 
+from .adapter_report import adapter_report, attach_report
 from .chat import Chunk, StreamTranslator, chat_flow, stream_call_flow
 from .embeddings import build_embedding_response, embedding_flow, embedding_inputs
 from .probe import ServerInfo, chosen_template, images_refused, native_tools
 from .protocol import Endpoint, Flow, HttpCall
-from .roles import has_images
+from .roles import has_images, strategy_for
 from .routing import remember_model
 from .servers import Server, server_for
 from .settings import LlamafileSettings, TemplateName, call_settings, split_call_options
@@ -78,11 +79,16 @@ class _Call:
         if self.text:
             data = yield text_completion_call(self.model, self.kwargs["messages"], self.params, stream=False)
             return build_text_response(data, model_response, self.model)
-        request = self.request((yield from self.plan_flow()), stream=False)
+        plan = yield from self.plan_flow()
+        request = self.request(plan, stream=False)
         data = yield from chat_flow(
             request, repair=self.settings.repair_retry, on_refused=self.server.remember_reader_refuses
         )
-        return build_model_response(data, request, model_response, self.model)
+        response = build_model_response(data, request, model_response, self.model)
+        strategy = strategy_for(chosen_template(self.settings, plan[0]))
+        report = adapter_report(request, strategy, len(self.conversation.turns))
+        attach_report(response._hidden_params, report)
+        return response
 
     def stream_flow(self) -> Flow[tuple[HttpCall, StreamTranslator]]:
         if self.text:

@@ -364,9 +364,9 @@ def running_proxy(
         yield url, key
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m litellm_llamafile.proxy_config") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m litellm_llamafile.proxy_config",
+        prog=prog,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

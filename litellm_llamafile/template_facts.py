@@ -368,12 +368,12 @@ def report(facts: TemplateFacts, url: str = "") -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m litellm_llamafile.template_facts") -> int:
     from .servers import SERVERS  # the CLI only: the module itself does no I/O
     from .settings import LlamafileSettings
 
     parser = argparse.ArgumentParser(
-        prog="python -m litellm_llamafile.template_facts",
+        prog=prog,
         description="Print what a server's template accepts.",
     )
     parser.add_argument("url", help="server root, e.g. http://127.0.0.1:8080")

@@ -1,0 +1,1 @@
+"""The `litellm-llamafile` command: doctor, config, serve, demo (see main.py)."""

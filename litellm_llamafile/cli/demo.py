@@ -1,0 +1,346 @@
+"""`litellm-llamafile demo`, the main job: what the adapter does, turn by turn, beside LiteLLM's built-in.
+
+On a real llama.cpp server per template (SmolLM2-135M under its own ChatML template, and under a
+Mistral-style one: no system role, strict alternation), the agent of `demo_agent.py` works on "Tell me
+about Roman dodecahedrons" through the real LiteLLM proxy (`litellm --config`, the yaml of
+`litellm-llamafile config`) with the official OpenAI SDK. For each turn it prints what the adapter
+reports in the proxy's response headers (`x-llamafile-*`: role strategy, how the tools were offered,
+the constraint), the call and whether it is valid for its tool's schema, the proxy's exact count
+before the request against the server's `usage.prompt_tokens` after, and the prompt tokens the server
+took from its cache. Then the same first turns through LiteLLM's built-in `llamafile` provider on the
+same server, and a summary.
+
+    litellm-llamafile demo                         both templates, embedded servers (built once)
+    LLAMAFILE_API_BASE=http://127.0.0.1:8080 litellm-llamafile demo      your own server instead
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import litellm
+from openai import OpenAI
+
+from ..adapter_report import HEADER_PREFIX
+from ..embedded_server import EmbeddedServer
+from ..proxy_config import render_config, running_proxy
+from ..tools import tool_instructions
+from .demo_agent import TASK, TOOLS, Send, opening, run_agent
+
+MAX_TOKENS = 256
+TEMPERATURE = 0.3
+BUILTIN_TURNS = 3
+QUALITY_NOTE = (
+    "The answer is SmolLM2-135M's own prose (a 135M model, chosen because it runs anywhere in seconds): "
+    "judge the adapter by the figures, not by the writing."
+)
+SCHEMAS = {tool["function"]["name"]: tool["function"]["parameters"] for tool in TOOLS}
+
+
+@dataclass
+class Turn:
+    """One request of the agent and what came back."""
+
+    number: int
+    counted: int | None = None  # the count before the request
+    used: int | None = None  # the server's usage.prompt_tokens after
+    cached: int | None = None
+    report: dict[str, str] = field(default_factory=dict)  # what the adapter said it did
+    call: str = ""  # name(arguments) of the first call
+    invalid: str | None = None  # why the call is not valid for its tool's schema
+    content: str = ""
+    error: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class Story:
+    template: str
+    path: str  # "adapter" or "built-in"
+    turns: list[Turn] = field(default_factory=list)
+    answer: str = ""
+
+
+def check_call(name: str, arguments: str) -> str | None:
+    """None when the call names an offered tool with arguments valid for its schema, else why not."""
+    schema = SCHEMAS.get(name)
+    if schema is None:
+        return f"{name!r} is not an offered tool"
+    try:
+        jsonschema.validate(json.loads(arguments), schema)
+    except (ValueError, jsonschema.ValidationError) as error:
+        return str(getattr(error, "message", error))[:120]
+    return None
+
+
+def record_reply(turn: Turn, response: Any) -> None:
+    message = response.choices[0].message
+    calls = message.tool_calls or []
+    if calls:
+        turn.call = f"{calls[0].function.name}({calls[0].function.arguments})"
+        turn.invalid = check_call(calls[0].function.name, calls[0].function.arguments)
+    turn.content = (message.content or "").strip()
+    usage = getattr(response, "usage", None)
+    turn.used = getattr(usage, "prompt_tokens", None)
+    details = getattr(usage, "prompt_tokens_details", None)
+    turn.cached = getattr(details, "cached_tokens", None)
+
+
+def adapter_send(client: Any, proxy_url: str, master_key: str, story: Story) -> Send:
+    """Requests through the proxy with the OpenAI SDK; the proxy's exact count first."""
+
+    def send(model: str, messages: list[dict[str, Any]], tool_choice: Any) -> Any:
+        turn = Turn(len(story.turns) + 1)
+        story.turns.append(turn)
+        counted = httpx.post(
+            f"{proxy_url}/utils/token_counter",
+            params={"call_endpoint": "true"},
+            json={"model": model, "messages": messages, "tools": TOOLS},
+            headers={"Authorization": f"Bearer {master_key}"},
+            timeout=60,
+        )
+        turn.counted = counted.json().get("total_tokens") if counted.status_code == 200 else None
+        started = time.monotonic()
+        raw = client.chat.completions.with_raw_response.create(
+            model=model,
+            messages=messages,
+            tools=TOOLS,
+            tool_choice=tool_choice,
+            max_tokens=MAX_TOKENS,
+            temperature=TEMPERATURE,
+        )
+        turn.seconds = time.monotonic() - started
+        turn.report = adapter_headers(raw.headers)
+        response = raw.parse()
+        record_reply(turn, response)
+        return response
+
+    return send
+
+
+def adapter_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The adapter's report from the proxy's response headers (LiteLLM may prefix them)."""
+    found = {}
+    for name, value in headers.items():
+        at = name.lower().find(HEADER_PREFIX)
+        if at >= 0:
+            found[name.lower()[at + len(HEADER_PREFIX) :]] = value
+    return found
+
+
+def builtin_send(api_base: str, story: Story) -> Send:
+    """The same requests through LiteLLM's built-in `llamafile` provider (this process never calls
+    register()); its count is LiteLLM's own `token_counter`."""
+
+    def send(model: str, messages: list[dict[str, Any]], tool_choice: Any) -> Any:
+        turn = Turn(len(story.turns) + 1)
+        story.turns.append(turn)
+        tools: Any = TOOLS
+        turn.counted = litellm.token_counter(model="llamafile/smollm2", messages=messages, tools=tools)
+        started = time.monotonic()
+        try:
+            response = litellm.completion(
+                model="llamafile/smollm2",
+                api_base=f"{api_base}/v1",
+                messages=messages,
+                tools=TOOLS,
+                tool_choice=tool_choice,
+                max_tokens=MAX_TOKENS,
+                temperature=TEMPERATURE,
+            )
+        except Exception as error:  # the demo shows whatever the built-in does
+            turn.error = f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
+            return None
+        finally:
+            turn.seconds = time.monotonic() - started
+        if response is None:
+            turn.error = "litellm.completion returned None (the server's error was swallowed)"
+            return None
+        record_reply(turn, response)
+        return response
+
+    return send
+
+
+# -- telling it ------------------------------------------------------------------------------------------
+
+
+def _tokens(turn: Turn, counter: str) -> str:
+    if turn.counted is None or turn.used is None:
+        return f"{counter} {turn.counted}, the server used {turn.used}"
+    verdict = "exact" if turn.counted == turn.used else f"off by {turn.counted - turn.used:+d}"
+    cached = f"; {turn.cached} of them from the server's cache" if turn.cached is not None else ""
+    return f"{counter} {turn.counted} before, the server used {turn.used} ({verdict}){cached}"
+
+
+def _call(turn: Turn) -> str:
+    if not turn.call:
+        reply = turn.content[:100].replace("\n", " ")
+        return f"no call; the reply was text: {reply!r}" if reply else "no call, no text"
+    verdict = "valid for its schema" if turn.invalid is None else f"NOT valid: {turn.invalid}"
+    return f"{turn.call[:140]}  ({verdict})"
+
+
+def turn_lines(turn: Turn, counter: str) -> list[str]:
+    head = f"  turn {turn.number}"
+    if turn.error:
+        return [f"{head}  {turn.error}"]
+    rows: list[tuple[str, str]] = [
+        (key, turn.report[key]) for key in ("roles", "tools", "constraint") if key in turn.report
+    ]
+    rows += [("call", _call(turn)), ("tokens", _tokens(turn, counter))]
+    pad = " " * len(head)
+    lines = [f"{head if i == 0 else pad}  {key:<10} {text}" for i, (key, text) in enumerate(rows)]
+    lines[-1] += f"  [{turn.seconds:.1f} s]"
+    return lines
+
+
+def tell(story: Story) -> str:
+    if story.path == "adapter":
+        title = f"{story.template}: through the adapter (LiteLLM proxy + litellm-llamafile, OpenAI SDK)"
+        counter = "proxy /utils/token_counter said"
+    else:
+        title = f"{story.template}: through LiteLLM's built-in `llamafile` provider, same server"
+        counter = "litellm.token_counter said"
+    lines = ["", title]
+    for turn in story.turns:
+        lines += turn_lines(turn, counter)
+    if story.path == "adapter":
+        lines.append(f"  answer     {story.answer[:300] or '(none)'}")
+    return "\n".join(lines)
+
+
+def summary_row(story: Story) -> list[str]:
+    turns = story.turns
+    answered = [t for t in turns if not t.error]
+    valid = sum(1 for t in answered if t.call and t.invalid is None)
+    exact = sum(1 for t in answered if t.counted is not None and t.counted == t.used)
+    later = [t for t in answered[1:] if t.used]
+    cached = sum(t.cached or 0 for t in later)
+    share = f"{cached / sum(t.used or 0 for t in later):.0%}" if later else "-"
+    failed = next((t for t in turns if t.error), None)
+    stop = f"turn {failed.number}: {failed.error[:60]}" if failed else ("finish" if story.answer else "-")
+    return [
+        story.template,
+        story.path,
+        f"{len(answered)}/{len(turns)}",
+        f"{valid}/{len(turns)}",
+        f"{exact}/{len(turns)}",
+        share,
+        stop,
+    ]
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    rule = "  ".join("-" * width for width in widths)
+    head = "  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True))
+    return "\n".join([head, rule, *lines])
+
+
+SUMMARY_HEADER = ["template", "path", "answered", "valid calls", "exact counts", "cached, turns 2+", "ended"]
+
+
+def summary(stories: Sequence[Story]) -> str:
+    return "\n".join(
+        ["", "Summary", table(SUMMARY_HEADER, [summary_row(s) for s in stories]), "", QUALITY_NOTE]
+    )
+
+
+# -- the run ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def servers(templates: Sequence[str]) -> Iterator[dict[str, str]]:
+    """One real server per template (LLAMAFILE_API_BASE: the user's own server, nothing started)."""
+    external = os.environ.get("LLAMAFILE_API_BASE")
+    if external:
+        print(f"Using your server at {external}")
+        yield {"your server": external.rstrip("/").removesuffix("/v1")}
+        return
+    with contextlib.ExitStack() as stack:
+        urls = {}
+        for template in templates:
+            server = stack.enter_context(EmbeddedServer(template=template, ctx_size=8192, slots=2))
+            urls[template] = server.base_url
+        yield urls
+
+
+@contextlib.contextmanager
+def proxy(urls: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    """The real LiteLLM proxy with one model name per server, from `litellm-llamafile config`'s yaml."""
+    with tempfile.TemporaryDirectory() as folder:
+        config = Path(folder) / "llamafile.yaml"
+        config.write_text(render_config([(_model_name(t), url) for t, url in urls.items()]))
+        with running_proxy(config, log=Path(folder) / "proxy.log") as (url, key):
+            print(f"LiteLLM proxy (litellm --config {config.name}) at {url}")
+            yield url, key
+
+
+def _model_name(template: str) -> str:
+    return template.replace(" ", "-")
+
+
+def run_template(template: str, url: str, proxy_url: str, key: str, steps: int) -> list[Story]:
+    model = _model_name(template)
+    adapter = Story(template, "adapter")
+    with tempfile.TemporaryDirectory() as workspace:
+        client = OpenAI(base_url=f"{proxy_url}/v1", api_key=key)
+        send = adapter_send(client, proxy_url, key, adapter)
+        run = run_agent(
+            send, worker_model=model, planner_model=model, max_steps=steps, workspace=Path(workspace)
+        )
+        adapter.answer = run.answer
+        print(tell(adapter), flush=True)
+        builtin = Story(template, "built-in")
+        run = run_agent(
+            builtin_send(url, builtin),
+            worker_model=model,
+            planner_model=model,
+            max_steps=min(steps, BUILTIN_TURNS),
+            workspace=Path(workspace),
+        )
+        builtin.answer = run.answer
+        print(tell(builtin), flush=True)
+    return [adapter, builtin]
+
+
+def intro() -> str:
+    signatures = tool_instructions(TOOLS).splitlines()
+    return "\n".join(
+        [
+            f"Task: {TASK}",
+            f"The agent sends {len(opening())} messages, then one more pair per tool call; every turn must",
+            "be a call (tool_choice=required, the last one names finish). The adapter offers the tools",
+            "to the model in the system text, as signatures:",
+            *(f"    {line}" for line in signatures[1:-1]),
+        ]
+    )
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "litellm-llamafile demo") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--templates", default="chatml,mistral", help="comma-separated: chatml, mistral")
+    parser.add_argument("--steps", type=int, default=4, help="agent turns through the adapter (default 4)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    templates = [t.strip() for t in args.templates.split(",") if t.strip()]
+    print(intro(), flush=True)
+    stories: list[Story] = []
+    with servers(templates) as urls, proxy(urls) as (proxy_url, key):
+        for template, url in urls.items():
+            stories += run_template(template, url, proxy_url, key, args.steps)
+    print(summary(stories))
+    return 0 if all(s.answer for s in stories if s.path == "adapter") else 1
