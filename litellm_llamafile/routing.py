@@ -189,7 +189,7 @@ def verify_litellm() -> None:
     raise UnsupportedLiteLLMError(
         f"litellm-llamafile cannot route llamafile/ on LiteLLM {litellm_version()}: {spec} is missing"
         f"{others}, needed because {patch.change}. Nothing was changed. What to do: install an earlier "
-        f"LiteLLM (`pip install \"litellm{SUPPORTED_LITELLM},<{litellm_version()}\"`) or a litellm-llamafile "
+        f'LiteLLM (`pip install "litellm{SUPPORTED_LITELLM},<{litellm_version()}"`) or a litellm-llamafile '
         f"release that supports this one, and tell us which release broke it. (In a checkout, "
         f"`scripts/test-litellm-range {litellm_version()}` runs the replay tier on it.)"
     )

@@ -137,7 +137,11 @@ class Doctor:
                 messages=ASK, tools=[WEATHER], tool_choice="required", max_tokens=64, temperature=0
             )
         except litellm.exceptions.APIError as error:  # every LiteLLM error derives from it
-            return Finding("fail", "tool call", _message(error), "see the error above"), None
+            text = _message(error)
+            if "does not support completions" in text:  # llama-server started with --embeddings
+                fix = "for chat and tools, start another server without `--embeddings`"
+                return Finding("info", "tool call", "this server serves embeddings only", fix), None
+            return Finding("fail", "tool call", text, "see the error above"), None
         took = time.monotonic() - started
         calls = response.choices[0].message.tool_calls or []
         usage = getattr(response, "usage", None)
