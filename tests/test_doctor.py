@@ -5,7 +5,7 @@ one serving embeddings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -41,7 +41,7 @@ def test_a_chatml_server_works_and_its_gaps_come_with_their_fixes(servers: Serve
     assert found["embeddings"].status == "info" and found["embeddings"].text == "not served"
     assert "--embeddings --pooling mean" in found["embeddings"].fix
     assert found["vision"].text == "no vision" and "--mmproj" in found["vision"].fix
-    assert "jinja" not in found, "the test servers run with --jinja: caps are reported"
+    assert found["jinja"].status == "ok", "the test servers run with --jinja"
     assert found["context"].text == "8192 tokens over 4 slots (2048 each)"
     assert "-c 16384" in found["context"].fix
 
@@ -121,11 +121,14 @@ def test_the_command_prints_the_report_and_the_yaml_and_exits_0(
 # -- what /props says, as the report words it (pure) -------------------------------------------------
 
 
-def test_a_server_without_jinja_is_told_to_start_with_it() -> None:
-    props = {"chat_template": "{{ messages }}", "default_generation_settings": {"n_ctx": 4096}}
-    server = doctor.Server(props, doctor.info_from_props(props))
-    jinja = by_topic(doctor.template_of(server))["jinja"]
-    assert jinja.status == "fix" and "--jinja" in jinja.fix
+@pytest.mark.live
+def test_a_server_without_jinja_is_told_to_start_with_it(
+    own_server: Callable[..., EmbeddedServer],
+) -> None:
+    server = own_server(template="chatml", extra_args=("--no-jinja",))
+    found = check(server.base_url, embeddings=False)
+    assert found["jinja"].status == "fix" and "start with `--jinja`" in found["jinja"].fix
+    assert found["tool call"].status == "ok", "the adapter's generic tools need no Jinja"
 
 
 def test_a_vision_server_and_a_classic_llamafile() -> None:

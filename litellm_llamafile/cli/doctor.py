@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 import jsonschema
 import litellm
-from litellm.exceptions import AuthenticationError, BadRequestError, NotFoundError
+import openai
+from litellm.exceptions import AuthenticationError, NotFoundError
 
 from .. import register
 from ..errors import server_message
@@ -121,6 +122,23 @@ class Doctor:
             return Finding("ok", "key", "the server checks its --api-key; the key given works"), server
         return Finding("info", "key", "the server checks no key: the key given is not needed"), server
 
+    def jinja(self) -> Finding | None:
+        """Whether the server renders its template with Jinja: /apply-template with `tools` answers a
+        prompt, or "tools param requires --jinja flag" (`--no-jinja`, or a build from before Jinja was the
+        default). Nothing is generated."""
+        driver = SERVERS.get(self.url).driver(self.settings, "llamafile/doctor")
+        body = {"messages": [{"role": "user", "content": "hi"}], "tools": [WEATHER]}
+        try:
+            driver.send(HttpCall("POST", Endpoint.APPLY_TEMPLATE, body))
+        except NotFoundError:
+            return None  # no /apply-template: a classic llamafile, said under "kind"
+        except openai.APIError as error:
+            if "jinja" not in _message(error).lower():
+                raise
+            fix = "start with `--jinja` (the template is then rendered as written; native tools need it)"
+            return Finding("fix", "jinja", "the chat template is rendered without Jinja", fix)
+        return Finding("ok", "jinja", "the chat template is rendered with Jinja")
+
     def _no_props(self) -> Finding:
         return Finding(
             "info",
@@ -136,7 +154,7 @@ class Doctor:
             response = self.call(
                 messages=ASK, tools=[WEATHER], tool_choice="required", max_tokens=64, temperature=0
             )
-        except litellm.exceptions.APIError as error:  # every LiteLLM error derives from it
+        except openai.APIError as error:  # every LiteLLM error derives from it
             text = _message(error)
             if "does not support completions" in text:  # llama-server started with --embeddings
                 fix = "for chat and tools, start another server without `--embeddings`"
@@ -167,7 +185,7 @@ class Doctor:
                 api_key=self.api_key,
                 model="llamafile/doctor",
             )
-        except litellm.exceptions.APIError as error:
+        except openai.APIError as error:
             return Finding("fail", "counts", f"count_tokens failed: {_message(error)}")
         if used is None:
             return Finding("info", "counts", f"count_tokens says {counted}; the call reported no usage")
@@ -181,9 +199,9 @@ class Doctor:
             answer = litellm.embedding(
                 model="llamafile/doctor", input=["hello"], api_base=self.url, api_key=self.api_key
             )
-        except (BadRequestError, NotFoundError, litellm.exceptions.APIError) as error:
+        except openai.APIError as error:
             text = _message(error)
-            if "pooling" in text.lower():
+            if "pooling type" in text.lower():  # "Pooling type 'none' is not OAI compatible"
                 fix = "start with `--embeddings --pooling mean` (pooling 'none' is not OpenAI-compatible)"
                 return Finding("fix", "embeddings", "served, but with pooling 'none'", fix)
             return Finding(
@@ -247,11 +265,7 @@ def template_of(server: Server) -> list[Finding]:
     family = info.reply.family or "none known: the adapter's JSON calls"
     found = [Finding("ok", "roles", f"llamafile_template=auto picks {strategy.label} ({system})")]
     found.append(Finding("ok", "call format", f"tool-call family of the template: {family}"))
-    caps = dict(info.caps)
-    if not caps:
-        fix = "start with `--jinja`: the adapter then reads the template's abilities from /props"
-        found.append(Finding("fix", "jinja", "the server renders templates without --jinja", fix))
-    elif caps.get("supports_tools"):
+    if dict(info.caps).get("supports_tools"):
         text = "the template renders tools itself: `llamafile_tool_prompt: native` is possible"
         found.append(Finding("info", "native tools", text + " (generic signatures are the default)"))
     if info.reply.thinks:
@@ -283,6 +297,7 @@ def diagnose(doctor: Doctor, embeddings: bool = True) -> list[Finding]:
     found.append(kind_of(server))
     found += [f for f in (context_of(server),) if f is not None]
     found += template_of(server)
+    found += [f for f in (doctor.jinja(),) if f is not None]
     call, used = doctor.forced_call()
     found += [call, doctor.counts(used)]
     if embeddings:
