@@ -36,11 +36,14 @@ from ..adapter_report import HEADER_PREFIX
 from ..embedded_server import EmbeddedServer
 from ..proxy_config import render_config, running_proxy
 from ..tools import tool_instructions
-from .demo_agent import TASK, TOOLS, Send, opening, run_agent
+from .demo_agent import TASK, TOOLS, Send, run_agent
 
-MAX_TOKENS = 256
+MAX_TOKENS = 160
 TEMPERATURE = 0.3
-BUILTIN_TURNS = 3
+# The agent's plan: read the notes, write them up, then any tool, and `finish` last (the system prompt asks
+# for the same). SmolLM2-135M, free to choose, calls `finish` at once: the plan makes the turns worth
+# telling (tool results, a growing history, the prompt cache).
+PLAN = ("read_notes", "write_file")
 QUALITY_NOTE = (
     "The answer is SmolLM2-135M's own prose (a 135M model, chosen because it runs anywhere in seconds): "
     "judge the adapter by the figures, not by the writing."
@@ -53,6 +56,8 @@ class Turn:
     """One request of the agent and what came back."""
 
     number: int
+    messages: list[dict[str, Any]] = field(default_factory=list)  # the request's messages
+    tool_choice: Any = "required"
     counted: int | None = None  # the count before the request
     used: int | None = None  # the server's usage.prompt_tokens after
     cached: int | None = None
@@ -101,7 +106,7 @@ def adapter_send(client: Any, proxy_url: str, master_key: str, story: Story) -> 
     """Requests through the proxy with the OpenAI SDK; the proxy's exact count first."""
 
     def send(model: str, messages: list[dict[str, Any]], tool_choice: Any) -> Any:
-        turn = Turn(len(story.turns) + 1)
+        turn = Turn(len(story.turns) + 1, messages=list(messages), tool_choice=tool_choice)
         story.turns.append(turn)
         counted = httpx.post(
             f"{proxy_url}/utils/token_counter",
@@ -124,6 +129,7 @@ def adapter_send(client: Any, proxy_url: str, master_key: str, story: Story) -> 
         turn.report = adapter_headers(raw.headers)
         response = raw.parse()
         record_reply(turn, response)
+        show_turn(story, turn)
         return response
 
     return send
@@ -139,38 +145,39 @@ def adapter_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return found
 
 
-def builtin_send(api_base: str, story: Story) -> Send:
-    """The same requests through LiteLLM's built-in `llamafile` provider (this process never calls
-    register()); its count is LiteLLM's own `token_counter`."""
-
-    def send(model: str, messages: list[dict[str, Any]], tool_choice: Any) -> Any:
-        turn = Turn(len(story.turns) + 1)
+def builtin_replay(api_base: str, adapter: Story) -> Story:
+    """The adapter's requests, turn by turn the same messages, tools and tool_choice, sent through LiteLLM's
+    built-in `llamafile` provider (this process never calls register()); its count is LiteLLM's own
+    `token_counter`. Stops at the first turn the built-in cannot answer."""
+    story = Story(adapter.template, "built-in")
+    tools: Any = TOOLS
+    for sent in adapter.turns:
+        turn = Turn(sent.number, messages=sent.messages, tool_choice=sent.tool_choice)
         story.turns.append(turn)
-        tools: Any = TOOLS
-        turn.counted = litellm.token_counter(model="llamafile/smollm2", messages=messages, tools=tools)
+        turn.counted = litellm.token_counter(model="llamafile/smollm2", messages=sent.messages, tools=tools)
         started = time.monotonic()
         try:
             response = litellm.completion(
                 model="llamafile/smollm2",
                 api_base=f"{api_base}/v1",
-                messages=messages,
+                messages=sent.messages,
                 tools=TOOLS,
-                tool_choice=tool_choice,
+                tool_choice=sent.tool_choice,
                 max_tokens=MAX_TOKENS,
                 temperature=TEMPERATURE,
             )
         except Exception as error:  # the demo shows whatever the built-in does
-            turn.error = f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
-            return None
-        finally:
-            turn.seconds = time.monotonic() - started
-        if response is None:
-            turn.error = "litellm.completion returned None (the server's error was swallowed)"
-            return None
-        record_reply(turn, response)
-        return response
-
-    return send
+            turn.error = f"{type(error).__name__}: {' '.join(str(error).split())[:240]}"
+        else:
+            if response is None:
+                turn.error = "litellm.completion returned None (the server's error was swallowed)"
+            else:
+                record_reply(turn, response)
+        turn.seconds = time.monotonic() - started
+        show_turn(story, turn)
+        if turn.error:
+            break
+    return story
 
 
 # -- telling it ------------------------------------------------------------------------------------------
@@ -206,19 +213,18 @@ def turn_lines(turn: Turn, counter: str) -> list[str]:
     return lines
 
 
-def tell(story: Story) -> str:
-    if story.path == "adapter":
-        title = f"{story.template}: through the adapter (LiteLLM proxy + litellm-llamafile, OpenAI SDK)"
-        counter = "proxy /utils/token_counter said"
-    else:
-        title = f"{story.template}: through LiteLLM's built-in `llamafile` provider, same server"
-        counter = "litellm.token_counter said"
-    lines = ["", title]
-    for turn in story.turns:
-        lines += turn_lines(turn, counter)
-    if story.path == "adapter":
-        lines.append(f"  answer     {story.answer[:300] or '(none)'}")
-    return "\n".join(lines)
+TITLES = {
+    "adapter": "{}: through the adapter (the LiteLLM proxy with litellm-llamafile, the OpenAI SDK)",
+    "built-in": "{}: the same requests through LiteLLM's built-in `llamafile` provider, same server",
+}
+COUNTERS = {"adapter": "proxy /utils/token_counter said", "built-in": "litellm.token_counter said"}
+
+
+def show_turn(story: Story, turn: Turn) -> None:
+    """Print one turn as it ends (a turn of a 135M model on 2 cores takes seconds): the title first."""
+    if turn is story.turns[0]:
+        print("\n" + TITLES[story.path].format(story.template), flush=True)
+    print("\n".join(turn_lines(turn, COUNTERS[story.path])), flush=True)
 
 
 def summary_row(story: Story) -> list[str]:
@@ -298,23 +304,17 @@ def run_template(template: str, url: str, proxy_url: str, key: str, steps: int) 
     adapter = Story(template, "adapter")
     with tempfile.TemporaryDirectory() as workspace:
         client = OpenAI(base_url=f"{proxy_url}/v1", api_key=key)
-        send = adapter_send(client, proxy_url, key, adapter)
         run = run_agent(
-            send, worker_model=model, planner_model=model, max_steps=steps, workspace=Path(workspace)
-        )
-        adapter.answer = run.answer
-        print(tell(adapter), flush=True)
-        builtin = Story(template, "built-in")
-        run = run_agent(
-            builtin_send(url, builtin),
+            adapter_send(client, proxy_url, key, adapter),
             worker_model=model,
             planner_model=model,
-            max_steps=min(steps, BUILTIN_TURNS),
+            max_steps=steps,
             workspace=Path(workspace),
+            plan=PLAN,
         )
-        builtin.answer = run.answer
-        print(tell(builtin), flush=True)
-    return [adapter, builtin]
+    adapter.answer = run.answer
+    print(f"  answer     {adapter.answer[:300] or '(none)'}", flush=True)
+    return [adapter, builtin_replay(url, adapter)]
 
 
 def intro() -> str:
@@ -322,9 +322,9 @@ def intro() -> str:
     return "\n".join(
         [
             f"Task: {TASK}",
-            f"The agent sends {len(opening())} messages, then one more pair per tool call; every turn must",
-            "be a call (tool_choice=required, the last one names finish). The adapter offers the tools",
-            "to the model in the system text, as signatures:",
+            "The agent's every turn must be a tool call: read_notes, then write_file (named tool_choice),",
+            "then any tool (tool_choice=required), and finish last. The adapter offers the tools to the",
+            "model in the system text, as signatures:",
             *(f"    {line}" for line in signatures[1:-1]),
         ]
     )

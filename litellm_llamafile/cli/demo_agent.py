@@ -10,7 +10,7 @@ built-in provider (`demo.py` shows both; `examples/agent.py` is its command line
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,16 +143,19 @@ def run_agent(
     max_steps: int = 6,
     workspace: Path,
     on_step: Callable[[Step], None] | None = None,
+    plan: Sequence[str] = (),
 ) -> AgentRun:
-    """Cheap steps on `worker_model`, the first (planning) and last step on `planner_model`. Stops at
-    `finish`, after `max_steps`, or when `send` returns nothing."""
+    """Cheap steps on `worker_model`, the first (planning) and last step on `planner_model`. The first
+    steps call the tools `plan` names, in order (a named `tool_choice`); the others may call any tool,
+    the last one `finish`. Stops at `finish`, after `max_steps`, or when `send` returns nothing."""
     workspace.mkdir(parents=True, exist_ok=True)
     messages = opening(task)
     run = AgentRun()
     for step_number in range(max_steps):
         last = step_number == max_steps - 1
         model = planner_model if step_number == 0 or last else worker_model
-        tool_choice: Any = {"type": "function", "function": {"name": "finish"}} if last else "required"
+        named = "finish" if last else (plan[step_number] if step_number < len(plan) else None)
+        tool_choice: Any = {"type": "function", "function": {"name": named}} if named else "required"
         response = send(model, messages, tool_choice)
         if response is None:
             return run
