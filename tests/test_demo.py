@@ -31,9 +31,28 @@ def test_the_summary_counts_valid_calls_exact_counts_and_the_cache_from_turn_2()
     ]
     assert summary_row(story) == ["mistral", "adapter", "2/2", "2/2", "2/2", "95%", "finish"]
     builtin = Story("mistral", "built-in")
-    builtin.turns = [Turn(1, counted=120, used=210, content="Roman dodecahedrons are"), Turn(2, error="400")]
+    builtin.turns = [
+        Turn(1, counted=120, used=210, content="Roman dodecahedrons are"),
+        Turn(
+            2,
+            error="litellm.completion returned None; the server had answered HTTP 400: ...",
+            short_error="HTTP 400",
+        ),
+    ]
     row = summary_row(builtin)
-    assert row[2:5] == ["1/2", "0/2", "0/2"] and row[6] == "turn 2: 400"
+    assert row[2:5] == ["1/2", "0/2", "0/2"] and row[6] == "turn 2: HTTP 400"
+
+
+def test_later_turns_repeat_only_what_changed() -> None:
+    first = Turn(
+        1, report={"roles": "mistral (folded): 2 messages -> 1 turns", "tools": "3", "constraint": "a"}
+    )
+    second = Turn(
+        2, report={"roles": "mistral (folded): 4 messages -> 3 turns", "tools": "3", "constraint": "b"}
+    )
+    lines = "\n".join(turn_lines(second, "said", first))
+    assert "roles      as before: 4 messages -> 3 turns" in lines
+    assert "tools" not in lines and "constraint b" in lines
 
 
 def test_a_turn_says_when_the_count_was_off_and_what_came_back_instead_of_a_call() -> None:

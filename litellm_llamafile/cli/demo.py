@@ -34,6 +34,7 @@ from openai import OpenAI
 
 from ..adapter_report import HEADER_PREFIX
 from ..embedded_server import EmbeddedServer
+from ..errors import server_message
 from ..proxy_config import render_config, running_proxy
 from ..tools import tool_instructions
 from .demo_agent import TASK, TOOLS, Send, run_agent
@@ -66,6 +67,8 @@ class Turn:
     invalid: str | None = None  # why the call is not valid for its tool's schema
     content: str = ""
     error: str = ""
+    short_error: str = ""  # the few words the summary shows
+    notes: dict[str, str] = field(default_factory=dict)  # more rows to show (the built-in's tools)
     seconds: float = 0.0
 
 
@@ -153,6 +156,8 @@ def builtin_replay(api_base: str, adapter: Story) -> Story:
     tools: Any = TOOLS
     for sent in adapter.turns:
         turn = Turn(sent.number, messages=sent.messages, tool_choice=sent.tool_choice)
+        if sent.number == 1:
+            turn.notes["tools"] = tools_seen(api_base, sent.messages)
         story.turns.append(turn)
         turn.counted = litellm.token_counter(model="llamafile/smollm2", messages=sent.messages, tools=tools)
         started = time.monotonic()
@@ -168,9 +173,12 @@ def builtin_replay(api_base: str, adapter: Story) -> Story:
             )
         except Exception as error:  # the demo shows whatever the built-in does
             turn.error = f"{type(error).__name__}: {' '.join(str(error).split())[:240]}"
+            turn.short_error = type(error).__name__
         else:
             if response is None:
-                turn.error = "litellm.completion returned None (the server's error was swallowed)"
+                answer = server_answer(api_base, sent)
+                turn.error = f"litellm.completion returned None; the server had answered {answer}"
+                turn.short_error = f"{answer[:40]}... (None returned)"
             else:
                 record_reply(turn, response)
         turn.seconds = time.monotonic() - started
@@ -178,6 +186,28 @@ def builtin_replay(api_base: str, adapter: Story) -> Story:
         if turn.error:
             break
     return story
+
+
+def server_answer(api_base: str, turn: Turn) -> str:
+    """What llama-server answers to the turn's request sent as is (the built-in is a passthrough): for the
+    turn where LiteLLM's built-in returned None instead of raising."""
+    body = {"messages": turn.messages, "tools": TOOLS, "tool_choice": turn.tool_choice, "max_tokens": 1}
+    answer = httpx.post(f"{api_base}/v1/chat/completions", json=body, timeout=120)
+    message = " ".join(server_message(answer.text).split())[:160]
+    return f"HTTP {answer.status_code}: {message}" if answer.status_code != 200 else "HTTP 200"
+
+
+def tools_seen(api_base: str, messages: list[dict[str, Any]]) -> str:
+    """Whether the server's chat template puts `tools` into the prompt at all: the prompt rendered with
+    and without them (POST /apply-template), as the built-in passes them through."""
+
+    def prompt(**extra: Any) -> str:
+        answer = httpx.post(f"{api_base}/apply-template", json={"messages": messages, **extra}, timeout=60)
+        return str(answer.json().get("prompt")) if answer.status_code == 200 else ""
+
+    if prompt(tools=TOOLS) == prompt():
+        return "passed through as `tools`: the server's chat template drops them, the model never sees them"
+    return "passed through as `tools`: the server's chat template renders them"
 
 
 # -- telling it ------------------------------------------------------------------------------------------
@@ -199,13 +229,31 @@ def _call(turn: Turn) -> str:
     return f"{turn.call[:140]}  ({verdict})"
 
 
-def turn_lines(turn: Turn, counter: str) -> list[str]:
+def _unchanged(key: str, turn: Turn, before: Turn | None) -> bool:
+    return before is not None and before.report.get(key) == turn.report.get(key)
+
+
+def _roles(turn: Turn, before: Turn | None) -> str:
+    """The role strategy in full on the first turn, then only how many messages became how many turns."""
+    text = turn.report["roles"]
+    if before is not None and before.report.get("roles", "").split(":")[0] == text.split(":")[0]:
+        return "as before:" + text.split(":", 1)[1]
+    return text
+
+
+def turn_lines(turn: Turn, counter: str, before: Turn | None = None) -> list[str]:
     head = f"  turn {turn.number}"
     if turn.error:
         return [f"{head}  {turn.error}"]
-    rows: list[tuple[str, str]] = [
-        (key, turn.report[key]) for key in ("roles", "tools", "constraint") if key in turn.report
+    rows: list[tuple[str, str]] = []
+    if "roles" in turn.report:
+        rows.append(("roles", _roles(turn, before)))
+    rows += [
+        (k, turn.report[k])
+        for k in ("tools", "constraint")
+        if k in turn.report and not _unchanged(k, turn, before)
     ]
+    rows += list(turn.notes.items())
     rows += [("call", _call(turn)), ("tokens", _tokens(turn, counter))]
     pad = " " * len(head)
     lines = [f"{head if i == 0 else pad}  {key:<10} {text}" for i, (key, text) in enumerate(rows)]
@@ -224,7 +272,9 @@ def show_turn(story: Story, turn: Turn) -> None:
     """Print one turn as it ends (a turn of a 135M model on 2 cores takes seconds): the title first."""
     if turn is story.turns[0]:
         print("\n" + TITLES[story.path].format(story.template), flush=True)
-    print("\n".join(turn_lines(turn, COUNTERS[story.path])), flush=True)
+    index = story.turns.index(turn)
+    before = story.turns[index - 1] if index else None
+    print("\n".join(turn_lines(turn, COUNTERS[story.path], before)), flush=True)
 
 
 def summary_row(story: Story) -> list[str]:
@@ -236,7 +286,7 @@ def summary_row(story: Story) -> list[str]:
     cached = sum(t.cached or 0 for t in later)
     share = f"{cached / sum(t.used or 0 for t in later):.0%}" if later else "-"
     failed = next((t for t in turns if t.error), None)
-    stop = f"turn {failed.number}: {failed.error[:60]}" if failed else ("finish" if story.answer else "-")
+    stop = f"turn {failed.number}: {failed.short_error}" if failed else ("finish" if story.answer else "-")
     return [
         story.template,
         story.path,
