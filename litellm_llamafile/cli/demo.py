@@ -178,7 +178,7 @@ def builtin_replay(api_base: str, adapter: Story) -> Story:
             if response is None:
                 answer = server_answer(api_base, sent)
                 turn.error = f"litellm.completion returned None; the server had answered {answer}"
-                turn.short_error = f"{answer[:40]}... (None returned)"
+                turn.short_error = f"{answer.split(':')[0]}, None returned"
             else:
                 record_reply(turn, response)
         turn.seconds = time.monotonic() - started
@@ -193,8 +193,12 @@ def server_answer(api_base: str, turn: Turn) -> str:
     turn where LiteLLM's built-in returned None instead of raising."""
     body = {"messages": turn.messages, "tools": TOOLS, "tool_choice": turn.tool_choice, "max_tokens": 1}
     answer = httpx.post(f"{api_base}/v1/chat/completions", json=body, timeout=120)
-    message = " ".join(server_message(answer.text).split())[:160]
-    return f"HTTP {answer.status_code}: {message}" if answer.status_code != 200 else "HTTP 200"
+    if answer.status_code == 200:
+        return "HTTP 200"
+    message = " ".join(server_message(answer.text).split())
+    # A template's own raise_exception ends the message; llama-server's wrapping comes first.
+    reason = message.rsplit("Exception:", 1)[-1].strip() if "Exception:" in message else message
+    return f"HTTP {answer.status_code}: {reason[:200]}"
 
 
 def tools_seen(api_base: str, messages: list[dict[str, Any]]) -> str:
