@@ -186,7 +186,7 @@ def render_config(
     largest = max(counts.values())
     affine = routing == "conversation" and largest > 1
     lines = [
-        "# LiteLLM proxy config for llamafile / llama.cpp servers (python -m litellm_llamafile.proxy_config)",
+        "# LiteLLM proxy config for llamafile / llama.cpp servers (litellm-llamafile config)",
         "# Run: LITELLM_MASTER_KEY=sk-... litellm --config <this file> --host 127.0.0.1 --port 4000",
         *_model_list(items, counts, key_ref, max_tokens),
         "router_settings:",
