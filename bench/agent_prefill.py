@@ -41,9 +41,10 @@ import httpx
 import litellm
 
 import litellm_llamafile
-from litellm_llamafile.embedded_server import EmbeddedServer
-from litellm_llamafile.settings import TemplateName
-from litellm_llamafile.transformation import build_chat_request
+from litellm_llamafile.core.settings import TemplateName
+from litellm_llamafile.flows.request import RequestProfile, build_chat_request
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
+from litellm_llamafile.prompt.conversation import Conversation
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "llamafile/smollm2"
@@ -170,7 +171,12 @@ def _assistant_message(message: Any) -> dict[str, Any]:
 
 def _slot_for(messages: list[dict[str, Any]], params: dict[str, Any], template: str, slots: int) -> int:
     """The id_slot the adapter sends for these messages (same function, same inputs)."""
-    request = build_chat_request("smollm2", messages, params, TemplateName(template), slots=slots)
+    request = build_chat_request(
+        "smollm2",
+        Conversation.of(messages),
+        params,
+        RequestProfile(strategy=TemplateName(template), slots=slots),
+    )
     return int(request.payload["id_slot"])
 
 

@@ -266,7 +266,7 @@ def real_server(url: str | None, template: str = "chatml") -> Iterator[str]:
         say(f"real {template} server: {url}")
         yield url.rstrip("/")
         return
-    from litellm_llamafile.embedded_server import EmbeddedServer
+    from litellm_llamafile.harness.embedded_server import EmbeddedServer
 
     say(f"no server answers at {url}; starting an EmbeddedServer(template={template!r}) ...")
     server = EmbeddedServer(template=template).start()
@@ -290,7 +290,7 @@ class AdapterCalls:
     path really answered a benchmark call."""
 
     def __init__(self) -> None:
-        import litellm_llamafile.provider as provider
+        import litellm_llamafile.integration.provider as provider
 
         self.count = 0
         original = provider._prepare

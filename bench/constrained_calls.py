@@ -29,10 +29,11 @@ import jsonschema
 import litellm
 
 import litellm_llamafile
-from litellm_llamafile.embedded_server import EmbeddedServer
-from litellm_llamafile.parsing import parse_tool_calls
-from litellm_llamafile.settings import TemplateName
-from litellm_llamafile.transformation import build_chat_request
+from litellm_llamafile.core.settings import TemplateName
+from litellm_llamafile.flows.request import RequestProfile, build_chat_request
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
+from litellm_llamafile.prompt.conversation import Conversation
+from litellm_llamafile.reply.parsing import parse_tool_calls
 
 
 def tool(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -195,7 +196,9 @@ def run(api_base: str, template: str, n: int, max_tokens: int) -> dict[str, Any]
         ]
         with_ok += schema_valid(calls, tools, choice)
 
-        body = build_chat_request("smollm2", messages, params, strategy).payload
+        body = build_chat_request(
+            "smollm2", Conversation.of(messages), params, RequestProfile(strategy=strategy)
+        ).payload
         body.pop("response_format", None)  # the same request, sampling left free
         started = time.perf_counter()
         data = httpx.post(f"{api_base}/v1/chat/completions", json=body, timeout=300).json()

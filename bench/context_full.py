@@ -36,10 +36,10 @@ import httpx
 import litellm
 
 import litellm_llamafile
-from litellm_llamafile.embedded_server import EmbeddedServer
-from litellm_llamafile.protocol import HttpCall
-from litellm_llamafile.servers import SERVERS
-from litellm_llamafile.transport import SyncDriver
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
+from litellm_llamafile.server.servers import SERVERS
+from litellm_llamafile.wire.protocol import HttpCall
+from litellm_llamafile.wire.transport import SyncDriver
 
 TOPICS = [
     "Roman dodecahedrons",

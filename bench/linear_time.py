@@ -16,11 +16,11 @@ import itertools
 import time
 from collections.abc import Callable
 
-from litellm_llamafile.families import FAMILIES, REASONING
-from litellm_llamafile.parsing import parse_tool_calls
-from litellm_llamafile.roles import reshape_messages
-from litellm_llamafile.settings import TemplateName
-from litellm_llamafile.streaming import StreamAssembler
+from litellm_llamafile.core.settings import TemplateName
+from litellm_llamafile.prompt.roles import reshape_messages
+from litellm_llamafile.reply.families import FAMILIES, REASONING
+from litellm_llamafile.reply.parsing import parse_tool_calls
+from litellm_llamafile.reply.streaming import StreamAssembler
 
 TOOLS = ["get", "search"]
 

@@ -43,8 +43,8 @@ from constrained_calls import schema_valid  # noqa: E402
 from tool_instructions import cases  # noqa: E402
 
 import litellm_llamafile  # noqa: E402
-from litellm_llamafile.embedded_server import EmbeddedServer  # noqa: E402
-from litellm_llamafile.servers import SERVERS  # noqa: E402
+from litellm_llamafile.harness.embedded_server import EmbeddedServer  # noqa: E402
+from litellm_llamafile.server.servers import SERVERS  # noqa: E402
 from tests.support.template_corpus import SDIST_TEMPLATES  # noqa: E402
 
 TEMPLATES = [

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support, f
 import litellm
 
 import litellm_llamafile
-from litellm_llamafile.embedded_server import EmbeddedServer
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
 from tests.support.data import PIXEL
 from tests.support.fake_server import FaultyServer, answer_chat
 

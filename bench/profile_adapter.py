@@ -50,9 +50,9 @@ import conversations
 import litellm
 
 import litellm_llamafile
-from litellm_llamafile import probe
-from litellm_llamafile.servers import SERVERS
-from litellm_llamafile.settings import LlamafileSettings
+from litellm_llamafile.core.settings import LlamafileSettings
+from litellm_llamafile.server import probe
+from litellm_llamafile.server.servers import SERVERS
 
 SCENARIOS = ("sync-json", "sync-stream", "async-32", "count-warm", "what-if")
 MESSAGES = [

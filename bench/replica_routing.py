@@ -1,7 +1,7 @@
 """Replica routing benchmark: does each agent's turn reach the replica that caches its conversation?
 
 K agents run at once, T turns each with tools (a forced `web_search` call, then its result appended), through
-the real LiteLLM proxy (config from `litellm_llamafile.proxy_config`) in front of N real llama-servers of
+the real LiteLLM proxy (config from `litellm_llamafile.cli.proxy_config`) in front of N real llama-servers of
 SmolLM2 (`-np` slots >= K/N, `--metrics`). The same agents run once per strategy: LiteLLM's `simple-shuffle`
 and `least-busy`, and this package's `conversation` (rendezvous hashing of the conversation's opening with
 bounded load). Per strategy: prompt tokens and prefilled tokens (the servers' own /metrics counters),
@@ -37,8 +37,8 @@ from openai import OpenAI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from litellm_llamafile.embedded_server import EmbeddedServer
-from litellm_llamafile.proxy_config import render_config, running_proxy
+from litellm_llamafile.cli.proxy_config import render_config, running_proxy
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
 from tests.support.data import FINISH, SEARCH
 
 STRATEGIES = ("simple-shuffle", "least-busy", "conversation")

@@ -6,7 +6,8 @@
 
 Each benchmark runs in its own fresh interpreter (no state shared between them: routing, caches, pools),
 with --quick / --scale passed on; the real-server URLs default to 127.0.0.1:18080 (ChatML) and :18081
-(Mistral template), and a server is started with litellm_llamafile.embedded_server when nothing answers there.
+(Mistral template), and a server is started with litellm_llamafile.harness.embedded_server when nothing
+answers there.
 With --profile auto (the default), a missed stub target also runs bench/profile_adapter.py (profiles and
 the what-if measurements of the proposed fixes).
 """

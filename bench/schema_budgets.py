@@ -24,9 +24,10 @@ from typing import Any
 import benchlib
 import httpx
 
-from litellm_llamafile.proxy_config import render_config, running_proxy
-from litellm_llamafile.settings import TemplateName
-from litellm_llamafile.transformation import build_chat_request
+from litellm_llamafile.cli.proxy_config import render_config, running_proxy
+from litellm_llamafile.core.settings import TemplateName
+from litellm_llamafile.flows.request import RequestProfile, build_chat_request
+from litellm_llamafile.prompt.conversation import Conversation
 
 sys.path.insert(0, str(benchlib.REPO))
 from tests.support.schemas import (
@@ -75,12 +76,14 @@ def in_process(runs: int) -> list[list[object]]:
             try:
                 built = build_chat_request(
                     "m",
-                    [{"role": "user", "content": "hi"}],
+                    Conversation.of([{"role": "user", "content": "hi"}]),
                     {"tools": _tools(parameters), "tool_choice": choice, "max_tokens": 512},
-                    TemplateName.CHATML,
-                    constraint="grammar",
-                    thought_schema=thought,
-                    constrain_auto="thought" if thought else False,
+                    RequestProfile(
+                        strategy=TemplateName.CHATML,
+                        constraint="grammar",
+                        thought_schema=thought,
+                        constrain_auto="thought" if thought else False,
+                    ),
                 )
                 outcome = f"sent {len(json.dumps(built.payload)):,} B"
             except Exception as error:

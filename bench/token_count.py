@@ -31,9 +31,9 @@ import httpx
 import litellm
 
 import litellm_llamafile
-from litellm_llamafile.protocol import HttpCall
-from litellm_llamafile.servers import SERVERS
-from litellm_llamafile.transport import SyncDriver
+from litellm_llamafile.server.servers import SERVERS
+from litellm_llamafile.wire.protocol import HttpCall
+from litellm_llamafile.wire.transport import SyncDriver
 
 FULL_SIZES = [2, 4, 6, 9, 12, 16, 20, 25, 30, 36, 42, 50]
 QUICK_SIZES = [2, 9, 25, 50]

@@ -61,12 +61,13 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from constrained_calls import TOOL_SETS, schema_valid  # noqa: E402
 
-from litellm_llamafile.embedded_server import EmbeddedServer  # noqa: E402
-from litellm_llamafile.parsing import parse_tool_calls  # noqa: E402
-from litellm_llamafile.settings import TemplateName  # noqa: E402
-from litellm_llamafile.tool_signatures import SIGNATURE_HEADER, signature_line  # noqa: E402
-from litellm_llamafile.tools import INSTRUCTION_FOOTER, function_spec, tool_instructions  # noqa: E402
-from litellm_llamafile.transformation import build_chat_request  # noqa: E402
+from litellm_llamafile.core.settings import TemplateName  # noqa: E402
+from litellm_llamafile.flows.request import RequestProfile, build_chat_request  # noqa: E402
+from litellm_llamafile.harness.embedded_server import EmbeddedServer  # noqa: E402
+from litellm_llamafile.prompt.conversation import Conversation  # noqa: E402
+from litellm_llamafile.prompt.signatures import SIGNATURE_HEADER, signature_line  # noqa: E402
+from litellm_llamafile.prompt.tools import INSTRUCTION_FOOTER, function_spec, tool_instructions  # noqa: E402
+from litellm_llamafile.reply.parsing import parse_tool_calls  # noqa: E402
 from tests.support.agent_requests import AGENT_COMMANDS, AGENT_SYSTEM, SMALL_TOOLS  # noqa: E402
 
 # -- the renderings compared ---------------------------------------------------------------------
@@ -217,7 +218,9 @@ def request_body(
     ]
     params = {"tools": tools, "tool_choice": choice, "max_tokens": 300, "temperature": 0.7, "seed": seed}
     strategy = TemplateName.MISTRAL if template == "mistral" else TemplateName.CHATML
-    body = build_chat_request("smollm2", messages, params, strategy).payload
+    body = build_chat_request(
+        "smollm2", Conversation.of(messages), params, RequestProfile(strategy=strategy)
+    ).payload
     current, replacement = tool_instructions(tools), FORMS[form](tools)
     for message in body["messages"]:
         if isinstance(message.get("content"), str) and current in message["content"]:

@@ -14,12 +14,13 @@ from collections.abc import Mapping
 # one from GitHub at import (only effective when litellm has not been imported yet).
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from .parsing import ParsedReply, ToolCall, parse_tool_calls
-from .provider import LlamafileProvider
-from .roles import reshape_messages
-from .routing import UnsupportedLiteLLMError
-from .settings import LlamafileSettings, TemplateName
-from .tokens import acount_tokens, count_text_tokens, count_tokens
+from .core.settings import LlamafileSettings, TemplateName
+from .flows.counting import acount_tokens, count_text_tokens, count_tokens
+from .integration import litellm_patches
+from .integration.litellm_patches import UnsupportedLiteLLMError
+from .integration.provider import LlamafileProvider
+from .prompt.roles import reshape_messages
+from .reply.parsing import ParsedReply, ToolCall, parse_tool_calls
 
 __all__ = [
     "LlamafileProvider",
@@ -50,13 +51,9 @@ def register(api_bases: Mapping[str, str] | None = None) -> LlamafileProvider:
 
     Raises UnsupportedLiteLLMError, changing nothing, when the installed LiteLLM lacks a symbol the
     routing relies on."""
-    from .routing import install
-
-    return install(api_bases)
+    return litellm_patches.install(api_bases)
 
 
 def unregister() -> None:
     """Give `llamafile/` back to LiteLLM's built-in passthrough, every patched table as it was."""
-    from .routing import uninstall
-
-    uninstall()
+    litellm_patches.uninstall()

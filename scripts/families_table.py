@@ -1,10 +1,10 @@
-"""Print the table of tool-call families from `litellm_llamafile.families` (the one table both reply
+"""Print the table of tool-call families from `litellm_llamafile.reply.families` (the one table both reply
 parsers use) for docs/families.md, so the docs say what the code does: `python scripts/families_table.py`.
 tests/test_families.py checks the page holds exactly this output."""
 
 from __future__ import annotations
 
-from litellm_llamafile.families import FAMILIES, REASONING
+from litellm_llamafile.reply.families import FAMILIES, REASONING
 
 BEGIN = "<!-- families table: python scripts/families_table.py -->"
 END = "<!-- end of families table -->"

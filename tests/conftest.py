@@ -6,7 +6,8 @@
     pytest --record        re-record the cassettes from real servers (implies --live)
     LLAMAFILE_LIVE=1       same as --live
 
-Live servers are started from the registries (litellm_llamafile.embedded_server) and stopped at session end;
+Live servers are started from the registries (litellm_llamafile.harness.embedded_server) and stopped at
+session end;
 LLAMAFILE_API_BASE points the ChatML tier at a server you already run instead.
 """
 
@@ -24,10 +25,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import pytest
 
 import litellm_llamafile
-from litellm_llamafile.embedded_server import EmbeddedServer
-from litellm_llamafile.protocol import HttpCall
-from litellm_llamafile.servers import SERVERS
-from litellm_llamafile.transport import SyncDriver
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
+from litellm_llamafile.server.servers import SERVERS
+from litellm_llamafile.wire.protocol import HttpCall
+from litellm_llamafile.wire.transport import SyncDriver
 
 from .support.fake_server import Exchange, FaultyServer, answer_chat
 from .support.servers import CANONICAL, CASSETTES, RECORDING_API_KEY, SentRequest, Servers

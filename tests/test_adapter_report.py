@@ -9,9 +9,10 @@ from typing import Any
 import litellm
 import pytest
 
-from litellm_llamafile.adapter_report import adapter_report, attach_report
-from litellm_llamafile.roles import OPEN, STRICT
-from litellm_llamafile.transformation import build_chat_request
+from litellm_llamafile.flows.adapter_report import adapter_report, attach_report
+from litellm_llamafile.flows.request import RequestProfile, build_chat_request
+from litellm_llamafile.prompt.conversation import Conversation
+from litellm_llamafile.prompt.roles import OPEN, STRICT
 
 from .support.data import FINISH, SEARCH, SYSTEM, TASK
 from .support.servers import Servers
@@ -22,7 +23,7 @@ MESSAGES = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": T
 def report(
     template: Any, params: dict[str, Any], messages: list[dict[str, Any]] = MESSAGES
 ) -> dict[str, str]:
-    request = build_chat_request("m", messages, params, template)
+    request = build_chat_request("m", Conversation.of(messages), params, RequestProfile(strategy=template))
     return adapter_report(request, template, len(messages))
 
 

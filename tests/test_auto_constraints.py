@@ -12,11 +12,13 @@ import litellm
 import pytest
 
 from litellm_llamafile import parse_tool_calls
-from litellm_llamafile.proxy import guarded_request
-from litellm_llamafile.settings import LlamafileSettings, TemplateName, call_settings
-from litellm_llamafile.streaming import StreamAssembler
-from litellm_llamafile.tools import thought_constraint, worst_case_chars
-from litellm_llamafile.transformation import build_chat_request
+from litellm_llamafile.core.settings import LlamafileSettings, TemplateName, call_settings
+from litellm_llamafile.flows.request import RequestProfile, build_chat_request
+from litellm_llamafile.integration.request_guard import guarded_request
+from litellm_llamafile.prompt.bounds import worst_case_chars
+from litellm_llamafile.prompt.constraints import thought_constraint
+from litellm_llamafile.prompt.conversation import Conversation
+from litellm_llamafile.reply.streaming import StreamAssembler
 
 from .support.data import SEARCH
 from .support.gbnf import samples
@@ -29,7 +31,12 @@ FORMAT = {"type": "json_schema", "json_schema": {"name": "answer", "schema": ANS
 
 def test_auto_with_a_response_format_allows_a_call_or_the_answer_as_a_schema() -> None:
     params = {"tools": [SEARCH], "response_format": FORMAT}
-    payload = build_chat_request("m", USER, params, TemplateName.CHATML, constraint="json_schema").payload
+    payload = build_chat_request(
+        "m",
+        Conversation.of(USER),
+        params,
+        RequestProfile(strategy=TemplateName.CHATML, constraint="json_schema"),
+    ).payload
     schema = payload["response_format"]["json_schema"]["schema"]
     call, answer = schema["anyOf"]
     assert call["properties"]["name"] == {"const": "web_search"}
@@ -38,19 +45,28 @@ def test_auto_with_a_response_format_allows_a_call_or_the_answer_as_a_schema() -
 
 def test_auto_with_a_response_format_allows_a_call_or_the_answer_as_a_grammar() -> None:
     params = {"tools": [SEARCH], "response_format": FORMAT}
-    payload = build_chat_request("m", USER, params, TemplateName.CHATML, constraint="grammar").payload
+    payload = build_chat_request(
+        "m", Conversation.of(USER), params, RequestProfile(strategy=TemplateName.CHATML, constraint="grammar")
+    ).payload
     assert "response_format" not in payload
     assert '\\"summary\\"' in payload["grammar"] and '\\"web_search\\"' in payload["grammar"]
 
 
 def test_a_response_format_without_tools_is_passed_through() -> None:
-    payload = build_chat_request("m", USER, {"response_format": FORMAT}, TemplateName.CHATML).payload
+    payload = build_chat_request(
+        "m", Conversation.of(USER), {"response_format": FORMAT}, RequestProfile(strategy=TemplateName.CHATML)
+    ).payload
     assert payload["response_format"] == FORMAT
 
 
 def test_the_thought_mode_is_a_grammar_of_a_thought_then_a_call() -> None:
     params = {"tools": [SEARCH], "max_tokens": 600}
-    payload = build_chat_request("m", USER, params, TemplateName.CHATML, constrain_auto="thought").payload
+    payload = build_chat_request(
+        "m",
+        Conversation.of(USER),
+        params,
+        RequestProfile(strategy=TemplateName.CHATML, constrain_auto="thought"),
+    ).payload
     assert payload["grammar"].startswith("root ::= thought ")
 
 
@@ -72,7 +88,12 @@ NAMED = {"type": "function", "function": {"name": "place_order"}}
 
 def thought_request(tool_choice: object, **params: Any) -> dict[str, Any]:
     params = {"tools": TOOLS, "tool_choice": tool_choice, **params}
-    return build_chat_request("m", USER, params, TemplateName.CHATML, thought_schema=THOUGHT_SCHEMA).payload
+    return build_chat_request(
+        "m",
+        Conversation.of(USER),
+        params,
+        RequestProfile(strategy=TemplateName.CHATML, thought_schema=THOUGHT_SCHEMA),
+    ).payload
 
 
 @pytest.mark.parametrize(
@@ -93,7 +114,12 @@ def test_a_thought_schema_gives_a_json_thought_then_valid_calls(tool_choice: obj
 @pytest.mark.parametrize("tool_choice", ["required", NAMED])
 def test_the_prose_thought_mode_puts_a_thought_before_forced_calls_too(tool_choice: object) -> None:
     params = {"tools": TOOLS, "tool_choice": tool_choice, "max_tokens": 600}
-    payload = build_chat_request("m", USER, params, TemplateName.CHATML, constrain_auto="thought").payload
+    payload = build_chat_request(
+        "m",
+        Conversation.of(USER),
+        params,
+        RequestProfile(strategy=TemplateName.CHATML, constrain_auto="thought"),
+    ).payload
     assert "response_format" not in payload and payload["grammar"].startswith("root ::= thought ")
     for text in samples(payload["grammar"], 20, seed=5):
         reply = parse_tool_calls(text, TOOLS)
@@ -102,7 +128,10 @@ def test_the_prose_thought_mode_puts_a_thought_before_forced_calls_too(tool_choi
 
 def test_without_the_thought_mode_a_forced_call_keeps_its_json_schema() -> None:
     payload = build_chat_request(
-        "m", USER, {"tools": TOOLS, "tool_choice": NAMED}, TemplateName.CHATML
+        "m",
+        Conversation.of(USER),
+        {"tools": TOOLS, "tool_choice": NAMED},
+        RequestProfile(strategy=TemplateName.CHATML),
     ).payload
     assert "grammar" not in payload and payload["response_format"]["json_schema"]["name"] == "tool_call"
 

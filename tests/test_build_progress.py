@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from litellm_llamafile.build_progress import BuildProgress, Display, clock, progress_line, step_of
-from litellm_llamafile.embedded_server import build_wheel
+from litellm_llamafile.harness.build_progress import BuildProgress, Display, clock, progress_line, step_of
+from litellm_llamafile.harness.embedded_server import build_wheel
 
 LOGS = Path(__file__).resolve().parent / "support" / "build_logs"
 TINY_PROJECT = Path(__file__).resolve().parent / "support" / "tiny_cmake_project"

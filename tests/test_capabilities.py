@@ -12,7 +12,7 @@ import litellm.utils
 import pytest
 
 import litellm_llamafile
-from litellm_llamafile import routing
+from litellm_llamafile.integration import model_info
 
 CAPABILITY_CHECKS = ("supports_function_calling", "supports_tool_choice", "supports_response_schema")
 
@@ -25,7 +25,7 @@ def fresh_model() -> str:
 @pytest.mark.parametrize("check", CAPABILITY_CHECKS)
 def test_capabilities_are_true_for_any_llamafile_model_before_any_call(check: str) -> None:
     model = fresh_model()
-    assert routing.model_key(model) not in litellm.model_cost
+    assert model_info.model_key(model) not in litellm.model_cost
     assert getattr(litellm.utils, check)(model=model) is True
     if hasattr(litellm, check):  # the spelling frameworks use
         assert getattr(litellm, check)(model=model) is True
@@ -64,7 +64,7 @@ def test_a_call_to_any_llamafile_model_costs_nothing_before_it_was_ever_register
 
 def test_a_remembered_model_is_free_and_knows_its_context_window() -> None:
     model = fresh_model()
-    routing.remember_model(model, context_window=4096)
+    model_info.remember_model(model, context_window=4096)
     info = litellm.get_model_info(model)
     assert (info["max_input_tokens"], info["max_tokens"]) == (4096, 4096)
     assert (info["input_cost_per_token"], info["output_cost_per_token"]) == (0.0, 0.0)
@@ -77,12 +77,12 @@ def test_a_remembered_model_is_free_and_knows_its_context_window() -> None:
 
 def test_remembering_again_changes_nothing_and_keeps_the_window() -> None:
     model = fresh_model()
-    routing.remember_model(
+    model_info.remember_model(
         model.removeprefix("llamafile/"), context_window=8192
     )  # bare name, as handlers see it
     entry = litellm.model_cost[model]
-    routing.remember_model(model)  # the per-call form, without a window
-    routing.remember_model(model, context_window=8192)
+    model_info.remember_model(model)  # the per-call form, without a window
+    model_info.remember_model(model, context_window=8192)
     assert litellm.model_cost[model] is entry  # not re-registered: a dict lookup per call
-    routing.remember_model(model, context_window=16384)  # the server was restarted with a larger window
+    model_info.remember_model(model, context_window=16384)  # the server was restarted with a larger window
     assert litellm.get_model_info(model)["max_input_tokens"] == 16384

@@ -17,16 +17,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from litellm_llamafile.grammar import call_or_answer_grammar, grammar_for_schema, thought_then_call_grammar
-from litellm_llamafile.parsing import parse_tool_calls
-from litellm_llamafile.schemas import answer_schema, resolved
-from litellm_llamafile.tools import (
-    ToolChoice,
-    answer_constraint,
-    call_or_answer_schema,
-    call_schema,
-    worst_case_chars,
+from litellm_llamafile.prompt.bounds import worst_case_chars
+from litellm_llamafile.prompt.constraints import answer_constraint, call_or_answer_schema, call_schema
+from litellm_llamafile.prompt.grammar import (
+    call_or_answer_grammar,
+    grammar_for_schema,
+    thought_then_call_grammar,
 )
+from litellm_llamafile.prompt.schemas import answer_schema, resolved
+from litellm_llamafile.prompt.tools import ToolChoice
+from litellm_llamafile.reply.parsing import parse_tool_calls
 
 from .support.gbnf import samples
 from .support.schemas import MODELS, TOOLS, Location, Order, tool_for, valid_arguments

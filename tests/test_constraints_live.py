@@ -14,17 +14,18 @@ import httpx
 import jsonschema
 import pytest
 
-from litellm_llamafile.grammar import call_or_answer_grammar, grammar_for_schema, thought_then_call_grammar
-from litellm_llamafile.parsing import parse_tool_calls
-from litellm_llamafile.schemas import answer_schema
-from litellm_llamafile.settings import TemplateName
-from litellm_llamafile.tools import (
-    ToolChoice,
-    answer_constraint,
-    call_or_answer_schema,
-    call_schema,
+from litellm_llamafile.core.settings import TemplateName
+from litellm_llamafile.flows.request import RequestProfile, build_chat_request
+from litellm_llamafile.prompt.constraints import answer_constraint, call_or_answer_schema, call_schema
+from litellm_llamafile.prompt.conversation import Conversation
+from litellm_llamafile.prompt.grammar import (
+    call_or_answer_grammar,
+    grammar_for_schema,
+    thought_then_call_grammar,
 )
-from litellm_llamafile.transformation import build_chat_request
+from litellm_llamafile.prompt.schemas import answer_schema
+from litellm_llamafile.prompt.tools import ToolChoice
+from litellm_llamafile.reply.parsing import parse_tool_calls
 
 from .support.schemas import MODELS, TOOLS, Location, tool_for, valid_arguments
 from .support.servers import Servers
@@ -53,7 +54,9 @@ def base_body(tools: list[dict[str, Any]], prompt: str, choice: object) -> dict[
     """The adapter's request (tool instructions in the prompt), minus its own constraint."""
     params = {"tools": tools, "tool_choice": choice, "max_tokens": MAX_TOKENS, "temperature": 0, "seed": 7}
     messages = [{"role": "user", "content": prompt}]
-    body = build_chat_request("smollm2", messages, params, TemplateName.CHATML).payload
+    body = build_chat_request(
+        "smollm2", Conversation.of(messages), params, RequestProfile(strategy=TemplateName.CHATML)
+    ).payload
     for key in ("grammar", "response_format", "json_schema"):
         body.pop(key, None)
     return body

@@ -11,7 +11,7 @@ import pytest
 
 from litellm_llamafile.cli import doctor
 from litellm_llamafile.cli.doctor import Doctor, Finding, diagnose, healthy, render
-from litellm_llamafile.embedded_server import EmbeddedServer
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
 
 from .support.servers import RECORDING_API_KEY, Servers
 

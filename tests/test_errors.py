@@ -6,7 +6,7 @@ import httpx
 import litellm
 import pytest
 
-from litellm_llamafile import errors
+from litellm_llamafile.core import errors
 
 URL = "http://h:1/v1/chat/completions"
 SECRET = "sk-errors-test-secret-77"

@@ -9,7 +9,7 @@ import httpx
 import litellm
 import pytest
 
-from litellm_llamafile.embedded_server import EmbeddedServer
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
 
 pytestmark = pytest.mark.live
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from litellm_llamafile.families import DROPPED_MARKERS, FAMILIES, REASONING, expected_reply
-from litellm_llamafile.parsing import ParsedReply, parse_tool_calls
-from litellm_llamafile.streaming import StreamAssembler
+from litellm_llamafile.reply.families import DROPPED_MARKERS, FAMILIES, REASONING, expected_reply
+from litellm_llamafile.reply.parsing import ParsedReply, parse_tool_calls
+from litellm_llamafile.reply.streaming import StreamAssembler
 
 from .support.family_cases import CASES, OFFERED, WRITERS, Calls, Writer
 

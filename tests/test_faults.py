@@ -24,12 +24,17 @@ import litellm
 import pytest
 from litellm.exceptions import LITELLM_EXCEPTION_TYPES, MidStreamFallbackError
 
-from litellm_llamafile.embedded_server import EmbeddedServer, ensure_llama_server, ensure_model, free_port
-from litellm_llamafile.errors import START_HINT
-from litellm_llamafile.protocol import Endpoint, HttpCall
-from litellm_llamafile.servers import SERVERS
-from litellm_llamafile.settings import LlamafileSettings
-from litellm_llamafile.transport import POOL_LIMITS
+from litellm_llamafile.core.errors import START_HINT
+from litellm_llamafile.core.settings import LlamafileSettings
+from litellm_llamafile.harness.embedded_server import (
+    EmbeddedServer,
+    ensure_llama_server,
+    ensure_model,
+    free_port,
+)
+from litellm_llamafile.server.servers import SERVERS
+from litellm_llamafile.wire.protocol import Endpoint, HttpCall
+from litellm_llamafile.wire.transport import POOL_LIMITS
 
 from .support.calls import (
     HI,
@@ -44,6 +49,7 @@ from .support.calls import (
 )
 from .support.fake_server import (
     CHAT_PATH,
+    PROPS,
     Exchange,
     FaultyServer,
     answer_chat,
@@ -51,6 +57,8 @@ from .support.fake_server import (
     chunk,
     props_reply,
 )
+from .support.scripted import Routes, event_stream
+from .support.scripted import error as error_answer
 from .support.servers import RECORDING_API_KEY, Servers
 
 SEARCH = {
@@ -341,27 +349,25 @@ def test_concurrent_replies_that_fill_the_shared_cache_keep_their_text(
         assert all(reason == "length" for _, reason in results), results  # ignore_eos: only the cut ends
 
 
-@local_only
 @pytest.mark.parametrize("mode", MODES)
-def test_a_reply_cut_by_the_context_keeps_its_text_with_length(
-    faulty: Callable[..., FaultyServer], mode: str
-) -> None:
+def test_a_reply_cut_by_the_context_keeps_its_text_with_length(mode: str) -> None:
     """The same 500 as llama-server sends it: as the answer (the text is lost, so the adapter reads the
     same request as a stream, which keeps it), or as an `error:` event mid-stream."""
-    exceeded = {"error": {"code": 500, "message": "Context size has been exceeded.", "type": "server_error"}}
+    exceeded = "Context size has been exceeded."
 
-    def chat(exchange: Exchange) -> None:
-        if exchange.payload().get("stream"):
-            exchange.sse([chunk("Once upon"), f"error: {json.dumps(exceeded['error'])}"], end="close")
-        else:
-            exchange.reply(500, exceeded)
+    def chat(body: dict[str, Any]) -> Any:
+        if body.get("stream"):
+            event = {"code": 500, "message": exceeded, "type": "server_error"}
+            return event_stream([chunk("Once upon"), f"error: {json.dumps(event)}"], end="")
+        return error_answer(500, exceeded)
 
-    server = faulty(chat)
-    result = call(mode, api_base=server.url)
+    routes = Routes({"/props": lambda _: PROPS, "/v1/chat/completions": chat})
+    with routes.serving() as url:
+        result = call(mode, api_base=url)
     assert content_of(result) == "Once upon"
     built = litellm.stream_chunk_builder(result) if isinstance(result, list) else result
     assert built is not None and built.choices[0].finish_reason == "length"
-    assert len(server.chat_requests) == (2 if mode in ("sync", "async") else 1)
+    assert len(routes.requests_to("/v1/chat/completions")) == (2 if mode in ("sync", "async") else 1)
 
 
 @local_only

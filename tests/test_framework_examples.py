@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from litellm_llamafile.embedded_server import EmbeddedServer
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
 
 pytestmark = pytest.mark.live
 

@@ -11,9 +11,9 @@ import litellm
 import pytest
 
 from litellm_llamafile import count_tokens
-from litellm_llamafile.roles import reshape_messages
-from litellm_llamafile.settings import TemplateName
-from litellm_llamafile.tokens import IMAGE_TOKENS
+from litellm_llamafile.core.settings import TemplateName
+from litellm_llamafile.flows.counting import IMAGE_TOKENS
+from litellm_llamafile.prompt.roles import reshape_messages
 
 from .support.calls import MODES, call
 from .support.data import PIXEL

@@ -14,9 +14,10 @@ import litellm
 import pytest
 
 import litellm_llamafile
-from litellm_llamafile.settings import TemplateName
-from litellm_llamafile.tools import tool_instructions
-from litellm_llamafile.transformation import build_chat_request, template_body
+from litellm_llamafile.core.settings import TemplateName
+from litellm_llamafile.flows.request import RequestProfile, build_chat_request, template_body
+from litellm_llamafile.prompt.conversation import Conversation
+from litellm_llamafile.prompt.tools import tool_instructions
 
 from .support.calls import MODES, call
 from .support.data import WEATHER
@@ -31,8 +32,12 @@ CALL_TEXT = '{"name": "get_weather", "arguments": {"city": "Oslo"}}'
 
 def test_the_template_renders_the_tools_in_place_of_the_adapters_instructions() -> None:
     params = {"tools": TOOLS, "tool_choice": "required"}
-    native = build_chat_request("x", USER, params, TemplateName.CHATML, native_tools=True)
-    generic = build_chat_request("x", USER, params, TemplateName.CHATML)
+    native = build_chat_request(
+        "x", Conversation.of(USER), params, RequestProfile(strategy=TemplateName.CHATML, native_tools=True)
+    )
+    generic = build_chat_request(
+        "x", Conversation.of(USER), params, RequestProfile(strategy=TemplateName.CHATML)
+    )
     assert native.messages[0]["content"] == "Be terse."
     assert tool_instructions(TOOLS) in str(generic.messages[0]["content"])
     assert template_body(native)["tools"] == TOOLS

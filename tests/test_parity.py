@@ -12,7 +12,7 @@ import litellm
 import pytest
 
 import litellm_llamafile
-from litellm_llamafile.embedded_server import EmbeddedServer
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
 
 from .support.data import PIXEL
 from .support.servers import Servers

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from litellm_llamafile import parse_tool_calls
-from litellm_llamafile.families import DROPPED_MARKERS, FAMILIES, HARMONY_MAX_HEADER, REASONING
-from litellm_llamafile.parsing import ReplyScanner, reply_from_scanner
+from litellm_llamafile.reply.families import DROPPED_MARKERS, FAMILIES, HARMONY_MAX_HEADER, REASONING
+from litellm_llamafile.reply.parsing import ReplyScanner, reply_from_scanner
 
 TOOLS = [
     {"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}},

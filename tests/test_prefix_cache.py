@@ -41,10 +41,11 @@ from hypothesis import strategies as st
 from jinja2.exceptions import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from litellm_llamafile.roles import template_from_chat_template
-from litellm_llamafile.settings import TemplateName
-from litellm_llamafile.tools import tool_name
-from litellm_llamafile.transformation import build_chat_request
+from litellm_llamafile.core.settings import TemplateName
+from litellm_llamafile.flows.request import RequestProfile, build_chat_request
+from litellm_llamafile.prompt.conversation import Conversation as Messages
+from litellm_llamafile.prompt.roles import template_from_chat_template
+from litellm_llamafile.prompt.tools import tool_name
 
 from .support.servers import Servers
 
@@ -68,7 +69,7 @@ LLAMA3 = (
     "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
 )
 
-MISTRAL_FILE = resources.files("litellm_llamafile") / "data" / "mistral-instruct.jinja"
+MISTRAL_FILE = resources.files("litellm_llamafile.harness") / "data" / "mistral-instruct.jinja"
 MISTRAL_CLOSING_TAG = " [/INST]"
 
 
@@ -119,7 +120,11 @@ def render(case: Case, wire: Sequence[Mapping[str, str]], *, add_generation_prom
 
 def wire_messages(case: Case, messages: Sequence[object], tools: Sequence[Any], choice: object) -> list[Any]:
     params: dict[str, Any] = {"tools": list(tools), "tool_choice": choice} if tools else {}
-    return list(build_chat_request("smol", messages, params, case.strategy).messages)
+    return list(
+        build_chat_request(
+            "smol", Messages.of(messages), params, RequestProfile(strategy=case.strategy)
+        ).messages
+    )
 
 
 def seam_of(short_body: str, long_prompt: str) -> str:
@@ -340,7 +345,9 @@ def test_slot_affinity_keeps_a_growing_conversation_on_one_slot(
         params: dict[str, Any] = (
             {"tools": conversation.tools, "tool_choice": choice} if conversation.tools else {}
         )
-        request = build_chat_request("smol", messages, params, case.strategy, slots=slots)
+        request = build_chat_request(
+            "smol", Messages.of(messages), params, RequestProfile(strategy=case.strategy, slots=slots)
+        )
         return int(request.payload["id_slot"])
 
     for slots in SLOT_COUNTS:
@@ -367,7 +374,12 @@ def test_slot_affinity_from_the_first_request_to_the_second() -> None:
     for case in CASES:
         for slots in SLOT_COUNTS:
             slot_1, slot_2 = (
-                build_chat_request("smol", m, {"tools": tools}, case.strategy, slots=slots).payload["id_slot"]
+                build_chat_request(
+                    "smol",
+                    Messages.of(m),
+                    {"tools": tools},
+                    RequestProfile(strategy=case.strategy, slots=slots),
+                ).payload["id_slot"]
                 for m in (first, second)
             )
             if slot_1 != slot_2:

@@ -10,9 +10,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 from litellm.exceptions import NotFoundError
 
-from litellm_llamafile.probe import ServerInfo, info_from_props, probe_flow
-from litellm_llamafile.protocol import DONE, Endpoint, HttpCall, LineSplitter, LineTooLong, Peer, sse_event
-from litellm_llamafile.servers import ServerRegistry
+from litellm_llamafile.server.probe import ServerInfo, info_from_props, probe_flow
+from litellm_llamafile.server.servers import ServerRegistry
+from litellm_llamafile.wire.protocol import (
+    DONE,
+    Endpoint,
+    HttpCall,
+    LineSplitter,
+    LineTooLong,
+    Peer,
+    sse_event,
+)
 
 PEER = Peer("http://h/v1/chat/completions", "m", None)
 

@@ -1,4 +1,4 @@
-"""The real LiteLLM proxy (`litellm --config`, the yaml from `litellm_llamafile.proxy_config`) in front of
+"""The real LiteLLM proxy (`litellm --config`, the yaml from `litellm_llamafile.cli.proxy_config`) in front of
 real llama.cpp servers, driven by unmodified clients: the official `openai` SDK and LangChain's `ChatOpenAI`.
 
 Live only (`pytest --live`): one proxy for the module, serving
@@ -31,8 +31,8 @@ import pytest
 from openai import BadRequestError, OpenAI
 
 import litellm_llamafile
-from litellm_llamafile.embedded_server import EmbeddedServer, ensure_llama_server, free_port
-from litellm_llamafile.proxy_config import render_config, running_proxy
+from litellm_llamafile.cli.proxy_config import render_config, running_proxy
+from litellm_llamafile.harness.embedded_server import EmbeddedServer, ensure_llama_server, free_port
 
 from .support.data import FINISH, SEARCH, SYSTEM, TASK
 from .support.fake_server import FaultyServer, answer_chat

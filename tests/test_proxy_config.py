@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from litellm_llamafile.proxy_config import Deployment, RedisSettings, main, render_config
+from litellm_llamafile.cli.proxy_config import Deployment, RedisSettings, main, render_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SMART = "http://127.0.0.1:8080"

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from openai import OpenAI
 
-from litellm_llamafile.embedded_server import EmbeddedServer
-from litellm_llamafile.proxy_config import render_config, running_proxy
+from litellm_llamafile.cli.proxy_config import render_config, running_proxy
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
 
 pytestmark = pytest.mark.live
 

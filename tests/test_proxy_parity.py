@@ -15,8 +15,8 @@ import openai
 import pytest
 from openai import OpenAI
 
-from litellm_llamafile.embedded_server import EmbeddedServer
-from litellm_llamafile.proxy_config import running_proxy
+from litellm_llamafile.cli.proxy_config import running_proxy
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
 
 from .support.data import PIXEL
 

@@ -14,15 +14,17 @@ from hypothesis import strategies as st
 from litellm.exceptions import MidStreamFallbackError
 
 import litellm_llamafile
-from litellm_llamafile.families import expected_reply
-from litellm_llamafile.parsing import parse_tool_calls, split_reasoning
-from litellm_llamafile.settings import TemplateName
-from litellm_llamafile.streaming import StreamAssembler
-from litellm_llamafile.transformation import build_chat_request
+from litellm_llamafile.core.settings import TemplateName
+from litellm_llamafile.flows.request import RequestProfile, build_chat_request
+from litellm_llamafile.prompt.conversation import Conversation
+from litellm_llamafile.reply.families import expected_reply
+from litellm_llamafile.reply.parsing import parse_tool_calls, split_reasoning
+from litellm_llamafile.reply.streaming import StreamAssembler
 
 from .support.calls import MODES, call, underlying
 from .support.fake_server import CHATML_TEMPLATE, Exchange, FaultyServer, chat_completion, chunk
 from .support.family_cases import REASONING_CASES
+from .support.scripted import Routes, error, event_stream
 
 
 @pytest.mark.parametrize(("text", "inside", "reasoning", "content"), REASONING_CASES)
@@ -192,7 +194,10 @@ def test_a_constrained_reply_on_a_thinking_template_switches_thinking_off(
     params: dict[str, Any], constraint: Literal["grammar", "json_schema"]
 ) -> None:
     request = build_chat_request(
-        "x", USER, params, TemplateName.CHATML, constraint=constraint, expect=THINKING
+        "x",
+        Conversation.of(USER),
+        params,
+        RequestProfile(strategy=TemplateName.CHATML, constraint=constraint, expect=THINKING),
     )
     assert request.payload["chat_template_kwargs"] == {"enable_thinking": False}
     assert request.payload["reasoning_format"] == "none"  # the server's own reply reader stays out
@@ -203,7 +208,10 @@ def test_every_turn_that_offers_tools_renders_the_same_thinking_off_prompt() -> 
     # write the switch there) renders alike and the prompt cache holds across the turns.
     kwargs = {
         choice: build_chat_request(
-            "x", USER, {"tools": WEATHER, "tool_choice": choice}, TemplateName.CHATML, expect=THINKING
+            "x",
+            Conversation.of(USER),
+            {"tools": WEATHER, "tool_choice": choice},
+            RequestProfile(strategy=TemplateName.CHATML, expect=THINKING),
         ).payload.get("chat_template_kwargs")
         for choice in ("required", "auto", None)
     }
@@ -211,14 +219,21 @@ def test_every_turn_that_offers_tools_renders_the_same_thinking_off_prompt() -> 
 
 
 def test_a_chat_without_tools_keeps_thinking_on_and_the_adapter_reads_it() -> None:
-    request = build_chat_request("x", USER, {}, TemplateName.CHATML, expect=THINKING)
+    request = build_chat_request(
+        "x", Conversation.of(USER), {}, RequestProfile(strategy=TemplateName.CHATML, expect=THINKING)
+    )
     assert "chat_template_kwargs" not in request.payload
     assert request.payload["reasoning_format"] == "none"  # the think tags reach the adapter's parser
 
 
 def test_other_templates_keep_their_bytes() -> None:
     forced = {"tools": WEATHER, "tool_choice": "required"}
-    plain = build_chat_request("x", USER, forced, TemplateName.CHATML, expect=expected_reply(CHATML_TEMPLATE))
+    plain = build_chat_request(
+        "x",
+        Conversation.of(USER),
+        forced,
+        RequestProfile(strategy=TemplateName.CHATML, expect=expected_reply(CHATML_TEMPLATE)),
+    )
     assert not {"chat_template_kwargs", "reasoning_format"} & plain.payload.keys()
 
 
@@ -254,7 +269,9 @@ def test_the_callers_own_thinking_setting_wins() -> None:
         "tool_choice": "required",
         "chat_template_kwargs": {"enable_thinking": True, "x": 1},
     }
-    request = build_chat_request("x", USER, params, TemplateName.CHATML, expect=THINKING)
+    request = build_chat_request(
+        "x", Conversation.of(USER), params, RequestProfile(strategy=TemplateName.CHATML, expect=THINKING)
+    )
     assert request.payload["chat_template_kwargs"] == {"enable_thinking": True, "x": 1}
 
 
@@ -290,50 +307,50 @@ def test_a_forced_call_and_its_count_render_the_same_thinking_off_prompt(
 REFUSED = "The model produced output that does not match the expected peg-native format"
 
 
-def _reader_refuses(exchange: Exchange) -> None:
+def reader_refuses() -> Routes:
     """llama-server whose reply reader refuses every chat reply (SmolLM2 under Kimi K3's template)."""
-    path = exchange.seen.path
-    if path == "/props":
-        exchange.reply(200, {"chat_template": CHATML_TEMPLATE, "total_slots": 1})
-    elif path == "/apply-template":
-        exchange.reply(
-            200, {"prompt": "<|im_start|>user\nWeather in Paris?<|im_end|>\n<|im_start|>assistant\n"}
-        )
-    elif path == "/v1/completions":
-        text = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
-        usage = {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}
-        if exchange.payload().get("stream"):
+    text = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
+    usage = {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}
+
+    def completions(body: dict[str, Any]) -> Any:
+        if body.get("stream"):
             pieces = [
                 {"choices": [{"index": 0, "text": t, "finish_reason": None}]} for t in (text[:9], text[9:])
             ]
             end = {"choices": [{"index": 0, "text": "", "finish_reason": "stop"}]}
-            exchange.sse([*pieces, end, {"choices": [], "usage": usage}])
-            return
+            return event_stream([*pieces, end, {"choices": [], "usage": usage}])
         choice = {"text": text, "index": 0, "finish_reason": "stop"}
-        exchange.reply(200, {"object": "text_completion", "choices": [choice], "usage": usage})
-    else:
-        exchange.reply(500, {"error": {"code": 500, "message": REFUSED, "type": "server_error"}})
+        return {"object": "text_completion", "choices": [choice], "usage": usage}
+
+    return Routes(
+        {
+            "/props": lambda _: {"chat_template": CHATML_TEMPLATE, "total_slots": 1},
+            "/apply-template": lambda _: {
+                "prompt": "<|im_start|>user\nWeather in Paris?<|im_end|>\n<|im_start|>assistant\n"
+            },
+            "/v1/completions": completions,
+            "/v1/chat/completions": lambda _: error(500, REFUSED),
+        }
+    )
 
 
-@local_only
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_a_reply_the_servers_own_reader_refuses_is_read_by_the_adapter(
-    faulty: Callable[..., FaultyServer], mode: str
-) -> None:
-    server = faulty(every=_reader_refuses)
+def test_a_reply_the_servers_own_reader_refuses_is_read_by_the_adapter(mode: str) -> None:
+    routes = reader_refuses()
     params: dict[str, Any] = {"tools": WEATHER, "tool_choice": "required", "max_tokens": 40}
-    response = call(mode, api_base=server.url, messages=USER, max_retries=0, **params)
+    with routes.serving() as url:
+        response = call(mode, api_base=url, messages=USER, max_retries=0, **params)
     calls = response.choices[0].message.tool_calls
     assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [
         ("get_weather", {"city": "Paris"})
     ]
     assert response.usage.prompt_tokens == 12
-    rendered = next(json.loads(s.body) for s in server.requests if s.path == "/apply-template")
-    text_body = next(json.loads(s.body) for s in server.requests if s.path == "/v1/completions")
+    (rendered,) = routes.requests_to("/apply-template")
+    (text_body,) = routes.requests_to("/v1/completions")
     assert rendered["messages"][-1]["content"] == "Weather in Paris?"
     assert text_body["prompt"].endswith("<|im_start|>assistant\n")
     assert text_body["max_tokens"] == 40
-    chat_body = json.loads(server.chat_requests[0].body)
+    (chat_body,) = routes.requests_to("/v1/chat/completions")
     if "grammar" in chat_body:  # the same constraint, in the field /v1/completions reads
         assert text_body["grammar"] == chat_body["grammar"]
     else:
@@ -341,33 +358,28 @@ def test_a_reply_the_servers_own_reader_refuses_is_read_by_the_adapter(
     assert not {"messages", "tools", "response_format"} & text_body.keys()
 
 
-@local_only
-def test_a_refused_stream_says_what_to_change(faulty: Callable[..., FaultyServer]) -> None:
-    server = faulty(every=_reader_refuses)
+def test_a_refused_stream_says_what_to_change() -> None:
     # LiteLLM's stream wrapper hands a stream's error on as a MidStreamFallbackError around it.
-    with pytest.raises((litellm.InternalServerError, MidStreamFallbackError)) as raised:
-        list(
-            litellm.completion(
-                model="llamafile/x", messages=USER, api_base=server.url, max_retries=0, stream=True
-            )
-        )
+    with (
+        reader_refuses().serving() as url,
+        pytest.raises((litellm.InternalServerError, MidStreamFallbackError)) as raised,
+    ):
+        list(litellm.completion(model="llamafile/x", messages=USER, api_base=url, max_retries=0, stream=True))
     assert isinstance(underlying(raised.value), litellm.InternalServerError)
     assert "the model's own template" in str(raised.value)
 
 
-@local_only
-def test_after_a_refusal_the_server_is_asked_past_its_reader_streams_included(
-    faulty: Callable[..., FaultyServer],
-) -> None:
-    server = faulty(every=_reader_refuses)
-    params: dict[str, Any] = {"tools": WEATHER, "tool_choice": "required", "api_base": server.url}
-    litellm.completion(model="llamafile/x", messages=USER, max_retries=0, **params)
-    refused = len(server.chat_requests)
-    chunks = list(litellm.completion(model="llamafile/x", messages=USER, stream=True, **params))
+def test_after_a_refusal_the_server_is_asked_past_its_reader_streams_included() -> None:
+    routes = reader_refuses()
+    with routes.serving() as url:
+        params: dict[str, Any] = {"tools": WEATHER, "tool_choice": "required", "api_base": url}
+        litellm.completion(model="llamafile/x", messages=USER, max_retries=0, **params)
+        refused = len(routes.requests_to("/v1/chat/completions"))
+        chunks = list(litellm.completion(model="llamafile/x", messages=USER, stream=True, **params))
     built = litellm.stream_chunk_builder(chunks)
-    (call,) = built.choices[0].message.tool_calls
-    assert (call.function.name, json.loads(call.function.arguments)) == ("get_weather", {"city": "Paris"})
-    assert len(server.chat_requests) == refused == 1  # no second failed attempt on the chat endpoint
+    (call_,) = built.choices[0].message.tool_calls
+    assert (call_.function.name, json.loads(call_.function.arguments)) == ("get_weather", {"city": "Paris"})
+    assert len(routes.requests_to("/v1/chat/completions")) == refused == 1  # no second failed attempt
 
 
 EFFORT_TEMPLATE = (
@@ -378,8 +390,18 @@ EFFORT_TEMPLATE = (
 
 def test_reasoning_effort_reaches_a_template_that_reads_it() -> None:
     params = {"reasoning_effort": "low"}
-    reads = build_chat_request("x", USER, params, TemplateName.CHATML, expect=expected_reply(EFFORT_TEMPLATE))
-    other = build_chat_request("x", USER, params, TemplateName.CHATML, expect=expected_reply(CHATML_TEMPLATE))
+    reads = build_chat_request(
+        "x",
+        Conversation.of(USER),
+        params,
+        RequestProfile(strategy=TemplateName.CHATML, expect=expected_reply(EFFORT_TEMPLATE)),
+    )
+    other = build_chat_request(
+        "x",
+        Conversation.of(USER),
+        params,
+        RequestProfile(strategy=TemplateName.CHATML, expect=expected_reply(CHATML_TEMPLATE)),
+    )
     assert reads.payload["chat_template_kwargs"]["reasoning_effort"] == "low"
     assert "reasoning_effort" not in reads.payload
     assert other.payload["reasoning_effort"] == "low"  # forwarded as given: nothing is dropped

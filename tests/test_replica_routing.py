@@ -15,9 +15,9 @@ import litellm
 import pytest
 from openai import OpenAI
 
-from litellm_llamafile.embedded_server import EmbeddedServer
-from litellm_llamafile.proxy_config import RedisSettings, render_config, running_proxy
-from litellm_llamafile.replica_routing import (
+from litellm_llamafile.cli.proxy_config import RedisSettings, render_config, running_proxy
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
+from litellm_llamafile.integration.replica_routing import (
     ConversationAffinity,
     choose_replica,
     conversation_key,

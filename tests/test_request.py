@@ -8,10 +8,14 @@ from typing import Any
 import litellm
 import pytest
 
-from litellm_llamafile.grammar import grammar_for_schema, prose_or_call_grammar
-from litellm_llamafile.settings import LlamafileSettings, TemplateName, normalize_api_base
-from litellm_llamafile.tools import ToolChoice, bounded, call_schema, normalize_tool_choice, tool_instructions
-from litellm_llamafile.transformation import affinity_slot, build_chat_request, usage_from
+from litellm_llamafile.core.settings import LlamafileSettings, TemplateName, normalize_api_base
+from litellm_llamafile.flows.chat_answer import usage_from
+from litellm_llamafile.flows.request import RequestProfile, build_chat_request
+from litellm_llamafile.prompt.bounds import bounded
+from litellm_llamafile.prompt.constraints import call_schema
+from litellm_llamafile.prompt.conversation import Conversation, affinity_slot
+from litellm_llamafile.prompt.grammar import grammar_for_schema, prose_or_call_grammar
+from litellm_llamafile.prompt.tools import ToolChoice, normalize_tool_choice, tool_instructions
 
 SEARCH = {
     "type": "function",
@@ -87,18 +91,28 @@ def test_tool_choice_forms(choice: object, expected: ToolChoice) -> None:
 def test_a_named_tool_that_is_not_offered_is_a_bad_request() -> None:
     with pytest.raises(litellm.BadRequestError, match="nope"):
         build_chat_request(
-            "m", USER, {"tools": [SEARCH], "tool_choice": {"function": {"name": "nope"}}}, TemplateName.CHATML
+            "m",
+            Conversation.of(USER),
+            {"tools": [SEARCH], "tool_choice": {"function": {"name": "nope"}}},
+            RequestProfile(strategy=TemplateName.CHATML),
         )
 
 
 def test_tool_choice_none_sends_no_tools_and_no_instructions() -> None:
-    request = build_chat_request("m", USER, {"tools": [SEARCH], "tool_choice": "none"}, TemplateName.CHATML)
+    request = build_chat_request(
+        "m",
+        Conversation.of(USER),
+        {"tools": [SEARCH], "tool_choice": "none"},
+        RequestProfile(strategy=TemplateName.CHATML),
+    )
     assert "tools" not in request.payload and not request.parses_tools
     assert request.messages == USER
 
 
 def test_auto_adds_instructions_but_no_constraint() -> None:
-    request = build_chat_request("m", USER, {"tools": [SEARCH, FINISH]}, TemplateName.CHATML)
+    request = build_chat_request(
+        "m", Conversation.of(USER), {"tools": [SEARCH, FINISH]}, RequestProfile(strategy=TemplateName.CHATML)
+    )
     assert request.messages[0]["role"] == "system"
     assert request.messages[0]["content"] == tool_instructions([SEARCH, FINISH])
     assert not {"tools", "tool_choice", "response_format", "grammar"} & set(request.payload)
@@ -107,9 +121,9 @@ def test_auto_adds_instructions_but_no_constraint() -> None:
 def test_forced_call_is_constrained_by_a_json_schema_of_the_offered_calls() -> None:
     request = build_chat_request(
         "m",
-        USER,
+        Conversation.of(USER),
         {"tools": [SEARCH, FINISH], "tool_choice": "required", "max_tokens": 9},
-        TemplateName.CHATML,
+        RequestProfile(strategy=TemplateName.CHATML),
     )
     schema = request.payload["response_format"]["json_schema"]["schema"]
     assert [v["properties"]["name"]["const"] for v in schema["anyOf"]] == ["search", "finish"]
@@ -120,10 +134,9 @@ def test_forced_call_is_constrained_by_a_json_schema_of_the_offered_calls() -> N
 def test_named_call_on_a_classic_server_is_constrained_by_a_grammar() -> None:
     request = build_chat_request(
         "m",
-        USER,
+        Conversation.of(USER),
         {"tools": [SEARCH, FINISH], "tool_choice": {"function": {"name": "finish"}}},
-        TemplateName.MISTRAL,
-        constraint="grammar",
+        RequestProfile(strategy=TemplateName.MISTRAL, constraint="grammar"),
     )
     assert "response_format" not in request.payload
     assert '"\\"finish\\""' in request.payload["grammar"] and "search" not in request.payload["grammar"]
@@ -131,18 +144,29 @@ def test_named_call_on_a_classic_server_is_constrained_by_a_grammar() -> None:
 
 def test_callers_response_format_passes_through() -> None:
     fmt = {"type": "json_object"}
-    request = build_chat_request("m", USER, {"response_format": fmt}, TemplateName.CHATML)
+    request = build_chat_request(
+        "m", Conversation.of(USER), {"response_format": fmt}, RequestProfile(strategy=TemplateName.CHATML)
+    )
     assert request.payload["response_format"] == fmt
 
 
 def test_constrained_auto_uses_a_prose_or_call_grammar() -> None:
-    request = build_chat_request("m", USER, {"tools": [SEARCH]}, TemplateName.CHATML, constrain_auto=True)
+    request = build_chat_request(
+        "m",
+        Conversation.of(USER),
+        {"tools": [SEARCH]},
+        RequestProfile(strategy=TemplateName.CHATML, constrain_auto=True),
+    )
     assert request.payload["grammar"].startswith("root ::= ") and "prose" in request.payload["grammar"]
 
 
 def test_streaming_asks_for_usage() -> None:
     request = build_chat_request(
-        "m", USER, {"stream_options": {"include_usage": False}}, TemplateName.CHATML, stream=True
+        "m",
+        Conversation.of(USER),
+        {"stream_options": {"include_usage": False}},
+        RequestProfile(strategy=TemplateName.CHATML),
+        stream=True,
     )
     assert request.payload["stream"] is True and request.payload["stream_options"] == {"include_usage": True}
 
@@ -209,9 +233,11 @@ def _answer(text: str, reason: str = "stop", prompt: int = 10) -> dict[str, Any]
 
 
 def test_repair_retry_shows_the_model_its_parse_error_once() -> None:
-    from litellm_llamafile.transformation import merged_retry, repair_request
+    from litellm_llamafile.flows.chat import merged_retry, repair_request
 
-    request = build_chat_request("m", USER, {"tools": [SEARCH]}, TemplateName.MISTRAL)
+    request = build_chat_request(
+        "m", Conversation.of(USER), {"tools": [SEARCH]}, RequestProfile(strategy=TemplateName.MISTRAL)
+    )
     broken = _answer('{"name": "search", "arguments": {"q": "x"')
     retry = repair_request(request, broken)
     assert retry is not None
@@ -229,15 +255,17 @@ def test_repair_retry_shows_the_model_its_parse_error_once() -> None:
     ["Roman dodecahedrons are bronze objects.", '{"name": "search", "arguments": {"q": "x"}}'],
 )
 def test_prose_and_valid_calls_are_never_retried(text: str) -> None:
-    from litellm_llamafile.transformation import repair_request
+    from litellm_llamafile.flows.chat import repair_request
 
-    request = build_chat_request("m", USER, {"tools": [SEARCH]}, TemplateName.CHATML)
+    request = build_chat_request(
+        "m", Conversation.of(USER), {"tools": [SEARCH]}, RequestProfile(strategy=TemplateName.CHATML)
+    )
     assert repair_request(request, _answer(text)) is None
     assert repair_request(request, _answer('{"name": "search", "argu', reason="length")) is None
 
 
 def test_forced_call_bounds_fit_the_callers_max_tokens() -> None:
-    from litellm_llamafile.tools import worst_case_chars
+    from litellm_llamafile.prompt.bounds import worst_case_chars
 
     writer = {
         "type": "function",

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from litellm_llamafile.roles import (
+from litellm_llamafile.core.settings import TemplateName
+from litellm_llamafile.prompt.roles import (
     CONVERSATION_START,
     OPEN,
     STRICT,
@@ -21,7 +22,6 @@ from litellm_llamafile.roles import (
     template_from_chat_template,
     to_text_turns,
 )
-from litellm_llamafile.settings import TemplateName
 
 TOOL_CALL = {
     "id": "call_1",

@@ -21,10 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from litellm_llamafile.protocol import Flow, HttpCall
-from litellm_llamafile.servers import Server
-from litellm_llamafile.settings import LlamafileSettings, SchemaLimits, TemplateName
-from litellm_llamafile.transformation import ChatRequest, CompiledTools, build_chat_request
+from litellm_llamafile.core.settings import LlamafileSettings, SchemaLimits, TemplateName
+from litellm_llamafile.flows.request import ChatRequest, RequestProfile, build_chat_request
+from litellm_llamafile.prompt.constraints import CompiledTools
+from litellm_llamafile.prompt.conversation import Conversation
+from litellm_llamafile.server.servers import Server
+from litellm_llamafile.wire.protocol import Flow, HttpCall
 
 from .support.fake_server import FaultyServer
 from .support.gbnf import samples
@@ -50,13 +52,15 @@ def request(
     tools = [{"type": "function", "function": {"name": "probe", "parameters": parameters}}]
     return build_chat_request(
         "m",
-        [{"role": "user", "content": "hi"}],
+        Conversation.of([{"role": "user", "content": "hi"}]),
         {"tools": tools, "tool_choice": choice, "max_tokens": 512},
-        TemplateName.CHATML,
-        constraint=constraint,  # type: ignore[arg-type]
-        thought_schema=thought_schema,
-        constrain_auto="thought" if thought_schema else False,
-        limits=limits or SchemaLimits(),
+        RequestProfile(
+            strategy=TemplateName.CHATML,
+            constraint=constraint,
+            thought_schema=thought_schema,
+            constrain_auto="thought" if thought_schema else False,
+            limits=limits or SchemaLimits(),
+        ),
     )
 
 
@@ -162,7 +166,7 @@ def test_bounds_beyond_sixteen_digits_on_the_far_side_are_no_bound() -> None:
 def test_the_limits_are_deployment_settings_a_request_cannot_raise() -> None:
     settings = LlamafileSettings.resolve(options={"llamafile_schema_max_depth": 200})
     assert settings.schema_limits.depth == 200
-    from litellm_llamafile.settings import REQUEST_OPTIONS
+    from litellm_llamafile.core.settings import REQUEST_OPTIONS
 
     assert not {"schema_max_depth", "constraint_max_bytes", "tool_prompt_max_bytes"} & REQUEST_OPTIONS
 
@@ -265,7 +269,10 @@ def test_an_agents_second_turn_reuses_the_compiled_constraint_and_instructions()
     def turn(messages: list[dict[str, Any]], max_tokens: int = 512) -> ChatRequest:
         params = {"tools": tools, "tool_choice": "required", "max_tokens": max_tokens}
         return build_chat_request(
-            "m", messages, params, TemplateName.CHATML, constraint="grammar", compiled=compiled
+            "m",
+            Conversation.of(messages),
+            params,
+            RequestProfile(strategy=TemplateName.CHATML, constraint="grammar", compiled=compiled),
         )
 
     first = turn([{"role": "user", "content": "hi"}])

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from litellm_llamafile.parsing import parse_tool_calls, tool_names
-from litellm_llamafile.streaming import StreamAssembler, argument_fragments, final_finish_reason
-from litellm_llamafile.tool_signatures import SIGNATURE_HEADER
+from litellm_llamafile.prompt.signatures import SIGNATURE_HEADER
+from litellm_llamafile.reply.parsing import parse_tool_calls, tool_names
+from litellm_llamafile.reply.streaming import StreamAssembler, argument_fragments, final_finish_reason
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 

@@ -17,8 +17,9 @@ from typing import Any
 import litellm
 import pytest
 
-from litellm_llamafile.settings import TemplateName
-from litellm_llamafile.transformation import build_chat_request
+from litellm_llamafile.core.settings import TemplateName
+from litellm_llamafile.flows.request import RequestProfile, build_chat_request
+from litellm_llamafile.prompt.conversation import Conversation
 
 from .support.data import GREEDY
 from .support.gbnf import samples
@@ -53,7 +54,10 @@ FREE_FORM = tool("set_labels", {"type": "object", "properties": {"labels": {"typ
 def constraint(tools: list[dict[str, Any]], *, field: str = "grammar", **params: Any) -> Any:
     body = {"tools": tools, "tool_choice": "required", "max_tokens": 200, **params}
     payload = build_chat_request(
-        "m", [{"role": "user", "content": "go"}], body, TemplateName.CHATML, constraint=field
+        "m",
+        Conversation.of([{"role": "user", "content": "go"}]),
+        body,
+        RequestProfile(strategy=TemplateName.CHATML, constraint=field),
     ).payload  # type: ignore[arg-type]
     return payload["grammar"] if field == "grammar" else payload["response_format"]["json_schema"]["schema"]
 
@@ -161,11 +165,9 @@ def test_auto_with_constrain_auto_and_the_thought_mode_close_the_call_too() -> N
     for options in ({"constrain_auto": True}, {"constrain_auto": "thought"}):
         payload = build_chat_request(
             "m",
-            [{"role": "user", "content": "go"}],
+            Conversation.of([{"role": "user", "content": "go"}]),
             {"tools": [NO_ARGUMENTS], "tool_choice": "auto"},
-            TemplateName.CHATML,
-            constraint="grammar",
-            **options,  # type: ignore[arg-type]
+            RequestProfile(strategy=TemplateName.CHATML, constraint="grammar", **options),  # type: ignore[arg-type]
         ).payload
         calls = [t[t.index("{") :] for t in samples(payload["grammar"], 200, seed=7) if '"name"' in t]
         assert calls and all(json.loads(c)["arguments"] == {} for c in calls)

@@ -10,9 +10,9 @@ import httpx
 import litellm
 import pytest
 
-from litellm_llamafile.roles import OPEN, STRICT, RoleStrategy, reshape_messages
-from litellm_llamafile.settings import TemplateName
-from litellm_llamafile.template_facts import (
+from litellm_llamafile.core.settings import TemplateName
+from litellm_llamafile.prompt.roles import OPEN, STRICT, RoleStrategy, reshape_messages
+from litellm_llamafile.server.template_facts import (
     CLASSIC,
     PROBES,
     TemplateFacts,

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from litellm_llamafile.roles import OPEN, STRICT, RoleStrategy, WireMessage, reshape_messages
-from litellm_llamafile.template_facts import facts_flow, strategy_from_facts
-from litellm_llamafile.tools import tool_instructions
+from litellm_llamafile.prompt.roles import OPEN, STRICT, RoleStrategy, WireMessage, reshape_messages
+from litellm_llamafile.prompt.tools import tool_instructions
+from litellm_llamafile.server.template_facts import facts_flow, strategy_from_facts
 
 from .support.data import WEATHER
 from .support.flows import request_on, run_on

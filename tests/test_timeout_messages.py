@@ -9,7 +9,7 @@ import litellm
 import pytest
 
 import litellm_llamafile
-from litellm_llamafile.embedded_server import EmbeddedServer
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
 
 from .support.calls import call, exception_text, raises_typed
 from .support.fake_server import Exchange, FaultyServer, chunk

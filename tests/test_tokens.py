@@ -9,7 +9,7 @@ import litellm
 import pytest
 
 import litellm_llamafile
-from litellm_llamafile import tokens
+from litellm_llamafile.server import token_cache
 
 from .support.data import FINISH, SEARCH, SYSTEM, TASK
 from .support.servers import SentRequest, Servers
@@ -85,7 +85,7 @@ def test_a_growing_history_only_tokenizes_what_is_new(servers: Servers, sent: li
         before = len(sent)
         counts.append(litellm_llamafile.count_tokens(history, api_base=url))
         tokenized = [r.body["content"] for r in sent[before:] if r.path == "/tokenize"]
-        if turn >= tokens.VERIFY_FIRST + 1:  # after the self-check, only the new tail is tokenized
+        if turn >= token_cache.VERIFY_FIRST + 1:  # after the self-check, only the new tail is tokenized
             rendered = sum(len(m["content"]) for m in history)
             assert sum(len(text) for text in tokenized) < rendered / 2
     assert counts == sorted(counts) and len(set(counts)) == len(counts)

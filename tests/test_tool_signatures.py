@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litellm_llamafile.tool_signatures import (
+from litellm_llamafile.prompt.signatures import (
     SIGNATURE_HEADER,
     signature_instructions,
     signature_line,

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import litellm
 import pytest
 
-from litellm_llamafile.proxy import guarded_request
-from litellm_llamafile.settings import REQUEST_OPTIONS
+from litellm_llamafile.core.settings import REQUEST_OPTIONS
+from litellm_llamafile.integration.request_guard import guarded_request
 
 from .support.calls import HI, MODES, call, exception_text, raises_typed
 from .support.fake_server import FaultyServer

@@ -19,8 +19,8 @@ MAX_TOKENS=${MAX_TOKENS:-1024}  # AutoGPT sets no output cap; the thought and th
 THOUGHT_SCHEMA=${THOUGHT_SCHEMA:-$ROOT/examples/autogpt/thought_schema.json}  # AutoGPT's "thoughts" object
 CYCLES=${CYCLES:-3}
 TEMPLATE=${TEMPLATE:-chatml}
-LLAMA_PORT=$("$PY" -c 'from litellm_llamafile.embedded_server import free_port; print(free_port())')
-PROXY_PORT=$("$PY" -c 'from litellm_llamafile.embedded_server import free_port; print(free_port())')
+LLAMA_PORT=$("$PY" -c 'from litellm_llamafile.harness.embedded_server import free_port; print(free_port())')
+PROXY_PORT=$("$PY" -c 'from litellm_llamafile.harness.embedded_server import free_port; print(free_port())')
 export LITELLM_MASTER_KEY=${LITELLM_MASTER_KEY:-sk-$("$PY" -c 'import secrets; print(secrets.token_hex(24))')}
 export LITELLM_LOCAL_MODEL_COST_MAP=True  # the proxy imports litellm first: no price-map download
 PIDS=()
@@ -31,7 +31,7 @@ echo "work folder: $WORK" >&2
 # 1. llama-server: one slot holding the whole context, the trained length overridden so -c is honoured.
 nice "$PY" - "$TEMPLATE" "$LLAMA_PORT" "$CTX" > "$WORK/llama-server.out" 2>&1 <<'EOF' &
 import signal, sys, time
-from litellm_llamafile.embedded_server import EmbeddedServer
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
 template, port, ctx = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 server = EmbeddedServer(template=template, port=port, ctx_size=ctx, slots=1,
                         extra_args=["--override-kv", f"llama.context_length=int:{ctx}"]).start()

@@ -32,12 +32,12 @@ import jsonschema
 import litellm
 from openai import OpenAI
 
-from ..adapter_report import HEADER_PREFIX
-from ..embedded_server import EmbeddedServer
-from ..errors import server_message
-from ..proxy_config import render_config, running_proxy
-from ..tools import tool_instructions
+from ..core.errors import server_message
+from ..flows.adapter_report import HEADER_PREFIX
+from ..harness.embedded_server import EmbeddedServer
+from ..prompt.tools import tool_instructions
 from .demo_agent import TASK, TOOLS, Send, run_agent
+from .proxy_config import render_config, running_proxy
 
 MAX_TOKENS = 160
 TEMPERATURE = 0.3

@@ -22,16 +22,16 @@ import litellm
 import openai
 from litellm.exceptions import AuthenticationError, NotFoundError
 
-from .. import register
-from ..errors import server_message
-from ..probe import ServerInfo, info_from_props
-from ..protocol import Endpoint, HttpCall
-from ..proxy_config import Deployment, render_config
-from ..roles import strategy_for
-from ..servers import SERVERS
-from ..settings import LlamafileSettings
-from ..tokens import count_tokens
-from ..transport import health_status
+from ..core.errors import server_message
+from ..core.settings import LlamafileSettings
+from ..flows.counting import count_tokens
+from ..integration.litellm_patches import install
+from ..prompt.roles import strategy_for
+from ..server.probe import ServerInfo, info_from_props
+from ..server.servers import SERVERS
+from ..wire.protocol import Endpoint, HttpCall
+from ..wire.transport import health_status
+from .proxy_config import Deployment, render_config
 
 Status = Literal["ok", "fix", "info", "fail"]
 KEY_ENV = "LLAMAFILE_API_KEY"
@@ -339,7 +339,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "litellm-llamafile docto
     parser.add_argument("--name", default="local", help="the model name clients will use (yaml)")
     parser.add_argument("--no-embeddings", action="store_true", help="skip the embeddings check")
     args = parser.parse_args(argv)
-    register()
+    install()  # what litellm_llamafile.register() does: llamafile/ reaches the adapter
     doctor = Doctor(args.url, args.api_key)
     found = diagnose(doctor, embeddings=not args.no_embeddings)
     usable = healthy(found)

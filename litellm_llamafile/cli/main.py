@@ -13,11 +13,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
 
-from .. import __version__, embedded_server, proxy_config, template_facts
-from . import demo, doctor
+from ..harness import embedded_server
+from . import demo, doctor, proxy_config, template_facts
 
 Main = Callable[[Sequence[str], str], int]
 COMMANDS: dict[str, tuple[Main, str]] = {
@@ -39,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         epilog="commands:\n" + "\n".join(f"  {name:8} {help}" for name, (_, help) in COMMANDS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"litellm-llamafile {__version__}")
+    version = importlib.metadata.version("litellm-llamafile")
+    parser.add_argument("--version", action="version", version=f"litellm-llamafile {version}")
     parser.add_argument("command", choices=COMMANDS, metavar="COMMAND", help=", ".join(COMMANDS))
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's own arguments")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)

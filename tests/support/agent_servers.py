@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litellm_llamafile.embedded_server import EmbeddedServer
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
 
 AGENT_CONTEXT = 8192
 AGENT_CANONICAL = {

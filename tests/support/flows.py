@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from litellm_llamafile.protocol import Flow
-from litellm_llamafile.servers import SERVERS
-from litellm_llamafile.settings import LlamafileSettings
+from litellm_llamafile.core.settings import LlamafileSettings
+from litellm_llamafile.server.servers import SERVERS
+from litellm_llamafile.wire.protocol import Flow
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ def run_on(url: str, flow: Flow[T]) -> T:
 
 def request_on(url: str) -> Callable[[str, str, Any], Any]:
     """`request(method, path, body)` against the real server at `url`."""
-    from litellm_llamafile.protocol import HttpCall, single
+    from litellm_llamafile.wire.protocol import HttpCall, single
 
     def request(method: str, path: str, body: Any) -> Any:
         return run_on(url, single(HttpCall(method, path, body)))

@@ -1,4 +1,4 @@
-"""A small GBNF reader and random sampler, for the grammars litellm_llamafile.grammar writes.
+"""A small GBNF reader and random sampler, for the grammars litellm_llamafile.prompt.grammar writes.
 
 It lets the replay tier check a grammar's *language* without a server: every text sampled from the
 grammar must be what the grammar promises (a schema-valid call, a thought then a call, ...). It covers

@@ -8,8 +8,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from litellm_llamafile.embedded_server import free_port
-from litellm_llamafile.proxy_config import supervised_process
+from litellm_llamafile.cli.proxy_config import supervised_process
+from litellm_llamafile.harness.embedded_server import free_port
 
 INSTALL_HINT = "redis-server is not installed: apt-get update && apt-get install -y redis-server"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from litellm_llamafile.embedded_server import EmbeddedServer
+from litellm_llamafile.harness.embedded_server import EmbeddedServer
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
 # The key the keyed server is started with while recording; test_cassettes.py proves no cassette holds it.

