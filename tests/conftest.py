@@ -4,6 +4,7 @@
     pytest --live          the same tests (plus `live`-only fault tests) against real llama.cpp servers
     pytest -m live         the same as `pytest --live -m "vcr or live"`: just the tests that use a server
     pytest --record        re-record the cassettes from real servers (implies --live)
+    pytest -m live --slow  also the slow tier: more checks on the slower real models (not in CI)
     LLAMAFILE_LIVE=1       same as --live
 
 Live servers are started from the registries (litellm_llamafile.harness.embedded_server) and stopped at
@@ -14,6 +15,7 @@ LLAMAFILE_API_BASE points the ChatML tier at a server you already run instead.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 from collections.abc import Callable, Iterator
@@ -26,6 +28,7 @@ import pytest
 
 import litellm_llamafile
 from litellm_llamafile.harness.embedded_server import EmbeddedServer
+from litellm_llamafile.server import servers as servers_module
 from litellm_llamafile.server.servers import SERVERS
 from litellm_llamafile.wire.protocol import HttpCall
 from litellm_llamafile.wire.transport import SyncDriver
@@ -37,6 +40,7 @@ from .support.servers import CANONICAL, CASSETTES, RECORDING_API_KEY, SentReques
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--live", action="store_true", help="run against real llama.cpp servers")
     parser.addoption("--record", action="store_true", help="re-record cassettes from real servers")
+    parser.addoption("--slow", action="store_true", help="also run the slow tier (more on the slower models)")
 
 
 def is_live(config: pytest.Config) -> bool:
@@ -64,9 +68,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if "live" in item.keywords:
                 item.add_marker(skip)
         return
+    slow = pytest.mark.skip(reason="slow tier: run with --slow")
     for item in items:
         if item.get_closest_marker("vcr") is not None:
             item.add_marker(pytest.mark.live)
+        if "slow" in item.keywords and not config.getoption("--slow"):
+            item.add_marker(slow)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -91,6 +98,17 @@ def servers(request: pytest.FixtureRequest) -> Iterator[Servers]:
 @pytest.fixture(scope="session")
 def live(request: pytest.FixtureRequest) -> bool:
     return is_live(request.config)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_quiet_rechecks_in_replay(live: bool) -> Iterator[None]:
+    """In replay no server can change its model, and a slow step on a loaded machine must not add a
+    /props recheck the cassette does not hold: the quiet-time recheck is for the live tier."""
+    saved = servers_module.RECHECK_AFTER
+    if not live:
+        servers_module.RECHECK_AFTER = math.inf
+    yield
+    servers_module.RECHECK_AFTER = saved
 
 
 @pytest.fixture(autouse=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import litellm
 import pytest
 
 from litellm_llamafile.core import errors
+from litellm_llamafile.core.redaction import Secrets
 
 URL = "http://h:1/v1/chat/completions"
 SECRET = "sk-errors-test-secret-77"
@@ -38,18 +41,34 @@ def test_an_overflow_is_a_400_whatever_the_server_said() -> None:
     assert error.status_code == 400
 
 
-def test_the_secret_is_masked_in_the_message_the_body_and_echoed_headers() -> None:
+# What servers and proxies have echoed back: the key as sent, lowercased, uppercased, JSON-escaped,
+# URL-escaped, and inside the base64 of a header that carried it.
+SPELLINGS = [
+    SECRET,
+    f"bearer {SECRET.lower()}",
+    SECRET.upper(),
+    SECRET.replace("-", "\\u002d"),
+    SECRET.replace("-", "\\\\u002D"),
+    SECRET.replace("-", "%2D").replace("s", "%73"),
+    base64.b64encode(f"Bearer {SECRET}".encode()).decode(),
+    base64.urlsafe_b64encode(f"x:{SECRET}".encode()).decode(),
+]
+
+
+@pytest.mark.parametrize("echo", SPELLINGS)
+def test_the_secret_is_masked_in_the_message_the_body_and_echoed_headers(echo: str) -> None:
     response = httpx.Response(
         401,
-        headers={"x-echo-authorization": f"Bearer {SECRET}"},
-        text=f"bad key {SECRET}",
+        headers={"x-echo-authorization": echo, f"x-{SECRET.lower()}": "1"},
+        text=f"bad key {echo}",
         request=httpx.Request("POST", URL, headers={"Authorization": f"Bearer {SECRET}"}),
     )
-    error = errors.from_status(401, f"bad key {SECRET}", url=URL, model="m", secret=SECRET, response=response)
-    assert SECRET not in str(error)
+    secret = Secrets(SECRET)
+    error = errors.from_status(401, f"bad key {echo}", url=URL, model="m", secret=secret, response=response)
     public = error.response  # type: ignore[attr-defined]
-    assert SECRET not in public.text
-    assert all(SECRET not in value for value in public.headers.values())
+    shown = [str(error), public.text, *public.headers.keys(), *public.headers.values()]
+    assert not any(secret.found_in(text) for text in shown), shown
+    assert not any(echo in text or SECRET.lower() in text.lower() for text in shown)
     assert "authorization" not in {k.lower() for k in public.request.headers}
 
 

@@ -44,6 +44,7 @@ from .support.calls import (
     content_of,
     counted_connects,
     exception_text,
+    probed,
     raises_typed,
     underlying,
 )
@@ -256,7 +257,7 @@ def test_server_that_stalls_is_a_timeout_and_is_not_retried(
 
     server = faulty(stall)
     with pytest.raises(litellm.Timeout) as caught:
-        call(mode, api_base=server.url, timeout=0.3)
+        call(mode, api_base=probed(server.url), timeout=0.3)
     assert server.url in str(caught.value)
     assert len(server.chat_requests) == 1
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,15 +20,19 @@ from openai import OpenAI
 from litellm_llamafile.cli.proxy_config import RedisSettings, render_config, running_proxy
 from litellm_llamafile.harness.embedded_server import EmbeddedServer
 from litellm_llamafile.integration.replica_routing import (
+    REQUEST_KEY,
     ConversationAffinity,
     choose_replica,
     conversation_key,
     rendezvous_order,
+    use_conversation_affinity,
 )
 
+from .support.fake_server import Exchange, FaultyServer, answer_chat
 from .support.redis_server import INSTALL_HINT, redis_server_binary, running_redis
 
 REPLICAS = [f"http://10.0.0.{n}:8080" for n in range(1, 6)]
+local_only = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 
 
 def opening(number: int, system: str = "You are a research agent.") -> list[dict[str, Any]]:
@@ -115,12 +121,19 @@ def router_for(bases: list[str], model: str = "llamafile/pool") -> litellm.Route
 
 
 def route(strategy: ConversationAffinity, router: litellm.Router, messages: Any, **kwargs: Any) -> list[str]:
+    """One new request through the filter (its kwargs copied, as every request has its own)."""
+    return route_request(strategy, router, messages, copy.deepcopy(kwargs))
+
+
+def route_request(
+    strategy: ConversationAffinity, router: litellm.Router, messages: Any, request: dict[str, Any]
+) -> list[str]:
     chosen = asyncio.run(
         strategy.async_filter_deployments(
             model="pool",
             healthy_deployments=router.get_model_list(model_name="pool") or [],
             messages=messages,
-            request_kwargs=dict(kwargs),
+            request_kwargs=request,
         )
     )
     return [d["litellm_params"]["api_base"] for d in chosen]
@@ -153,8 +166,8 @@ def test_the_filter_spills_to_the_next_replica_when_the_first_has_every_slot_bus
     strategy = ConversationAffinity(router, slot_counts=dict.fromkeys(bases, 1))
     messages = opening(5)
     first, second = rendezvous_order(conversation_key(messages), bases)
-    assert route(strategy, router, messages, litellm_call_id="one") == [first]  # still in flight
-    assert route(strategy, router, messages, litellm_call_id="two") == [second]
+    assert route(strategy, router, messages) == [first]  # still in flight
+    assert route(strategy, router, messages) == [second]
     assert strategy.in_flight(first) == strategy.in_flight(second) == 1
 
 
@@ -164,8 +177,66 @@ def test_a_retry_of_the_same_request_goes_to_the_next_replica() -> None:
     strategy = ConversationAffinity(router, slot_counts=dict.fromkeys(bases, 4))
     messages = opening(8)
     first, second = rendezvous_order(conversation_key(messages), bases)
-    assert route(strategy, router, messages, litellm_call_id="r") == [first]
-    assert route(strategy, router, messages, litellm_call_id="r") == [second]  # the first attempt failed
+    request: dict[str, Any] = {}  # the Router routes a retry with the request's own kwargs
+    assert route_request(strategy, router, messages, request) == [first]
+    assert route_request(strategy, router, messages, request) == [second]  # the first attempt failed
+    assert strategy.in_flight(first) == 0
+
+
+def test_requests_sharing_a_client_chosen_id_are_each_counted() -> None:
+    """A proxy client picks `x-litellm-call-id` (and may send metadata): twelve concurrent turns under
+    one id are twelve requests in flight, not one request retried."""
+    bases = REPLICAS[:2]
+    router = router_for(bases)
+    strategy = ConversationAffinity(router, slot_counts=dict.fromkeys(bases, 4))
+    messages = opening(5)
+    first, second = rendezvous_order(conversation_key(messages), bases)
+    claimed = {"litellm_call_id": "chosen-by-client", "metadata": {REQUEST_KEY: "chosen-by-client"}}
+    chosen = Counter(route(strategy, router, messages, **claimed)[0] for _ in range(12))
+    assert chosen == {first: 8, second: 4}  # four slots each; then the first choice queues the rest
+    assert strategy.in_flight(first) + strategy.in_flight(second) == 12
+
+
+@local_only
+def test_a_real_router_spreads_turns_sharing_a_call_id_by_load(faulty: Callable[..., FaultyServer]) -> None:
+    """Through litellm.Router and real HTTP: twelve concurrent turns of one conversation under one
+    client-chosen call id fill the first choice's four slots, then the second's; every attempt is closed
+    by LiteLLM's callbacks once answered."""
+    release = threading.Event()
+
+    def held(exchange: Exchange) -> None:
+        release.wait(timeout=20)
+        answer_chat("ok")(exchange)
+
+    servers = [faulty(held, props={"total_slots": 4}) for _ in range(2)]
+    router = router_for([server.url for server in servers])
+    strategy = use_conversation_affinity(router)
+
+    async def turns() -> list[int]:
+        calls = [
+            router.acompletion(model="pool", messages=opening(1), litellm_call_id="chosen-by-client")
+            for _ in range(12)
+        ]
+        tasks = [asyncio.ensure_future(c) for c in calls]
+        for _ in range(400):  # until every turn reached a server (or 20 s)
+            if sum(len(server.chat_requests) for server in servers) >= 12:
+                break
+            await asyncio.sleep(0.05)
+        arrived = sorted(len(server.chat_requests) for server in servers)
+        release.set()
+        await asyncio.gather(*tasks)
+        for _ in range(100):  # LiteLLM runs its success callbacks in tasks of their own
+            if not any(strategy.in_flight(server.url) for server in servers):
+                break
+            await asyncio.sleep(0.05)
+        return arrived
+
+    try:
+        assert asyncio.run(turns()) == [4, 8]
+        assert [strategy.in_flight(server.url) for server in servers] == [0, 0]
+        assert not any(REQUEST_KEY.encode() in seen.body for server in servers for seen in server.requests)
+    finally:
+        litellm.callbacks.remove(strategy)
 
 
 def test_groups_that_are_not_llamafile_replicas_are_left_alone() -> None:

@@ -1,15 +1,21 @@
-"""The key is cleaned or refused before use and masked wherever an error could carry it: headers a server
-echoes, basic-auth credentials in api_base."""
+"""The key is cleaned or refused before use and masked wherever an error could carry it, in any spelling:
+headers a server echoes (lowercased, escaped, base64), basic-auth credentials in api_base. Credentials
+in api_base are sent as the user meant, the same on both drivers: api_key as Bearer wins, else Basic."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
+from urllib.parse import quote
 
 import litellm
 import pytest
 
-from .support.calls import call, content_of, exception_text
-from .support.fake_server import Exchange, FaultyServer
+from litellm_llamafile.core.redaction import Secrets
+from litellm_llamafile.integration.request_guard import public_headers
+
+from .support.calls import MODES, call, content_of, exception_text, raises_typed
+from .support.fake_server import Exchange, FaultyServer, echo_authorization
 
 local_only = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 KEY = "sk-secret-for-the-secrets-tests-0d41"
@@ -59,3 +65,57 @@ def test_basic_auth_credentials_in_api_base_never_show(faulty: Callable[..., Fau
     text = exception_text(caught.value)
     assert "hunter2-pw" not in text
     assert "***@127.0.0.1" in str(caught.value)
+
+
+PASSWORD = "hunter2-pw-for-the-secrets-tests"
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("credentials", ["key", "url", "both"])
+def test_a_secret_echoed_in_any_spelling_never_shows(
+    faulty: Callable[..., FaultyServer], mode: str, credentials: str
+) -> None:
+    server = faulty(every=echo_authorization)
+    base = server.url.replace("://", f"://alice:{PASSWORD}@") if credentials != "key" else server.url
+    key = KEY if credentials != "url" else None
+    with raises_typed(litellm.AuthenticationError) as caught:
+        call(mode, api_base=base, api_key=key)
+    text = exception_text(caught[0])
+    assert not Secrets(KEY, PASSWORD).found_in(text)
+    assert KEY.lower() not in text.lower() and PASSWORD not in text
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+def test_credentials_in_api_base_never_override_the_key(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    """api_key= is what the user meant the server to get (llamafile --api-key): Bearer, on both drivers,
+    and the user:password stays out of the URL the HTTP client sees."""
+    server = faulty()
+    base = server.url.replace("://", f"://alice:{PASSWORD}@")
+    assert content_of(call(mode, api_base=base, api_key=KEY)) == "ok"
+    assert {seen.headers["authorization"] for seen in server.requests} == {f"Bearer {KEY}"}
+    assert all("@" not in seen.headers["host"] and "alice" not in seen.path for seen in server.requests)
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
+def test_credentials_in_api_base_alone_are_sent_as_basic_auth(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    server = faulty()
+    base = server.url.replace("://", f"://alice:{quote(PASSWORD + '@:')}@")  # percent-encoded in the URL
+    assert content_of(call(mode, api_base=base)) == "ok"
+    basic = base64.b64encode(f"alice:{PASSWORD}@:".encode()).decode()
+    assert {seen.headers["authorization"] for seen in server.requests} == {f"Basic {basic}"}
+
+
+def test_the_proxy_shows_clients_the_server_url_without_its_credentials() -> None:
+    """LiteLLM's proxy answers every client with `x-litellm-model-api-base`, the deployment's api_base
+    as configured; the adapter's callback replaces it when it holds user:password."""
+    assert public_headers(f"http://alice:{PASSWORD}@10.0.0.5:8080?x=1") == {
+        "x-litellm-model-api-base": "http://***@10.0.0.5:8080"
+    }
+    assert public_headers("http://10.0.0.5:8080") is None

@@ -11,7 +11,7 @@ import pytest
 import litellm_llamafile
 from litellm_llamafile.harness.embedded_server import EmbeddedServer
 
-from .support.calls import call, exception_text, raises_typed
+from .support.calls import call, exception_text, probed, raises_typed
 from .support.fake_server import Exchange, FaultyServer, chunk
 
 local_only = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
@@ -29,7 +29,7 @@ def test_a_stream_that_stops_mid_reply_says_how_many_tokens_it_had(
 
     server = faulty(trickle)
     with raises_typed(litellm.Timeout) as caught:
-        call(mode, api_base=server.url, api_key=KEY, timeout=1)
+        call(mode, api_base=probed(server.url), api_key=KEY, timeout=1)
     message = str(caught[0])
     assert "the server was still generating" in message
     assert "the reply so far had 3 tokens" in message  # the role-only event carried no token
@@ -46,7 +46,7 @@ def test_a_non_streamed_reply_still_being_written_says_so(
 ) -> None:
     server = faulty(lambda exchange: exchange.stall())  # the request arrives; no reply comes
     with raises_typed(litellm.Timeout) as caught:
-        call(mode, api_base=server.url, api_key=KEY, timeout=1)
+        call(mode, api_base=probed(server.url), api_key=KEY, timeout=1)
     message = str(caught[0])
     assert "no reply within 1s" in message  # the call's deadline, as given
     assert "the server was still generating" in message
@@ -63,7 +63,7 @@ def test_a_stream_that_never_starts_says_it_had_no_token(
 ) -> None:
     server = faulty(lambda exchange: exchange.stall())  # no status line, no event
     with raises_typed(litellm.Timeout) as caught:
-        call(mode, api_base=server.url, timeout=1)
+        call(mode, api_base=probed(server.url), timeout=1)
     message = str(caught[0])
     assert "no token within 1s" in message
     assert "the reply so far had 0 tokens" in message

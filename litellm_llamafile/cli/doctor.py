@@ -78,6 +78,7 @@ class Doctor:
     def __init__(self, url: str, api_key: str | None, timeout: float = 120.0) -> None:
         self.settings = LlamafileSettings.resolve(api_base=url, api_key=api_key)
         self.url = self.settings.api_base
+        self.shown = self.settings.public_base  # what is printed: never a user:password of the URL
         self.api_key = api_key
         self.timeout = timeout
 
@@ -97,10 +98,10 @@ class Doctor:
     def reach(self) -> Finding:
         status = health_status(f"{self.url}/health")
         if status is None:
-            return Finding("fail", "server", f"nothing answers at {self.url}", START)
+            return Finding("fail", "server", f"nothing answers at {self.shown}", START)
         if status == 503:
             return Finding("fail", "server", "the server is still loading its model", "wait, then run again")
-        return Finding("ok", "server", f"answers at {self.url} (GET /health: {status})")
+        return Finding("ok", "server", f"answers at {self.shown} (GET /health: {status})")
 
     def key(self) -> tuple[Finding, Server | None]:
         """Whether the server checks a key and the one given works; /props needs it when it does."""
@@ -328,8 +329,10 @@ def render(url: str, found: Sequence[Finding], yaml_text: str | None) -> str:
     return "\n".join(lines)
 
 
-def proxy_yaml(name: str, url: str, keyed: bool) -> str:
-    return render_config([Deployment.of(name, url)], api_key_env=KEY_ENV if keyed else None)
+def proxy_yaml(name: str, url: str, keyed: bool, shown: str | None = None) -> str:
+    """The yaml for this server; a URL holding user:password is written as an environment reference."""
+    base = url if shown is None or shown == url else "os.environ/LLAMAFILE_API_BASE"
+    return render_config([Deployment.of(name, base)], api_key_env=KEY_ENV if keyed else None)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "litellm-llamafile doctor") -> int:
@@ -343,6 +346,6 @@ def main(argv: Sequence[str] | None = None, prog: str = "litellm-llamafile docto
     doctor = Doctor(args.url, args.api_key)
     found = diagnose(doctor, embeddings=not args.no_embeddings)
     usable = healthy(found)
-    yaml_text = proxy_yaml(args.name, doctor.url, bool(args.api_key)) if usable else None
-    print(render(doctor.url, found, yaml_text))
+    yaml_text = proxy_yaml(args.name, doctor.url, bool(args.api_key), doctor.shown) if usable else None
+    print(render(doctor.shown, found, yaml_text))
     return 0 if usable else 1

@@ -64,7 +64,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import PROVIDER
-from ..core.settings import normalize_api_base
+from ..core.settings import mask_userinfo, normalize_api_base
 from ..harness.embedded_server import free_port
 from ..wire.transport import health_status
 
@@ -104,7 +104,8 @@ class Deployment:
         if api_base.startswith(ENV_PREFIX):
             return cls(name, _env_ref(api_base[len(ENV_PREFIX) :]))
         if not api_base.startswith(("http://", "https://")):
-            raise ValueError(f"server URL for {name!r} must start with http:// or https://, got {api_base!r}")
+            shown = mask_userinfo(api_base)
+            raise ValueError(f"server URL for {name!r} must start with http:// or https://, got {shown!r}")
         return cls(name, normalize_api_base(api_base))
 
 
@@ -216,7 +217,7 @@ def _checked_counts(items: Sequence[Deployment], aliases: Mapping[str, str]) -> 
     counts: dict[str, int] = {}
     for item in items:
         if (item.name, item.api_base) in seen:
-            raise ValueError(f"{item.name}={item.api_base} is listed twice")
+            raise ValueError(f"{item.name}={mask_userinfo(item.api_base)} is listed twice")
         seen.add((item.name, item.api_base))
         counts[item.name] = counts.get(item.name, 0) + 1
     for public, target in aliases.items():

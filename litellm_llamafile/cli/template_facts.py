@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m litellm_llama
             f"could not learn the template facts: {getattr(error, 'message', None) or error}", file=sys.stderr
         )
         return 1
-    print(report(facts, settings.api_base))
+    print(report(facts, settings.public_base))
     return 0
 
 

@@ -1,15 +1,25 @@
 """What each failure becomes: LiteLLM's exception classes, so callers, the Router and fallbacks can act.
 
 Messages name the server URL and the status, quote at most a short excerpt of the body, and never
-contain the API key (callers pass `secret` so it is masked even if a server echoes it).
+contain the API key or the password of api_base in any spelling (callers pass the call's `Secrets`, so
+they are masked even if a server echoes them lowercased, escaped or in base64).
+
+Two boundaries make every other exception a LiteLLM one: `refuses_input` around the code that builds a
+request from the caller's input (anything it raises is the caller's BadRequestError, never a 500 the
+Router retries), and `BadAnswer` / `unreadable_answer` for server answers the pure readers cannot read
+(the drivers turn those, and anything else raised while reading an answer, into an APIError quoting it).
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+import reprlib
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
+import openai
 from litellm.exceptions import (
     APIConnectionError,
     APIError,
@@ -24,6 +34,8 @@ from litellm.exceptions import (
     Timeout,
     UnprocessableEntityError,
 )
+
+from .redaction import Secrets
 
 PROVIDER = "llamafile"
 EXCERPT_CHARS = 300
@@ -80,11 +92,11 @@ class ReplyOutOfContext(ContextWindowExceededError):
     ContextWindowExceededError."""
 
 
-def mask(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text
+def mask(text: str, secret: Secrets | None) -> str:
+    return secret.mask(text) if secret else text
 
 
-def excerpt(body: str, secret: str | None = None) -> str:
+def excerpt(body: str, secret: Secrets | None = None) -> str:
     body = mask(body, secret).strip()
     return body if len(body) <= EXCERPT_CHARS else body[:EXCERPT_CHARS] + "…"
 
@@ -92,6 +104,84 @@ def excerpt(body: str, secret: str | None = None) -> str:
 def invalid_request(message: str, model: str = "") -> BadRequestError:
     error: BadRequestError = BadRequestError(message=message, model=model, llm_provider=PROVIDER)
     return error
+
+
+def is_litellm(error: BaseException) -> bool:
+    """A LiteLLM exception (they all derive from the OpenAI SDK's): callers and the Router know it."""
+    return isinstance(error, openai.OpenAIError)
+
+
+def describe(error: BaseException) -> str:
+    """An unexpected exception in a few words for a message (never its traceback)."""
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    text = str(error).strip()
+    text = text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def refuses_input(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a function that turns the caller's input into a request: any exception it raises that is
+    not already a LiteLLM one (a RecursionError from deep nesting, an OverflowError from an infinite
+    bound, a TypeError from a value of the wrong type) becomes a BadRequestError naming `what` was
+    refused. LiteLLM's own errors, a BadRequestError naming a budget included, pass unchanged."""
+
+    def decorate(build: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(build)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return build(*args, **kwargs)
+            except Exception as error:
+                if is_litellm(error):
+                    raise
+                refused = invalid_request(f"{what} could not be used: {describe(error)}")
+            raise refused  # outside the except: nothing chained to it
+
+        return guarded
+
+    return decorate
+
+
+class BadAnswer(Exception):
+    """A server answer of a shape the pure readers cannot use: `why`, and the `part` of the answer that
+    is wrong. Not a LiteLLM exception on purpose: the drivers, which know the URL, the whole answer and
+    the call's secrets, turn it into the caller's APIError (`unreadable_answer`)."""
+
+    def __init__(self, why: str, part: object) -> None:
+        super().__init__(why)
+        self.why = why
+        self.part = part
+
+
+def answer_text(received: object) -> str:
+    """What a server sent, as text for a message (JSON when it can be, a bounded repr otherwise)."""
+    if isinstance(received, str):
+        return received
+    try:
+        return json.dumps(received, ensure_ascii=False, default=str)
+    except (ValueError, TypeError, RecursionError):
+        return reprlib.repr(received)
+
+
+def unreadable_answer(
+    url: str, model: str, secret: Secrets | None, why: str, received: object, part: object = None
+) -> APIError:
+    """An answer the adapter cannot read: an APIError (status 200) quoting the `part` of it that is
+    wrong (the whole of it by default), masked; `body` keeps all of what was `received` (masked) for
+    whoever handles the error."""
+    text = mask(answer_text(received), secret)
+    quoted = text if part is None else mask(answer_text(part), secret)
+    return APIError(
+        status_code=200,
+        message=f"{url} answered with {why}: {excerpt(quoted)!r}",
+        model=model,
+        llm_provider=PROVIDER,
+        body=text,
+    )
 
 
 def server_message(body: str) -> str:
@@ -120,7 +210,7 @@ def from_status(
     *,
     url: str,
     model: str,
-    secret: str | None,
+    secret: Secrets | None,
     response: httpx.Response | None = None,
 ) -> Exception:
     """A non-2xx answer -> the LiteLLM exception for it."""
@@ -158,14 +248,19 @@ _ENCODING_HEADERS = frozenset({"content-length", "content-encoding", "transfer-e
 
 
 def _without_credentials(
-    response: httpx.Response | None, status: int, url: str, body: str, secret: str | None
+    response: httpx.Response | None, status: int, url: str, body: str, secret: Secrets | None
 ) -> httpx.Response:
     """The answer as an exception may keep it: its request carries no headers (the original's holds the
-    Authorization header, i.e. the API key), its body is the masked text, and a header that echoes the key
-    (LiteLLM's proxy forwards provider headers to clients) is masked too."""
+    Authorization header, i.e. the API key), its body is the masked text, and a header that echoes a
+    secret in any spelling, in its name or its value (LiteLLM's proxy forwards provider headers to
+    clients as `llm_provider-*`), is masked too."""
     method = response.request.method if response is not None else "POST"
     headers = (
-        [(k, mask(v, secret)) for k, v in response.headers.items() if k.lower() not in _ENCODING_HEADERS]
+        [
+            (mask(k, secret), mask(v, secret))
+            for k, v in response.headers.items()
+            if k.lower() not in _ENCODING_HEADERS
+        ]
         if response is not None
         else []
     )
@@ -239,7 +334,7 @@ def too_large(url: str, model: str, why: str) -> APIError:
     )
 
 
-def bad_body(url: str, model: str, status: int, body: str, secret: str | None, why: str) -> APIError:
+def bad_body(url: str, model: str, status: int, body: str, secret: Secrets | None, why: str) -> APIError:
     return APIError(
         status_code=status,
         message=f"{url} answered HTTP {status} with {why}: {excerpt(body, secret)!r}",

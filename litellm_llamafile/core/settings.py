@@ -5,8 +5,10 @@ Precedence for every field: the call's own argument, then the environment, then 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -83,12 +85,13 @@ class LlamafileSettings(BaseModel):
     loading_wait: float = Field(
         default=60.0, ge=0, description="Seconds to wait while the server answers 503."
     )
-    tool_prompt: Literal["generic", "native"] = Field(
+    tool_prompt: Literal["auto", "generic", "native"] = Field(
         default="generic",
         description="How offered tools reach the prompt: 'generic' = the adapter's signatures in the "
         "system text; 'native' = the chat template's own tools rendering, where the server says its "
         "template has one (llama-server --jinja: the prompt is rendered by /apply-template and sent to "
-        "/v1/completions; constraint and parsing stay the adapter's).",
+        "/v1/completions; constraint and parsing stay the adapter's); 'auto' = native where the "
+        "template both renders tools and reads tool calls (chat_template_caps), generic elsewhere.",
     )
     constrain_auto: bool | Literal["thought"] = Field(
         default=False,
@@ -125,8 +128,8 @@ class LlamafileSettings(BaseModel):
         if isinstance(value, str):
             try:
                 value = json.loads(value)
-            except ValueError:
-                raise ValueError("thought_schema is not JSON") from None
+            except (ValueError, RecursionError):
+                raise ValueError("thought_schema is not JSON (or nests too deeply)") from None
         if value is not None and not isinstance(value, dict):
             raise ValueError("thought_schema must be a JSON schema object")
         return value
@@ -178,13 +181,35 @@ class LlamafileSettings(BaseModel):
         return mask_userinfo(self.api_base)
 
     @property
+    def url_base(self) -> str:
+        """api_base as HTTP clients see it: without user:password@, which travel only in the
+        Authorization header (`auth_headers`): httpx would send them as Basic in place of the key, and
+        aiohttp refuses a URL with credentials beside an Authorization header."""
+        return without_userinfo(self.api_base)
+
+    @property
     def openai_base(self) -> str:
         return f"{self.api_base}/v1"
 
     def auth_headers(self) -> dict[str, str]:
-        if self.api_key is None:
+        """What the user meant: the API key as Bearer (llamafile --api-key); with no key, Basic from the
+        user:password of api_base (a server behind a proxy that wants it); else nothing."""
+        if self.api_key is not None:
+            return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
+        credentials = url_credentials(self.api_base)
+        if credentials is None:
             return {}
-        return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
+        token = base64.b64encode(":".join(credentials).encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    def secret_values(self) -> tuple[str, ...]:
+        """What must never be shown, in any spelling: the key, and the password of api_base (its user
+        name when it has no password: a token given as `http://TOKEN@host`)."""
+        credentials = url_credentials(self.api_base)
+        found = [self.api_key.get_secret_value()] if self.api_key is not None else []
+        if credentials is not None:
+            found.append(credentials[1] or credentials[0])
+        return tuple(value for value in found if value)
 
     @classmethod
     def resolve(
@@ -249,16 +274,41 @@ def call_settings(
             api_base=api_base, api_key=api_key, timeout=float(timeout) if timeout else None, options=options
         )
     except ValueError as error:
-        raise invalid_request(f"invalid llamafile settings: {error}") from None
+        refused = f"invalid llamafile settings: {error}"
+    except Exception as error:  # any other failure on the caller's values is theirs too, never a 500
+        refused = f"invalid llamafile settings: {type(error).__name__}"
+    raise invalid_request(refused)
+
+
+def _userinfo_split(url: str) -> tuple[str, str | None, str]:
+    """`scheme://userinfo@host/path` -> (`scheme://`, userinfo or None, `host/path`)."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if not sep or "@" not in authority:
+        return url, None, ""
+    userinfo, host = authority.rsplit("@", 1)
+    return f"{scheme}://", userinfo, f"{host}{slash}{path}"
 
 
 def mask_userinfo(url: str) -> str:
     """`http://user:pw@host` -> `http://***@host`."""
-    scheme, sep, rest = url.partition("://")
-    authority, slash, path = rest.partition("/")
-    if not sep or "@" not in authority:
-        return url
-    return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{slash}{path}"
+    start, userinfo, rest = _userinfo_split(url)
+    return url if userinfo is None else f"{start}***@{rest}"
+
+
+def without_userinfo(url: str) -> str:
+    """`http://user:pw@host` -> `http://host`."""
+    start, userinfo, rest = _userinfo_split(url)
+    return url if userinfo is None else f"{start}{rest}"
+
+
+def url_credentials(url: str) -> tuple[str, str] | None:
+    """(user, password) of `http://user:pw@host`, percent-decoded; None without userinfo."""
+    _, userinfo, _ = _userinfo_split(url)
+    if userinfo is None:
+        return None
+    user, _, password = userinfo.partition(":")
+    return urllib.parse.unquote(user), urllib.parse.unquote(password)
 
 
 def normalize_api_base(url: str) -> str:

@@ -4,7 +4,7 @@ translation, both sans-IO. `integration/provider.py` runs them with a driver."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -16,9 +16,10 @@ from litellm.types.llms.openai import (
 from litellm.types.utils import Delta, GenericStreamingChunk, ModelResponseStream, StreamingChoices, Usage
 
 from ..core import errors
+from ..prompt.call_checks import as_text, invalid_calls
 from ..prompt.roles import WireMessage
-from ..reply.parsing import broken_call_reason, parse_tool_calls
-from ..reply.streaming import StreamAssembler, argument_fragments
+from ..reply.parsing import ParsedReply, broken_call_reason, parse_tool_calls
+from ..reply.streaming import StreamAssembler, StreamEnd, argument_fragments
 from ..wire.protocol import JSON, Endpoint, Flow, HttpCall
 from .chat_answer import chat_answer_from_text, choice_text, choices_of, first_reply, usage_from
 from .request import ChatRequest, template_body, text_route_body
@@ -115,8 +116,7 @@ def _rendered_prompt(request: ChatRequest) -> Flow[str]:
     rendered = yield HttpCall("POST", Endpoint.APPLY_TEMPLATE, template_body(request))
     prompt = rendered.get("prompt")
     if not isinstance(prompt, str):
-        model = str(request.payload.get("model"))
-        raise errors.bad_body(Endpoint.APPLY_TEMPLATE, model, 200, "", None, "no prompt")
+        raise errors.BadAnswer("JSON with no prompt", rendered)
     return prompt
 
 
@@ -168,6 +168,7 @@ class StreamTranslator:
             reply_prefix=expect.reply_prefix if expect else "",
             opener_echoed=bool(expect and expect.opener_echoed),
         )
+        self._tools = request.tools if request and request.parses_tools else ()
         self._url = url
         self._model = model
         self._id = ""
@@ -219,7 +220,7 @@ class StreamTranslator:
             self._usage = usage
         if not event.get("choices"):  # the usage-only last event, or keep-alive noise
             return []
-        choice = choices_of(event, self._model)[0]
+        choice = choices_of(event)[0]
         if choice.get("finish_reason"):
             self._server_reason = str(choice["finish_reason"])
         if self._text_events:
@@ -227,12 +228,10 @@ class StreamTranslator:
             if self._raw_text:
                 return [self._chunk(delta)] if delta else []
         else:
-            delta = choice_text(choice, "delta", self._model)
+            delta = choice_text(choice, "delta")
         self._take_logprobs(choice)
         text = self._assembler.feed(delta)
-        reasoning = (
-            choice_text(choice, "delta", self._model, "reasoning_content") + self._assembler.take_reasoning()
-        )
+        reasoning = choice_text(choice, "delta", "reasoning_content") + self._assembler.take_reasoning()
         chunks: list[Chunk] = [self._reasoning(reasoning)] if reasoning else []
         return [*chunks, self._content(text)] if text else chunks
 
@@ -250,7 +249,9 @@ class StreamTranslator:
         if self._server_reason is None:
             # The server never said the reply was complete (killed, restarted): never pass it off as done.
             raise errors.stream_broken(self._url, self._model, "no finish_reason before the stream closed")
+        streamed = bool(self._assembler.emitted)
         end = self._assembler.finish(self._server_reason, id_seed=self._id)
+        end = checked_end(end, self._tools, follows_text=streamed)
         chunks: list[Chunk] = [self._reasoning(end.reasoning)] if end.reasoning else []
         if end.content or self._logprobs:
             chunks.append(self._content(end.content))
@@ -269,3 +270,14 @@ class StreamTranslator:
         usage: Any = self._usage.model_dump(exclude_none=True) if self._usage is not None else None
         chunks.append(self._chunk(finish_reason=end.finish_reason, usage=usage))
         return chunks
+
+
+def checked_end(end: StreamEnd, tools: Sequence[Mapping[str, Any]], *, follows_text: bool) -> StreamEnd:
+    """The end of a stream with every call its tool's schema rejects given back as text (call_checks)."""
+    reply = ParsedReply(end.content or None, end.tool_calls)
+    rejected = invalid_calls(reply, tools) if tools else {}
+    if not rejected:
+        return end
+    kept = as_text(reply, rejected, follows_text=follows_text)
+    reason = "length" if end.finish_reason == "length" else "tool_calls" if kept.tool_calls else "stop"
+    return replace(end, content=kept.content or "", tool_calls=kept.tool_calls, finish_reason=reason)

@@ -4,6 +4,14 @@ The count is of what a chat request really sends: the same reshaped messages and
 rendered by the server (POST /apply-template) and tokenized by it (POST /tokenize, parse_special). So it
 equals the `usage.prompt_tokens` the server reports for that request.
 
+The tokens a tokenizer adds around a prompt are counted the way the server adds them, by the server
+itself: llama-server tokenizes a chat prompt with `add_special` on, so the tokenizer adds BOS when its
+model says so (Gemma, Llama: yes; Qwen, SmolLM2: no) and EOS when it says so, and the rendered prompt has
+already lost a BOS the template wrote itself (`{{ bos_token }}`: llama-server strips it, since the
+tokenizer adds one; a prompt that still starts with BOS then gets two, as on the server). So the start
+of every prompt is tokenized with `add_special` on too, and the rest with it off: the counts add up to
+the server's own, whatever the tokenizer adds (a BOS-adding tokenizer counted one short before).
+
 Caching, so a long agent history is not re-tokenized every turn:
 - a whole request seen before costs no HTTP at all;
 - otherwise the rendered prompt is cut just before each special token (`<|im_start|>`, `</s>`, ...).
@@ -27,11 +35,11 @@ from dataclasses import dataclass
 from typing import Any, TypedDict, Unpack
 
 from ..core import errors
-from ..core.settings import LlamafileSettings, TemplateName, call_settings
+from ..core.settings import LlamafileSettings, TemplateName, call_settings, mask_userinfo
 from ..prompt.conversation import Conversation
 from ..prompt.roles import image_count, text_of
 from ..server.probe import ServerInfo
-from ..server.servers import Server, server_for
+from ..server.servers import Knowledge, Server, server_for
 from ..server.token_cache import TokenCache
 from ..wire.protocol import Endpoint, Flow, HttpCall
 from .request import ChatRequest, build_chat_request, profile_for, template_body
@@ -49,7 +57,7 @@ def token_list_length(answer: Mapping[str, Any]) -> int:
     """`/tokenize` answers `{"tokens": [ids]}`, `[{"id", "piece"}]` or `[piece strings]`: all count alike."""
     tokens = answer.get("tokens")
     if not isinstance(tokens, list):
-        raise errors.bad_body(Endpoint.TOKENIZE, "", 200, json.dumps(answer), None, "no token list")
+        raise errors.BadAnswer("JSON with no token list", answer)
     return len(tokens)
 
 
@@ -77,21 +85,29 @@ def _prefix_keys(api_base: str, segments: Sequence[str]) -> list[bytes]:
     return keys
 
 
-def _tokenize_call(text: str, *, parse_special: bool = True) -> HttpCall:
-    return HttpCall(
-        "POST", Endpoint.TOKENIZE, {"content": text, "add_special": False, "parse_special": parse_special}
-    )
+def _tokenize_call(
+    text: str, model: str | None = None, *, parse_special: bool = True, start: bool = False
+) -> HttpCall:
+    """`start`: the text begins the prompt, so the tokenizer adds what it adds to a whole prompt (BOS and
+    EOS where its model says so), as the server does to the prompt of a request (see the module doc).
+    `model`: the router's model that counts."""
+    body: dict[str, Any] = {"content": text, "add_special": start, "parse_special": parse_special}
+    if model:
+        body["model"] = model
+    return HttpCall("POST", Endpoint.TOKENIZE, body)
 
 
-def _learn_separators(info: ServerInfo) -> Generator[HttpCall, dict[str, Any], tuple[str, ...]]:
+def _learn_separators(
+    info: ServerInfo, model: str | None
+) -> Generator[HttpCall, dict[str, Any], tuple[str, ...]]:
     """Keep the candidates that are single special tokens in this server's vocabulary."""
     candidates = dict.fromkeys([*(t for t in (info.bos_token, info.eos_token) if t), *CANDIDATE_SEPARATORS])
     found: list[str] = []
     for candidate in candidates:
-        special = yield _tokenize_call(candidate)
+        special = yield _tokenize_call(candidate, model)
         if token_list_length(special) != 1:
             continue
-        plain = yield _tokenize_call(candidate, parse_special=False)
+        plain = yield _tokenize_call(candidate, model, parse_special=False)
         if token_list_length(plain) > 1:
             found.append(candidate)
     return tuple(found)
@@ -108,26 +124,26 @@ def count_flow(
     the same profile, the same `build_chat_request`, so the count is of the prompt that is sent."""
     # The server's facts even when the role strategy is given: they decide more of the prompt than the
     # roles (a thinking template's switches), and sending reads them too.
-    info = yield from server.info_flow(learn=settings.template is TemplateName.LEARN)
-    profile = profile_for(server, settings, info)
+    # The counts are those of the model the server serves now: its knowledge holds them.
+    knowledge = yield from server.knowledge_flow(model, learn=settings.template is TemplateName.LEARN)
+    profile = profile_for(server, settings, knowledge, model)
     # The same messages count differently when the template renders the tools itself.
     shape = repr((profile.strategy, profile.native_tools, profile.expect))
     raw_key = _raw_key(server.api_base, shape, conversation.messages, params)
-    known = server.tokens.request(raw_key)
+    known = knowledge.tokens.request(raw_key)
     if known is not None:
         return known  # the exact same input as before: no transform, no HTTP
     request = build_chat_request(model, conversation, params, profile)
-    total = yield from request_count_flow(server, request, info, model)
-    server.tokens.remember([raw_key], total)
+    total = yield from request_count_flow(server, knowledge, request, model)
+    knowledge.tokens.remember([raw_key], total)
     return total
 
 
-def request_count_flow(
-    server: Server, request: ChatRequest, info: ServerInfo | None, model: str
-) -> Flow[int]:
+def request_count_flow(server: Server, knowledge: Knowledge, request: ChatRequest, model: str) -> Flow[int]:
     """The prompt tokens of `request`: rendered by the server (/apply-template) and tokenized there,
-    segment by segment where the server's cache allows (see module doc)."""
-    cache = server.tokens
+    segment by segment where the model's cache allows (see module doc)."""
+    cache, info = knowledge.tokens, knowledge.info
+    routed = model if request.routed else None  # a router's /tokenize names the model, as the body does
     body = template_body(request)
     request_key = hashlib.blake2b(json.dumps(body, sort_keys=True).encode(), digest_size=20).digest()
     known = cache.request(request_key)
@@ -141,10 +157,10 @@ def request_count_flow(
     rendered = yield HttpCall("POST", Endpoint.APPLY_TEMPLATE, body)
     prompt = rendered.get("prompt")
     if not isinstance(prompt, str):
-        raise errors.bad_body(Endpoint.APPLY_TEMPLATE, model, 200, json.dumps(rendered), None, "no prompt")
+        raise errors.BadAnswer("JSON with no prompt", rendered)
     if cache.separators is None:
-        cache.separators = yield from _learn_separators(info or ServerInfo())
-    total = (yield from _count_prompt(server.api_base, prompt, cache)) + images * IMAGE_TOKENS
+        cache.separators = yield from _learn_separators(info, routed)
+    total = (yield from _count_prompt(server.api_base, prompt, cache, routed)) + images * IMAGE_TOKENS
     cache.remember([request_key], total)
     return total
 
@@ -161,27 +177,31 @@ def _raw_key(
     return b"raw:" + hashlib.blake2b(raw, digest_size=20).digest()
 
 
-def _count_prompt(api_base: str, prompt: str, cache: TokenCache) -> Flow[int]:
+def _count_prompt(api_base: str, prompt: str, cache: TokenCache, model: str | None) -> Flow[int]:
     segments = split_segments(prompt, cache.separators or ()) if cache.segmenting else [prompt]
     keys = _prefix_keys(api_base, segments)
     reuse, total = cache.longest_prefix(keys)
     # Tokenize the new tail as two pieces: all but its last segment, then the last one (usually the
     # generation prompt), so next turn's prompt, which extends this one minus that tail, finds a hit.
+    # The piece that starts the prompt gets the tokens the tokenizer adds (see the module doc); a count
+    # reused from the cache already has them.
     if len(segments) - reuse >= 2:
-        total += token_list_length((yield _tokenize_call("".join(segments[reuse:-1]))))
+        head = "".join(segments[reuse:-1])
+        total += token_list_length((yield _tokenize_call(head, model, start=reuse == 0)))
         cache.remember_prefix(keys[-2], total)
-        total += token_list_length((yield _tokenize_call(segments[-1])))
+        total += token_list_length((yield _tokenize_call(segments[-1], model)))
     else:
-        total += token_list_length((yield _tokenize_call("".join(segments[reuse:]))))
+        tail = "".join(segments[reuse:])
+        total += token_list_length((yield _tokenize_call(tail, model, start=reuse == 0)))
     cache.remember_prefix(keys[-1], total)
 
     if len(segments) > 1 and cache.needs_verification():
-        whole = token_list_length((yield _tokenize_call(prompt)))
+        whole = token_list_length((yield _tokenize_call(prompt, model, start=True)))
         cache.verified(whole == total)
         if whole != total:
             logger.warning(
                 "llamafile server %s: segmented count %d != whole-prompt count %d; counting whole prompts",
-                api_base,
+                mask_userinfo(api_base),
                 total,
                 whole,
             )

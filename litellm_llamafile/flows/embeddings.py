@@ -3,19 +3,21 @@ llamafile's `/embedding` (one text per request) where that is all the server has
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from litellm.exceptions import APIError, NotFoundError
+from litellm.exceptions import NotFoundError
 from litellm.types.utils import Embedding, EmbeddingResponse, Usage
 
-from ..core.errors import PROVIDER, invalid_request
+from ..core.errors import BadAnswer, invalid_request, refuses_input
 from ..wire.protocol import JSON, Endpoint, Flow, HttpCall
+from .chat_answer import count_of
 
 CLASSIC_EMBEDDING_PATH = "/embedding"
 
 
+@refuses_input("the embedding input")
 def embedding_inputs(value: object) -> list[Any]:
     """LiteLLM's `input`: one string, a list of strings, or token-id lists; anything else is bad input."""
     items = [value] if isinstance(value, str) else value
@@ -47,9 +49,19 @@ def _vector(item: object) -> list[float] | None:
     vector = item.get("embedding") if isinstance(item, Mapping) else None
     if isinstance(vector, list) and vector and isinstance(vector[0], list):
         vector = vector[0]  # llama-server's pooling-none shape: one vector per token; the first is pooled
-    if isinstance(vector, list) and all(isinstance(v, int | float) for v in vector):
-        return [float(v) for v in vector]
-    return None
+    if not isinstance(vector, list) or not all(_component(v) for v in vector):
+        return None
+    return [float(v) for v in vector]
+
+
+def _component(value: object) -> bool:
+    """A finite number a float can hold (JSON allows 10**400 and NaN, a vector does not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def build_embedding_response(
@@ -60,20 +72,14 @@ def build_embedding_response(
     found = [_vector(item) for item in items] if isinstance(items, list) else []
     vectors = [v for v in found if v is not None]
     if len(vectors) != count or len(found) != count:
-        raise APIError(
-            status_code=200,
-            message=f"embedding answer is not {count} vector(s): {json.dumps(data, default=str)[:300]!r}",
-            model=model,
-            llm_provider=PROVIDER,
-        )
+        raise BadAnswer(f"JSON that is not {count} vector(s) of finite numbers", data)
     model_response.data = [
         Embedding(embedding=vector, index=index, object="embedding") for index, vector in enumerate(vectors)
     ]
     model_response.model = model
     usage = data.get("usage")
-    if isinstance(usage, Mapping) and isinstance(usage.get("prompt_tokens"), int):
-        prompt = int(usage["prompt_tokens"])
-        model_response.usage = Usage(
-            prompt_tokens=prompt, completion_tokens=0, total_tokens=int(usage.get("total_tokens") or prompt)
-        )
+    if isinstance(usage, Mapping) and usage.get("prompt_tokens") is not None:
+        prompt = count_of(data, usage["prompt_tokens"])
+        total = count_of(data, usage.get("total_tokens")) or prompt
+        model_response.usage = Usage(prompt_tokens=prompt, completion_tokens=0, total_tokens=total)
     return model_response

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..core.errors import invalid_request
+from ..core.errors import invalid_request, refuses_input
 from ..core.settings import DEFAULT_LIMITS, LlamafileSettings, SchemaLimits, TemplateName
 from ..prompt.constraints import (
     CALLER_CONSTRAINTS,
@@ -27,8 +27,8 @@ from ..prompt.schemas import SchemaError, checked
 from ..prompt.tools import ToolChoice, normalize_tool_choice, tool_instructions, tool_name
 from ..reply.families import NO_EXPECTATION, ReplyExpectation
 from ..reply.parsing import tool_names
-from ..server.probe import ServerInfo, chosen_template, native_tools
-from ..server.servers import Server
+from ..server.probe import chosen_template, native_tools
+from ..server.servers import Knowledge, Server
 
 # Parameters the adapter consumes itself; everything else is forwarded to the server as is
 # (llama.cpp accepts OpenAI's sampling fields plus its own: top_k, min_p, grammar, json_schema, ...).
@@ -62,22 +62,27 @@ class RequestProfile:
     limits: SchemaLimits = DEFAULT_LIMITS
     # The server's cache of compiled tool lists (Server.compiled); one of its own when not given.
     compiled: CompiledTools = field(default_factory=lambda: CompiledTools(size=4), compare=False)
+    routed: bool = False  # the server is a router: side calls name the model (ChatRequest.routed)
 
 
-def profile_for(server: Server, settings: LlamafileSettings, info: ServerInfo | None) -> RequestProfile:
-    """The profile of a call with these settings to `server`, which said `info` (None: nothing known),
-    with its cache of compiled tools and whether its reply reader refused before."""
+def profile_for(
+    server: Server, settings: LlamafileSettings, known: Knowledge | None, model: str = ""
+) -> RequestProfile:
+    """The profile of a call with these settings for `model` at `server`, given what is known about the
+    model it reaches (None: nothing), with the server's cache of compiled tools."""
+    info = known.info if known is not None else None
     return RequestProfile(
         strategy=chosen_template(settings, info),
         constraint=info.constraint if info is not None else "grammar",
         expect=info.reply if info is not None else NO_EXPECTATION,
         native_tools=native_tools(settings, info),
-        past_reader=server.reader_refuses,
+        past_reader=known.reader_refuses if known is not None else False,
         constrain_auto=settings.constrain_auto,
         thought_schema=settings.thought_schema,
         slots=info.total_slots if settings.slot_affinity and info is not None else None,
         limits=settings.schema_limits,
         compiled=server.compiled,
+        routed=bool(server.route(model)),
     )
 
 
@@ -96,6 +101,9 @@ class ChatRequest:
     # Past the server's reply reader (/apply-template, then /v1/completions) though the tools are the
     # adapter's: the server's reader refused a reply before (Server.reader_refuses).
     past_reader: bool = False
+    # The server is a router (several models behind the URL, picked by `model`): the bodies of the
+    # /apply-template and /tokenize calls made for this request name the model too.
+    routed: bool = False
 
     @property
     def text_route(self) -> bool:
@@ -131,6 +139,8 @@ def template_body(request: ChatRequest) -> dict[str, Any]:
     messages, the tools the template renders itself, and the template switches it sends (thinking off
     renders a closed block)."""
     body: dict[str, Any] = {"messages": request.messages}
+    if request.routed:
+        body["model"] = request.payload.get("model")
     if request.template_tools:
         body["tools"] = [dict(t) for t in request.template_tools]
     for key in ("chat_template_kwargs", "reasoning_format"):
@@ -179,6 +189,7 @@ def _schemas_refused_as_bad_requests(build: Callable[..., ChatRequest]) -> Calla
     return wrapped
 
 
+@refuses_input("the request (its messages, tools, tool_choice or parameters)")
 @_schemas_refused_as_bad_requests
 def build_chat_request(
     model: str,
@@ -232,6 +243,7 @@ def build_chat_request(
         expect=expect,
         template_tools=tuple(offered) if native else (),
         past_reader=profile.past_reader and text_ok,
+        routed=profile.routed,
     )
 
 

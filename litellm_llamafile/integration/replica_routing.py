@@ -40,7 +40,7 @@ from litellm.exceptions import APIConnectionError
 from litellm.integrations.custom_logger import CustomLogger
 
 from ..core.errors import PROVIDER
-from ..core.settings import call_settings
+from ..core.settings import call_settings, without_userinfo
 from ..prompt.conversation import conversation_key
 from ..server.servers import SERVERS
 
@@ -97,10 +97,11 @@ def _deployment_id(deployment: Mapping[str, Any]) -> str:
 
 def replica_name(deployment: Mapping[str, Any]) -> str:
     """What identifies a replica in the hash: its server URL (the same on every proxy whatever the yaml's
-    other fields), else LiteLLM's deployment id."""
+    other fields) without user:password (it is kept in the Router's cache, Redis included), else
+    LiteLLM's deployment id."""
     base = _params(deployment).get("api_base")
     if isinstance(base, str) and base:
-        return base.rstrip("/").removesuffix("/v1")
+        return without_userinfo(base.rstrip("/").removesuffix("/v1"))
     return _deployment_id(deployment)
 
 
@@ -115,43 +116,64 @@ def _metadata(kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
     return metadata if isinstance(metadata, Mapping) else {}
 
 
+# Where a request's attempts are tied together: a random id the filter issues, kept in the request's
+# metadata (which LiteLLM carries from the Router's retries into the logging callbacks). A client-chosen
+# id (the proxy takes `x-litellm-call-id` from the client) must not be it: twelve concurrent turns that
+# shared one call id looked like one request retried twelve times, so the in-flight count never grew.
+REQUEST_KEY = "llamafile_affinity_request"
+
+
 class _Attempts:
-    """This process's open attempts: which replica each call id is on, and which replicas failed it.
-    Entries older than ATTEMPT_TTL_SECONDS are dropped (a request LiteLLM never reported back)."""
+    """This process's open attempts, by the request id the filter issued: the replica each is on and
+    the conversation it serves, and the replicas that failed each request. An id this table never
+    issued (or one issued for another conversation) is no attempt of ours: a client cannot join or
+    close another request's attempt. Entries older than ATTEMPT_TTL_SECONDS are dropped (a request
+    LiteLLM never reported back)."""
 
     def __init__(self) -> None:
-        self._in_flight: dict[str, tuple[str, float]] = {}  # call id -> (replica, since)
-        self._tried: dict[str, tuple[set[str], float]] = {}  # call id -> (replicas that failed it, since)
+        self._open: dict[str, tuple[str, int, float]] = {}  # request -> (replica, conversation, since)
+        self._tried: dict[
+            str, tuple[set[str], int, float]
+        ] = {}  # request -> (failed it, conversation, since)
 
     def in_flight(self, replica: str) -> int:
-        return sum(1 for name, _ in self._in_flight.values() if name == replica)
+        return sum(1 for name, _, _ in self._open.values() if name == replica)
 
-    def routed(self, call_id: str, now: float) -> set[str]:
-        """A call is being routed: the replicas that failed it. Routed again while its last attempt is
-        open means that attempt failed."""
-        for table in (self._in_flight, self._tried):
-            for old in [c for c, (_, since) in table.items() if now - since > ATTEMPT_TTL_SECONDS]:
+    def request(self, claimed: object, conversation: int, now: float) -> tuple[str, set[str]]:
+        """The request being routed, and the replicas that failed it: the claimed id when this table
+        issued it for this conversation (a retry: routed again while its last attempt is open means that
+        attempt failed), else a fresh id."""
+        for table in (self._open, self._tried):
+            for old in [r for r, entry in table.items() if now - entry[-1] > ATTEMPT_TTL_SECONDS]:
                 del table[old]
-        earlier = self._in_flight.pop(call_id, None)
-        if earlier is not None:
-            self.failed(call_id, earlier[0], now)
-        return self._tried.get(call_id, (set(), now))[0]
+        known = isinstance(claimed, str) and any(
+            claimed in table and table[claimed][1] == conversation for table in (self._open, self._tried)
+        )
+        if not known:
+            return uuid.uuid4().hex, set()
+        assert isinstance(claimed, str)
+        self.failed(claimed, self.finished(claimed), now)
+        return claimed, self._tried[claimed][0] if claimed in self._tried else set()
 
-    def start(self, call_id: str, replica: str, now: float) -> None:
-        self._in_flight[call_id] = (replica, now)
+    def start(self, request: str, replica: str, conversation: int, now: float) -> None:
+        self._open[request] = (replica, conversation, now)
 
-    def finished(self, call_id: object) -> str | None:
-        """Ends a call's in-flight entry; returns the replica it was on."""
-        entry = self._in_flight.pop(call_id, None) if isinstance(call_id, str) else None
-        return entry[0] if entry else None
+    def finished(self, request: object) -> tuple[str, int] | None:
+        """Ends a request's open attempt: the replica it was on and its conversation."""
+        entry = self._open.pop(request, None) if isinstance(request, str) else None
+        return (entry[0], entry[1]) if entry else None
 
-    def failed(self, call_id: str, replica: str, now: float) -> None:
-        tried, since = self._tried.get(call_id, (set(), now))
-        self._tried[call_id] = ({*tried, replica}, since)
+    def failed(self, request: str, attempt: tuple[str, int] | None, now: float) -> None:
+        """The attempt `finished` ended failed: its replica is not tried again for this request."""
+        if attempt is None:
+            return
+        replica, conversation = attempt
+        tried, _, since = self._tried.get(request, (set(), conversation, now))
+        self._tried[request] = ({*tried, replica}, conversation, since)
 
-    def succeeded(self, call_id: object) -> None:
-        if isinstance(call_id, str):
-            self._tried.pop(call_id, None)
+    def succeeded(self, request: object) -> None:
+        if isinstance(request, str):
+            self._tried.pop(request, None)
 
 
 class _SlotCounts:
@@ -172,8 +194,9 @@ class _SlotCounts:
         params = _params(deployment)
         total: int | None = None
         try:  # one probe per server, no retries here
+            base = params.get("api_base")
             settings = call_settings(
-                api_base=replica,
+                api_base=base if isinstance(base, str) else replica,
                 api_key=params.get("api_key"),
                 timeout=2.0,
                 options={"llamafile_connect_retries": 0, "llamafile_loading_wait": 0},
@@ -252,10 +275,12 @@ class ConversationAffinity(CustomLogger):
         except Exception:  # a malformed conversation: the adapter raises the typed error for it
             return healthy_deployments
         kwargs = request_kwargs if request_kwargs is not None else {}
-        # Retries re-enter routing with the same kwargs: one call id ties the attempts of a request.
-        call_id = str(kwargs.setdefault("litellm_call_id", str(uuid.uuid4())))
+        metadata = kwargs.setdefault("metadata", {})
+        if not isinstance(metadata, dict):
+            return healthy_deployments
         now = time.monotonic()
-        tried = self._attempts.routed(call_id, now)
+        request, tried = self._attempts.request(metadata.get(REQUEST_KEY), key, now)
+        metadata[REQUEST_KEY] = request  # retries and the logging callbacks carry the metadata on
         by_replica = {replica_name(d): d for d in deployments}
         excluded_ids = {
             str(i)
@@ -265,35 +290,32 @@ class ConversationAffinity(CustomLogger):
         unavailable = {r for r, d in by_replica.items() if _deployment_id(d) in excluded_ids} | tried
         if unavailable >= set(by_replica):
             unavailable = set()  # every replica failed this request once: let the Router's own limits decide
-        saturated = set()
-        for replica, deployment in by_replica.items():
-            total = await self._slots.total(deployment)
-            if total is not None and self._attempts.in_flight(replica) >= total:
-                saturated.add(replica)
+        totals = {replica: await self._slots.total(d) for replica, d in by_replica.items()}
+        home = await self._home(model, key)
+        # From here to start() nothing awaits: concurrent requests see each other's attempts.
+        saturated = {
+            replica
+            for replica, total in totals.items()
+            if total is not None and self._attempts.in_flight(replica) >= total
+        }
         chosen = choose_replica(
-            rendezvous_order(key, by_replica),
-            home=await self._home(model, key),
-            unavailable=unavailable,
-            saturated=saturated,
+            rendezvous_order(key, by_replica), home=home, unavailable=unavailable, saturated=saturated
         )
         if chosen is None:
             return healthy_deployments
-        self._attempts.start(call_id, chosen, now)
+        self._attempts.start(request, chosen, key, now)
         return [by_replica[chosen]]
 
     async def async_log_success_event(
         self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
-        replica = self._attempts.finished(kwargs.get("litellm_call_id"))
-        self._attempts.succeeded(kwargs.get("litellm_call_id"))
+        request = _metadata(kwargs).get(REQUEST_KEY)
+        attempt = self._attempts.finished(request)
+        self._attempts.succeeded(request)
         model = _metadata(kwargs).get("model_group")
-        messages = kwargs.get("messages")
-        if replica is None or not isinstance(model, str) or not messages:
+        if attempt is None or not isinstance(model, str):
             return
-        try:
-            key = conversation_key(messages)
-        except Exception:
-            return
+        replica, key = attempt
         router = self._current_router()
         group = router.get_model_list(model_name=model) if router is not None else None
         replicas = [replica_name(d) for d in group or [] if isinstance(d, Mapping)]
@@ -305,11 +327,11 @@ class ConversationAffinity(CustomLogger):
     async def async_log_failure_event(
         self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
-        call_id = kwargs.get("litellm_call_id")
-        replica = self._attempts.finished(call_id)
-        if replica is None or not isinstance(call_id, str):
+        request = _metadata(kwargs).get(REQUEST_KEY)
+        attempt = self._attempts.finished(request)
+        if attempt is None or not isinstance(request, str):
             return
-        self._attempts.failed(call_id, replica, time.monotonic())
+        self._attempts.failed(request, attempt, time.monotonic())
         error = kwargs.get("exception")
         router = self._current_router()
         model_id = _metadata(kwargs).get("model_info", {}).get("id")

@@ -1,5 +1,5 @@
 """The proxy's trust boundary for adapter options (the yaml names `litellm_llamafile.proxy.request_guard`
-among its callbacks).
+among its callbacks), which also keeps URL credentials out of the proxy's response headers.
 
 The Router merges a request's keyword arguments over the deployment's `litellm_params`, so without the
 guard a client could override any `llamafile_*` option a deployment sets. The guard runs before that
@@ -15,7 +15,7 @@ from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
-from ..core.settings import CALL_OPTION_PREFIX, REQUEST_OPTIONS
+from ..core.settings import CALL_OPTION_PREFIX, REQUEST_OPTIONS, mask_userinfo
 
 
 def guarded_request(data: Mapping[str, Any], deployments: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -54,8 +54,32 @@ def _deployments_of(model: object) -> list[Mapping[str, Any]]:
     return [d for d in found if isinstance(d, Mapping)]
 
 
+def public_headers(api_base: object) -> dict[str, str] | None:
+    """The proxy's `x-litellm-model-api-base` header with user:password masked. LiteLLM's proxy answers
+    every client with the deployment's api_base as it is in the config, credentials included; None
+    when there are none to mask. Pure."""
+    if not isinstance(api_base, str) or mask_userinfo(api_base) == api_base:
+        return None
+    return {"x-litellm-model-api-base": mask_userinfo(api_base.split("?")[0])}
+
+
 class RequestOptionGuard(CustomLogger):
-    """The proxy's pre-call hook that enforces `guarded_request` on every request body."""
+    """The proxy's pre-call hook that enforces `guarded_request` on every request body, and the response
+    headers hook that keeps URL credentials out of what clients see (`public_headers`)."""
+
+    async def async_post_call_response_headers_hook(
+        self,
+        data: dict[str, Any],
+        user_api_key_dict: Any,
+        response: Any,
+        request_headers: dict[str, str] | None = None,
+        litellm_call_info: dict[str, Any] | None = None,
+    ) -> dict[str, str] | None:
+        hidden = getattr(response, "_hidden_params", None)
+        api_base = (litellm_call_info or {}).get("api_base") or (
+            hidden.get("api_base") if isinstance(hidden, dict) else None
+        )
+        return public_headers(api_base)
 
     async def async_pre_call_hook(
         self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any

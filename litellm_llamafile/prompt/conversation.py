@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..core.errors import refuses_input
 from ..core.settings import TemplateName
 from .roles import (
     RoleStrategy,
@@ -30,6 +31,7 @@ class Conversation:
     messages: Sequence[object] = ()
 
     @classmethod
+    @refuses_input("messages")
     def of(cls, messages: Sequence[object] | Conversation) -> Conversation:
         if isinstance(messages, Conversation):
             return messages

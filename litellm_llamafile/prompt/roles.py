@@ -19,7 +19,7 @@ request and the prompt prefix stays identical from turn to turn (the server's pr
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -176,13 +176,25 @@ def user_content(content: object, index: int) -> Content:
     parts = _text_parts(content, index, images=True)
     if not any(part["type"] == "image_url" for part in parts):
         return _join_text(parts)
-    runs: list[ContentPart] = []  # neighbouring text parts joined by newlines, as flatten_content does
+    return _coalesced(parts, "\n")  # neighbouring text parts joined by newlines, as flatten_content does
+
+
+def _coalesced(parts: Iterable[ContentPart], joiner: str) -> list[ContentPart]:
+    """Each run of neighbouring text parts as one text part (`joiner` between them), images in place.
+    A run is joined once, at its end: linear in the text however many parts it has."""
+    out: list[ContentPart] = []
+    run: list[str] = []
     for part in parts:
-        if part["type"] == "text" and runs and runs[-1]["type"] == "text":
-            runs[-1] = {"type": "text", "text": f"{runs[-1]['text']}\n{part['text']}"}
-        else:
-            runs.append(part)
-    return runs
+        if part["type"] == "text":
+            run.append(part["text"])
+            continue
+        if run:
+            out.append({"type": "text", "text": joiner.join(run)})
+            run = []
+        out.append(part)
+    if run:
+        out.append({"type": "text", "text": joiner.join(run)})
+    return out
 
 
 def image_count(content: Content) -> int:
@@ -203,23 +215,14 @@ def join_contents(contents: Sequence[Content], separator: str) -> Content:
     order, neighbouring text parts joined into one."""
     if all(isinstance(content, str) for content in contents):
         return separator.join(content for content in contents if isinstance(content, str))
-    parts: list[ContentPart] = []
 
-    def add_text(text: str) -> None:
-        if parts and parts[-1]["type"] == "text":
-            parts[-1] = {"type": "text", "text": parts[-1]["text"] + text}
-        else:
-            parts.append({"type": "text", "text": text})
+    def in_order() -> Iterator[ContentPart]:
+        for number, content in enumerate(contents):
+            if number:
+                yield {"type": "text", "text": separator}
+            yield from [{"type": "text", "text": content}] if isinstance(content, str) else content
 
-    for number, content in enumerate(contents):
-        if number:
-            add_text(separator)
-        for part in [{"type": "text", "text": content}] if isinstance(content, str) else content:
-            if part["type"] == "text":
-                add_text(part["text"])
-            else:
-                parts.append(part)
-    return parts
+    return _coalesced(in_order(), "")
 
 
 def _tool_result_text(message: Mapping[str, Any], index: int, names_by_id: Mapping[str, str]) -> str:

@@ -5,9 +5,11 @@ accepts. Pure, plus the probe flow."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from litellm.exceptions import APIError, BadRequestError, InternalServerError, NotFoundError
 
@@ -17,6 +19,14 @@ from ..prompt.roles import RoleStrategy, template_from_chat_template
 from ..reply.families import NO_EXPECTATION, ReplyExpectation, expected_reply
 from ..wire.protocol import Endpoint, Flow, HttpCall
 from .template_facts import TemplateFacts, caps_from_props, facts_flow, strategy_from_facts
+
+
+@dataclass(frozen=True, slots=True)
+class ModelIdentity:
+    """A model behind a URL: its file (or alias), and a fingerprint of the chat template it renders with."""
+
+    model: str
+    template: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +44,18 @@ class ServerInfo:
     # /props `modalities.vision` (llama-server loaded with an --mmproj); None: the server does not say
     # (classic llamafile has no /props, and its multimodal support is not advertised anywhere).
     vision: bool | None = None
+    model_path: str | None = None  # /props model_path: the GGUF the server loaded
+    model_alias: str | None = None  # /props model_alias: the name its replies carry as `model`
+    router: bool = False  # llama-server's router mode: several models behind the URL, /props?model= each
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """Which model this is: what was learned about a server holds for this identity only."""
+        template = self.chat_template or ""
+        return ModelIdentity(
+            self.model_path or self.model_alias or "",
+            hashlib.blake2b(template.encode(), digest_size=8).hexdigest() if template else "",
+        )
 
     @property
     def constraint(self) -> Literal["json_schema", "grammar"]:
@@ -65,7 +87,14 @@ def info_from_props(props: Mapping[str, Any]) -> ServerInfo:
         reply=expected_reply(chat_template if isinstance(chat_template, str) else None),
         caps=tuple(sorted(caps_from_props(props).items())),
         vision=vision if isinstance(vision, bool) else None,
+        model_path=_text(props.get("model_path")),
+        model_alias=_text(props.get("model_alias")),
+        router=props.get("role") == "router",
     )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def images_refused(info: ServerInfo | None, api_base: str, model: str) -> BadRequestError | None:
@@ -81,12 +110,17 @@ def images_refused(info: ServerInfo | None, api_base: str, model: str) -> BadReq
     )
 
 
-def probe_flow() -> Flow[ServerInfo]:
-    """GET /props once. A server without it (classic llamafile: 404), or one whose /props is broken
-    (a 500, an HTML page) while chat works, gets the strict strategy every template accepts; a server
-    still loading or not listening is an error, as for any call."""
+def props_path(model: str | None = None) -> str:
+    """GET /props, or in router mode the props of one of its models (`?model=`)."""
+    return Endpoint.PROPS if not model else f"{Endpoint.PROPS}?{urlencode({'model': model})}"
+
+
+def probe_flow(model: str | None = None) -> Flow[ServerInfo]:
+    """GET /props (of `model`, on a router). A server without it (classic llamafile: 404), or one whose
+    /props is broken (a 500, an HTML page) while chat works, gets the strict strategy every template
+    accepts; a server still loading or not listening is an error, as for any call."""
     try:
-        props = yield HttpCall("GET", Endpoint.PROPS)
+        props = yield HttpCall("GET", props_path(model))
     except (NotFoundError, InternalServerError):
         return ServerInfo()
     except APIError as error:
@@ -118,10 +152,13 @@ def chosen_template(settings: LlamafileSettings, info: ServerInfo | None) -> Tem
 
 
 def native_tools(settings: LlamafileSettings, info: ServerInfo | None) -> bool:
-    """Offer tools in the chat template's own rendering: asked for (tool_prompt="native") and the server
-    says its template has one (llama-server's chat_template_caps.supports_tools); otherwise generic."""
-    return (
-        settings.tool_prompt == "native"
-        and info is not None
-        and dict(info.caps).get("supports_tools") is True
-    )
+    """Offer tools in the chat template's own rendering: where the server says its template has one
+    (llama-server's chat_template_caps.supports_tools) and it is asked for (tool_prompt="native"), or left
+    to the adapter (tool_prompt="auto") and the template also reads tool calls back
+    (supports_tool_calls): a template made for a model trained to call tools. Otherwise generic."""
+    caps = dict(info.caps) if info is not None else {}
+    if caps.get("supports_tools") is not True:
+        return False
+    if settings.tool_prompt == "native":
+        return True
+    return settings.tool_prompt == "auto" and caps.get("supports_tool_calls") is True

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from ..core import errors
+from ..core.redaction import Secrets
 
 JSON = dict[str, Any]
 T = TypeVar("T")
@@ -103,11 +104,11 @@ def finished(flow: Flow[T]) -> T:
 
 @dataclass(frozen=True, slots=True)
 class Peer:
-    """Who answered, for error messages: the URL called, the model, and the secret to mask."""
+    """Who answered, for error messages: the URL called, the model, and the secrets to mask."""
 
     url: str
     model: str
-    secret: str | None
+    secret: Secrets
 
 
 def json_object(peer: Peer, status: int, body: str) -> JSON:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar, cast
 
@@ -21,8 +21,10 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from ..core import errors
+from ..core.redaction import Secrets
 from ..core.settings import LlamafileSettings
 from .aiohttp_transport import AiohttpTransport
+from .httpcore_transport import Deadline, DeadlineTransport, until
 from .protocol import (
     JSON,
     C,
@@ -32,6 +34,7 @@ from .protocol import (
     HttpCall,
     LineTooLong,
     Peer,
+    Step,
     StreamMachine,
     carries_text,
     collected_events,
@@ -82,15 +85,35 @@ class Pools:
 
     def __init__(self, transport: httpx.MockTransport | None = None) -> None:
         self._transport = transport
+        # When the server last answered, and whether a connection to it failed since its knowledge was
+        # last checked: what tells a Server that the model behind the URL may have changed.
+        self._answered = time.monotonic()
+        self._lost = False
         self._sync: httpx.Client | None = None
         # loop -> (its client, the async generator that closes that client when the loop shuts down)
         self._async: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, AsyncGenerator[None, None]]
         ] = weakref.WeakKeyDictionary()
 
+    def answered(self) -> None:
+        self._answered = time.monotonic()
+
+    def lost(self) -> None:
+        self._lost = True
+
+    def quiet_for(self) -> float:
+        """Seconds since the server last answered (on any connection of this pool)."""
+        return time.monotonic() - self._answered
+
+    def take_lost(self) -> bool:
+        """Whether a connection failed since the last call, which resets it."""
+        lost, self._lost = self._lost, False
+        return lost
+
     def sync(self) -> httpx.Client:
         if self._sync is None or self._sync.is_closed:
-            self._sync = httpx.Client(limits=POOL_LIMITS, trust_env=False, transport=self._transport)
+            transport = self._transport or DeadlineTransport(POOL_LIMITS)
+            self._sync = httpx.Client(transport=transport, trust_env=False)
         return self._sync
 
     async def for_loop(self) -> httpx.AsyncClient:
@@ -127,27 +150,42 @@ class _TooLarge(Exception):
 
 
 class _Budget:
-    """One call's limits: the deadline `timeout=` sets for the whole call, and the body bound."""
+    """One request's limits: the deadline `timeout=` sets for the whole call (every request of it, the
+    /props probe included, draws on the one deadline of its driver), and the body bound. A stream's
+    deadline covers its opening; then it moves on after every event, so each wait for the next event
+    (however its bytes trickle in) may take up to `timeout`."""
 
-    def __init__(self, settings: LlamafileSettings) -> None:
-        self.deadline = time.monotonic() + settings.timeout
+    def __init__(self, settings: LlamafileSettings, call: Deadline) -> None:
+        self.deadline = Deadline.copy(call)  # its own: a stream moves it on
+        self.wait = settings.timeout
         self.max_body = settings.max_body_bytes
         self._connect = settings.connect_timeout
 
     def remaining(self) -> float:
-        return max(self.deadline - time.monotonic(), 0.001)
+        return max(self.deadline.left(), 0.001)
 
-    def timeout(self) -> httpx.Timeout:
-        """Each phase, waiting for a pooled connection included, gets what is left of the call."""
+    def passed(self) -> bool:
+        return self.deadline.left() <= 0
+
+    def next_event(self) -> None:
+        """A stream opened or delivered an event: the wait for the next one starts now."""
+        self.deadline.rearm(self.wait)
+
+    def timeout(self, *, stream: bool) -> httpx.Timeout:
+        """Each phase, waiting for a pooled connection included, gets what is left of the call. Reads and
+        writes wait until the deadline, which the sync transport keeps between two bytes too; to the
+        async transport (aiohttp) a stream's reads may each wait `timeout`, as its events may (the
+        driver bounds the opening and each event itself)."""
         left = self.remaining()
-        return httpx.Timeout(left, connect=min(self._connect, left), pool=left)
+        bound = until(self.deadline, self.wait if stream else left)
+        return httpx.Timeout(connect=min(self._connect, left), read=bound, write=bound, pool=left)
 
     def take(self, received: bytearray, chunk: bytes) -> None:
         """Add a body chunk, within the body bound and the deadline (a trickling server)."""
         received += chunk
         if len(received) > self.max_body:
             raise _TooLarge(f"a body larger than {self.max_body} bytes")
-        if time.monotonic() > self.deadline:
+        if self.passed():
             raise httpx.ReadTimeout("the call's deadline passed while the body arrived")
 
 
@@ -193,10 +231,12 @@ class _Policy:
         self.pools = pools
         self.settings = settings
         self.model = model
-        self.secret = settings.api_key.get_secret_value() if settings.api_key else None
+        self.secret = Secrets(*settings.secret_values())
+        # A driver serves one call: `timeout=` is the deadline of all of it.
+        self.deadline = Deadline(settings.timeout)
 
     def url(self, path: str) -> str:
-        return f"{self.settings.api_base}{path}"
+        return f"{self.settings.url_base}{path}"
 
     def public_url(self, path: str) -> str:
         """The URL as messages show it: no user:password."""
@@ -222,12 +262,12 @@ class _Policy:
             self.url(call.path),
             json=call.body,
             headers=self.headers(stream=stream),
-            timeout=budget.timeout(),
+            timeout=budget.timeout(stream=stream),
         )
 
     def retry_kwargs(self, budget: _Budget) -> dict[str, Any]:
         def stop(state: RetryCallState) -> bool:
-            if time.monotonic() >= budget.deadline:
+            if budget.passed():
                 return True
             error = state.outcome.exception() if state.outcome else None
             if isinstance(error, _Loading):
@@ -242,6 +282,7 @@ class _Policy:
         }
 
     def check(self, response: httpx.Response, body: str, path: str) -> None:
+        self.pools.answered()
         if response.status_code == 503:
             raise _Loading(response, body)
         if response.status_code >= 400:
@@ -273,6 +314,8 @@ class _Policy:
         """An exception raised while calling `path` -> the LiteLLM exception the caller gets. For a stream,
         `streamed` is the tokens it delivered and `waited` the wait for the next one that ran out."""
         url = self.public_url(path)
+        if isinstance(error, _CutOff | httpx.TransportError):  # the server may be another one next time
+            self.pools.lost()
         if isinstance(error, _CutOff):
             reason = errors.mask(error.reason, self.secret)
             return errors.bad_body(
@@ -310,6 +353,41 @@ class _Policy:
             return broken(url, self.model, errors.mask(str(error) or type(error).__name__, self.secret))
         return error if isinstance(error, Exception) else RuntimeError(str(error))
 
+    def advance(
+        self, flow: Flow[T], call: HttpCall | None, answer: JSON | None, failure: Exception | None
+    ) -> Step[T]:
+        """The flow's next step, once it has `call`'s answer (or its failure thrown in; its start when
+        `call` is None). What the flow raises reaches the caller as a LiteLLM exception (`unexpected`)."""
+        try:
+            return step(flow, answer, failure)
+        except Exception as error:
+            mapped = self.unexpected(error, call, answer)
+        raise mapped  # outside the except: nothing chained to it
+
+    def translated(self, step: Callable[[JSON], list[C]], event: JSON, path: str) -> list[C]:
+        """A stream translation step on `event`; what it raises, as `unexpected` maps it."""
+        try:
+            return step(event)
+        except Exception as error:
+            mapped = self.unexpected(error, HttpCall("POST", path), event)
+        raise mapped
+
+    def unexpected(self, error: Exception, call: HttpCall | None, received: object) -> Exception:
+        """An exception from a flow or a stream translation -> the caller's LiteLLM exception: LiteLLM's
+        own pass as they are; before any request, anything else is the caller's input that could not be
+        prepared (BadRequestError); after an answer, an answer the readers could not use, quoted."""
+        if errors.is_litellm(error):
+            return error
+        if call is None:
+            return errors.invalid_request(
+                f"the call could not be prepared: {errors.describe(error)}", self.model
+            )
+        url = self.public_url(call.path)
+        if isinstance(error, errors.BadAnswer):
+            return errors.unreadable_answer(url, self.model, self.secret, error.why, received, error.part)
+        why = f"an answer the adapter could not read ({errors.describe(error)})"
+        return errors.unreadable_answer(url, self.model, self.secret, why, received)
+
     def answer(self, call: HttpCall, response: httpx.Response, body: str) -> JSON:
         peer = self.peer(call.path)
         if call.stream:
@@ -320,12 +398,16 @@ class _Policy:
         return EventDecoder(self.peer(path), self.settings.max_line_bytes)
 
 
+# What a stream's end translation is quoted as when it fails (it reads no event of its own).
+STREAM_END: JSON = {"stream": "ended"}
+
+
 class SyncDriver(_Policy):
     """Blocking HTTP: runs flows and opens event streams."""
 
     def send(self, call: HttpCall) -> JSON:
         client = self.pools.sync()
-        budget = _Budget(self.settings)
+        budget = _Budget(self.settings, self.deadline)
 
         def once() -> tuple[httpx.Response, str]:
             response = client.send(self.build(client, call, budget, stream=call.stream), stream=True)
@@ -345,10 +427,11 @@ class SyncDriver(_Policy):
         """Drive a flow to its end. A failed call is thrown into the flow, which may handle it."""
         answer: JSON | None = None
         failure: Exception | None = None
-        while not (now := step(flow, answer, failure)).done:
-            answer, failure = None, None
+        call: HttpCall | None = None
+        while not (now := self.advance(flow, call, answer, failure)).done:
+            call, answer, failure = cast(HttpCall, now.call), None, None
             try:
-                answer = self.send(cast(HttpCall, now.call))
+                answer = self.send(call)
             except Exception as error:  # thrown in outside this block: nothing chained to it
                 failure = error
         return cast(T, now.result)
@@ -358,7 +441,7 @@ class SyncDriver(_Policy):
         """Open an SSE stream (retrying only until the server answers) and yield its JSON events. The
         call's deadline bounds the wait for the answer to start; then each read waits up to `timeout`."""
         client = self.pools.sync()
-        budget = _Budget(self.settings)
+        budget = _Budget(self.settings, self.deadline)
 
         def opened() -> httpx.Response:
             response = client.send(self.build(client, call, budget, stream=True), stream=True)
@@ -366,6 +449,7 @@ class SyncDriver(_Policy):
                 body = _read(response, budget)
                 self.check(response, body, call.path)
                 raise self.not_a_stream(response, body, call.path)
+            self.pools.answered()
             return response
 
         failure: Exception | None = None
@@ -375,8 +459,9 @@ class SyncDriver(_Policy):
             failure = self.translate(error, call.path, streamed=0)
         if failure is not None:
             raise failure
+        budget.next_event()
         try:
-            yield self._events(response.iter_bytes(), call.path, _read_wait(response))
+            yield self._events(response.iter_bytes(), call.path, budget)
         finally:
             response.close()
 
@@ -385,26 +470,30 @@ class SyncDriver(_Policy):
         with self.events(call) as events:
             try:
                 for event in events:
-                    yield from machine.on_event(event)
+                    yield from self.translated(machine.on_event, event, call.path)
                     if machine.settled:
                         break
             except errors.ReplyOutOfContext:
                 machine.cut_off()
-        yield from machine.on_end()
+        yield from self.translated(lambda _: machine.on_end(), STREAM_END, call.path)
 
-    def _events(self, chunks: Iterator[bytes], path: str, wait: float | None) -> Iterator[JSON]:
+    def _events(self, chunks: Iterator[bytes], path: str, budget: _Budget) -> Iterator[JSON]:
+        """The stream's events; every read waits at most until the deadline, which each event moves on."""
         decoder, failure, streamed = self.decoder(path), None, 0
         try:
             for chunk in chunks:
                 for event in decoder.events(chunk):
                     streamed += carries_text(event)
                     yield event
+                    budget.next_event()
                 if decoder.done:
                     return
             decoder.close()
         except (httpx.HTTPError, LineTooLong) as error:
             # raised below: nothing chained to it
-            failure = self.translate(error, path, streaming=True, streamed=streamed, waited=wait)
+            failure = self.translate(error, path, streaming=True, streamed=streamed, waited=budget.wait)
+        finally:
+            self.pools.answered()
         if failure is not None:
             raise failure
 
@@ -414,7 +503,7 @@ class AsyncDriver(_Policy):
 
     async def send(self, call: HttpCall) -> JSON:
         client = await self.pools.for_loop()
-        budget = _Budget(self.settings)
+        budget = _Budget(self.settings, self.deadline)
 
         async def once() -> tuple[httpx.Response, str]:
             response = await client.send(self.build(client, call, budget, stream=call.stream), stream=True)
@@ -439,10 +528,11 @@ class AsyncDriver(_Policy):
         only waits on sockets and a large tool schema or history never holds up other requests."""
         answer: JSON | None = None
         failure: Exception | None = None
-        while not (now := await asyncio.to_thread(step, flow, answer, failure)).done:
-            answer, failure = None, None
+        call: HttpCall | None = None
+        while not (now := await asyncio.to_thread(self.advance, flow, call, answer, failure)).done:
+            call, answer, failure = cast(HttpCall, now.call), None, None
             try:
-                answer = await self.send(cast(HttpCall, now.call))
+                answer = await self.send(call)
             except Exception as error:  # thrown in outside this block: nothing chained to it
                 failure = error
         return cast(T, now.result)
@@ -450,7 +540,7 @@ class AsyncDriver(_Policy):
     @asynccontextmanager
     async def aevents(self, call: HttpCall) -> AsyncIterator[AsyncIterator[JSON]]:
         client = await self.pools.for_loop()
-        budget = _Budget(self.settings)
+        budget = _Budget(self.settings, self.deadline)
 
         async def opened() -> httpx.Response:
             response = await client.send(self.build(client, call, budget, stream=True), stream=True)
@@ -458,6 +548,7 @@ class AsyncDriver(_Policy):
                 body = await _aread(response, budget)
                 self.check(response, body, call.path)
                 raise self.not_a_stream(response, body, call.path)
+            self.pools.answered()
             return response
 
         failure: Exception | None = None
@@ -468,8 +559,9 @@ class AsyncDriver(_Policy):
             failure = self.translate(error, call.path, streamed=0)
         if failure is not None:
             raise failure
+        budget.next_event()
         try:
-            yield self._aevents(response.aiter_bytes(), call.path, _read_wait(response))
+            yield self._aevents(response.aiter_bytes(), call.path, budget)
         finally:
             await response.aclose()
 
@@ -477,39 +569,39 @@ class AsyncDriver(_Policy):
         async with self.aevents(call) as events:
             try:
                 async for event in events:
-                    for out in machine.on_event(event):
+                    for out in self.translated(machine.on_event, event, call.path):
                         yield out
                     if machine.settled:
                         break
             except errors.ReplyOutOfContext:
                 machine.cut_off()
-        for out in machine.on_end():
+        for out in self.translated(lambda _: machine.on_end(), STREAM_END, call.path):
             yield out
 
-    async def _aevents(
-        self, chunks: AsyncIterator[bytes], path: str, wait: float | None
-    ) -> AsyncIterator[JSON]:
+    async def _aevents(self, chunks: AsyncIterator[bytes], path: str, budget: _Budget) -> AsyncIterator[JSON]:
         decoder, failure, streamed = self.decoder(path), None, 0
         try:
-            async for chunk in chunks:
+            while True:
+                # Each wait alone is bounded: a timeout around the generator would also cancel whatever
+                # the consumer does between two events.
+                async with asyncio.timeout(budget.remaining()):
+                    chunk = await anext(chunks, None)
+                if chunk is None:
+                    break
                 for event in decoder.events(chunk):
                     streamed += carries_text(event)
                     yield event
+                    budget.next_event()
                 if decoder.done:
                     return
             decoder.close()
-        except (httpx.HTTPError, LineTooLong) as error:
+        except (httpx.HTTPError, LineTooLong, TimeoutError) as error:
             # raised below: nothing chained to it
-            failure = self.translate(error, path, streaming=True, streamed=streamed, waited=wait)
+            failure = self.translate(error, path, streaming=True, streamed=streamed, waited=budget.wait)
+        finally:
+            self.pools.answered()
         if failure is not None:
             raise failure
-
-
-def _read_wait(response: httpx.Response) -> float | None:
-    """The read timeout a response was opened with: in a stream, how long each wait for the next event
-    may take."""
-    wait = response.request.extensions.get("timeout", {}).get("read")
-    return float(wait) if isinstance(wait, int | float) else None
 
 
 def health_status(url: str, timeout: float = 2.0) -> int | None:

@@ -37,6 +37,18 @@ def call(mode: str, **kwargs: Any) -> Any:
     return asyncio.run(run())
 
 
+def probed(url: str) -> str:
+    """`url`, with its /props already read: `timeout=` covers every request of a call, the probe
+    included, so a tight one then bounds only the request under test (on a loaded machine too)."""
+    from litellm_llamafile.core.settings import LlamafileSettings
+    from litellm_llamafile.server.servers import SERVERS
+
+    settings = LlamafileSettings.resolve(api_base=url)
+    known = SERVERS.get(settings.api_base)
+    known.driver(settings, "smol").run(known.info_flow())
+    return url
+
+
 def content_of(result: Any) -> str | None:
     if isinstance(result, list):
         built = litellm.stream_chunk_builder(result)

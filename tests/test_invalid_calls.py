@@ -1,0 +1,87 @@
+"""An unconstrained reply (tool_choice "auto") can hold a call its tool's schema rejects: a required
+argument missing, a value of the wrong type, an enum it does not list. Such a call is never handed on as
+a call: it comes back as text (the model's call, written as JSON, after any prose), streamed and not, so
+an agent that executes `tool_calls` never runs a tool with arguments the tool refuses. Valid calls of the
+same reply stay calls. (Figures behind the choice: docs/models.md, bench/auto_calls.py.)"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import litellm
+import pytest
+
+from litellm_llamafile.prompt.call_checks import call_problem
+
+from .support.calls import call
+from .support.fake_server import FaultyServer, answer_chat
+
+local_only = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+
+WEATHER: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}, "unit": {"enum": ["celsius", "fahrenheit"]}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+ASK = [{"role": "user", "content": "Weather in Paris and Rome?"}]
+
+
+def _message(result: Any) -> Any:
+    if isinstance(result, list):
+        return litellm.stream_chunk_builder(result).choices[0]
+    return result.choices[0]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        ({"unit": "celsius"}, "'city' is a required property"),
+        ({"city": 7}, "city: 7 is not of type 'string'"),
+        ({"city": "Paris", "unit": "kelvin"}, "unit: 'kelvin' is not one of ['celsius', 'fahrenheit']"),
+    ],
+)
+def test_what_the_schema_rejects_is_named(arguments: dict[str, Any], problem: str) -> None:
+    assert call_problem("get_weather", json.dumps(arguments), WEATHER) == problem
+    assert call_problem("get_weather", '{"city": "Paris"}', WEATHER) is None
+    assert call_problem("get_time", "{}", WEATHER) == "no tool named 'get_time' was offered"
+
+
+@local_only
+@pytest.mark.parametrize("mode", ["sync", "stream", "async", "astream"])
+def test_a_call_the_schema_rejects_comes_back_as_text(faulty: Callable[..., FaultyServer], mode: str) -> None:
+    written = [
+        {"name": "get_weather", "arguments": {"city": "Paris"}},
+        {"name": "get_weather", "arguments": {"unit": "celsius"}},  # no city
+    ]
+    server = faulty(answer_chat("Let me check.\n" + json.dumps(written)))
+    result = call(mode, api_base=server.url, messages=ASK, tools=WEATHER, tool_choice="auto")
+    choice = _message(result)
+    calls = choice.message.tool_calls or []
+    assert [json.loads(c.function.arguments) for c in calls] == [{"city": "Paris"}]
+    assert choice.finish_reason == "tool_calls"
+    content = choice.message.content or ""
+    assert content.startswith("Let me check.")
+    assert json.loads(content.splitlines()[-1]) == written[1]
+
+
+@local_only
+@pytest.mark.parametrize("mode", ["sync", "stream"])
+def test_a_reply_whose_only_call_is_rejected_is_a_plain_answer(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    server = faulty(answer_chat('{"name": "get_weather", "arguments": {"city": ["Paris"]}}'))
+    result = call(mode, api_base=server.url, messages=ASK, tools=WEATHER, tool_choice="auto")
+    choice = _message(result)
+    assert not choice.message.tool_calls
+    assert choice.finish_reason == "stop"
+    assert json.loads(choice.message.content) == {"name": "get_weather", "arguments": {"city": ["Paris"]}}

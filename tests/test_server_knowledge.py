@@ -1,0 +1,139 @@
+"""What the adapter learns about a server follows the model it serves: a URL that starts serving another
+model (a llamafile restarted with another GGUF, llama-swap) is learned again with none of the old counts,
+a router (several models behind one URL) keeps what it learns per model, and counts include the tokens
+a tokenizer adds to a prompt (BOS, EOS) the way the server adds them. Flows driven by hand, no network;
+the live checks are in test_model_changes.py and test_real_models.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from litellm_llamafile.core.settings import LlamafileSettings
+from litellm_llamafile.flows.counting import count_flow
+from litellm_llamafile.prompt.conversation import Conversation
+from litellm_llamafile.server.servers import ServerRegistry
+
+from .support.flows import drive
+
+QWEN = {
+    "model_path": "/m/qwen.gguf",
+    "model_alias": "qwen.gguf",
+    "chat_template": "{{ messages }}<tool_call>",
+}
+GEMMA = {"model_path": "/m/gemma.gguf", "model_alias": "gemma.gguf", "chat_template": "{{ bos_token }}x"}
+
+
+def props_answer(props: dict[str, Any]) -> Any:
+    def request(method: str, path: str, body: Any) -> Any:
+        assert (method, path) == ("GET", "/props")
+        return props
+
+    return request
+
+
+def no_http(method: str, path: str, body: Any) -> Any:
+    raise AssertionError(f"no request expected, got {method} {path}")
+
+
+def test_known_facts_cost_no_request_until_the_server_may_have_changed() -> None:
+    server = ServerRegistry().get("http://h:1")
+    first = drive(server.knowledge_flow(), props_answer(QWEN))
+    assert drive(server.knowledge_flow(), no_http) is first
+    server.pools.lost()  # a connection to it failed: it may be another server now
+    assert drive(server.knowledge_flow(), props_answer(QWEN)) is first  # the same model: kept
+
+
+def test_another_model_behind_the_url_is_learned_again_without_the_old_counts() -> None:
+    server = ServerRegistry().get("http://h:1")
+    qwen = drive(server.knowledge_flow(), props_answer(QWEN))
+    qwen.tokens.remember([b"request"], 41)
+    server.pools.lost()
+    gemma = drive(server.knowledge_flow(), props_answer(GEMMA))
+    assert gemma is not qwen and gemma.info.model_path == "/m/gemma.gguf"
+    assert gemma.tokens.request(b"request") is None
+    assert server.info is gemma.info
+
+
+def test_the_same_model_with_another_template_is_another_identity() -> None:
+    server = ServerRegistry().get("http://h:1")
+    plain = drive(server.knowledge_flow(), props_answer(GEMMA))
+    server.pools.lost()
+    templated = drive(server.knowledge_flow(), props_answer({**GEMMA, "chat_template": "[INST]"}))
+    assert templated is not plain
+
+
+def test_a_reply_naming_another_model_forgets_what_was_learned() -> None:
+    server = ServerRegistry().get("http://h:1")
+    drive(server.knowledge_flow("x"), props_answer(QWEN))
+    server.saw_reply("x", "qwen.gguf")  # the model learned
+    server.saw_reply("x", "x")  # the request's own name, echoed by some servers: no evidence
+    assert server.knowledge("x") is not None
+    server.saw_reply("x", "gemma.gguf")
+    assert server.knowledge("x") is None
+    assert drive(server.knowledge_flow("x"), props_answer(GEMMA)).info.model_alias == "gemma.gguf"
+
+
+def test_a_router_keeps_what_it_learns_per_model() -> None:
+    server = ServerRegistry().get("http://h:1")
+    router = {"role": "router", "model_alias": "llama-server", "model_path": "none"}
+    by_path = {"/props": router, "/props?model=qwen": QWEN, "/props?model=gemma": GEMMA}
+
+    def request(method: str, path: str, body: Any) -> Any:
+        return by_path[path]
+
+    qwen = drive(server.knowledge_flow("qwen"), request)
+    gemma = drive(server.knowledge_flow("gemma"), request)
+    assert qwen.info.model_path == "/m/qwen.gguf" and gemma.info.model_path == "/m/gemma.gguf"
+    assert server.knowledge("qwen") is qwen and server.knowledge("gemma") is gemma
+    assert server.route("qwen") == "qwen"
+
+
+class Tokenizer:
+    """A stand-in tokenizer: one token per space-separated word, `<s>` a special token, and a BOS added
+    in front of a prompt tokenized with add_special (as Gemma's and Llama's tokenizers do)."""
+
+    def __init__(self, props: dict[str, Any]) -> None:
+        self.props = props
+        self.bodies: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, method: str, path: str, body: Any) -> Any:
+        self.bodies.append((path, body))
+        if path.startswith("/props"):
+            return self.props
+        if path == "/apply-template":
+            return {"prompt": " ".join(f"<s> {m['role']} {m['content']}" for m in body["messages"])}
+        special = body["parse_special"]
+        words = body["content"].replace("<s>", " <s> " if special else " < s > ").split()
+        return {"tokens": [0] * (len(words) + (1 if body["add_special"] else 0))}
+
+
+@pytest.mark.parametrize("turns", [1, 2, 5, 9])
+def test_counts_include_the_bos_the_tokenizer_adds_however_the_prompt_is_cut(turns: int) -> None:
+    props = {"chat_template": "<s>{{ messages }}", "bos_token": "<s>", "eos_token": "</s>"}
+    tokenizer = Tokenizer(props)
+    server = ServerRegistry().get("http://h:1")
+    settings = LlamafileSettings.resolve(api_base="http://h:1", options={"template": "chatml"})
+    history: list[dict[str, Any]] = []
+    for turn in range(turns):
+        history += [{"role": "user", "content": f"question {turn} about bronze"}]
+        counted = drive(count_flow(server, settings, Conversation.of(history), {}, "m"), tokenizer)
+        rendered = tokenizer("POST", "/apply-template", {"messages": history})["prompt"]
+        whole = tokenizer(
+            "POST", "/tokenize", {"content": rendered, "add_special": True, "parse_special": True}
+        )
+        assert counted == len(whole["tokens"])
+        history += [{"role": "assistant", "content": f"answer {turn}"}]
+
+
+def test_a_routers_token_counts_name_the_model() -> None:
+    tokenizer = Tokenizer({"role": "router"})
+    server = ServerRegistry().get("http://h:1")
+    server._router = True  # learned from its /props
+    settings = LlamafileSettings.resolve(api_base="http://h:1")
+    hi = Conversation.of([{"role": "user", "content": "hi"}])
+    drive(count_flow(server, settings, hi, {}, "gemma"), tokenizer)
+    posted = [body for path, body in tokenizer.bodies if path in ("/apply-template", "/tokenize")]
+    assert posted and all(body["model"] == "gemma" for body in posted)
+    assert next(path for path, _ in tokenizer.bodies) == "/props?model=gemma"
