@@ -1,6 +1,6 @@
-"""Print the README's table of tool-call families from `litellm_llamafile.reply.families` (the one table both
-reply parsers use), so the README says what the code does: `python scripts/families_table.py`.
-tests/test_families.py checks the README holds exactly this output."""
+"""Print the table of tool-call families from `litellm_llamafile.reply.families` (the one table both reply
+parsers use) for docs/families.md, so the docs say what the code does: `python scripts/families_table.py`.
+tests/test_families.py checks the page holds exactly this output."""
 
 from __future__ import annotations
 

@@ -154,10 +154,10 @@ def test_template_or_prompt_says_the_reply_starts_inside_a_think_block() -> None
     assert expected_reply(None, "<|start_header_id|>assistant<|end_header_id|>\n\n>>>").reply_prefix == ">>>"
 
 
-def test_the_readme_table_of_families_is_the_one_the_code_has() -> None:
+def test_the_docs_table_of_families_is_the_one_the_code_has() -> None:
     root = Path(__file__).resolve().parent.parent
     spec = importlib.util.spec_from_file_location("families_table", root / "scripts" / "families_table.py")
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    assert script.families_table() in (root / "README.md").read_text()
+    assert script.families_table() in (root / "docs" / "families.md").read_text()

@@ -146,6 +146,8 @@ def test_a_litellm_without_a_needed_symbol_is_refused_before_anything_changes(
     assert f"LiteLLM {litellm_patches.litellm_version()}" in message
     assert named in message
     assert "Nothing was changed" in message
+    version = litellm_patches.litellm_version()
+    assert f'pip install "litellm{litellm_patches.SUPPORTED_LITELLM},<{version}"' in message
     assert litellm.LlamafileChatConfig is builtin["LlamafileChatConfig"]
     assert "llamafile" in litellm.openai_compatible_providers  # the built-in untouched, not half-patched
     if before is not None:
@@ -156,9 +158,10 @@ def test_the_pin_in_pyproject_is_the_range_routing_declares() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     core = [d for d in project["dependencies"] if re.match(r"litellm[<>=]", d)]
     assert core == [f"litellm{litellm_patches.SUPPORTED_LITELLM}"]
-    # The proxy extra may start higher (the proxy runs in the live tier only) but ends at the same release.
+    # One range everywhere: the proxy extra pins exactly what the package pins, and neither has a ceiling.
     proxy = [d for d in project["optional-dependencies"]["proxy"] if d.startswith("litellm[")]
-    assert len(proxy) == 1 and proxy[0].endswith(litellm_patches.SUPPORTED_LITELLM.split(",")[1])
+    assert proxy == [f"litellm[proxy]{litellm_patches.SUPPORTED_LITELLM}"]
+    assert "<" not in litellm_patches.SUPPORTED_LITELLM
 
 
 # -- which server token_counter asks ------------------------------------------------------------------

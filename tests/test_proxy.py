@@ -244,6 +244,23 @@ def test_required_tool_call_then_the_tool_result_is_answered(proxy: Proxy, model
     assert follow_up.finish_reason in ("stop", "length", "tool_calls")
 
 
+@pytest.mark.parametrize(("model", "roles"), [("smart", "chatml"), ("fast", "mistral")])
+def test_a_client_behind_the_proxy_sees_what_the_adapter_did(proxy: Proxy, model: str, roles: str) -> None:
+    raw = proxy.client().chat.completions.with_raw_response.create(
+        model=model,
+        messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": TASK}],
+        tools=TOOLS,
+        tool_choice="required",
+        max_tokens=64,
+        **GREEDY,
+    )
+    headers = {k.lower(): v for k, v in raw.headers.items() if "x-llamafile-" in k.lower()}
+    report = {k[k.index("x-llamafile-") + len("x-llamafile-") :]: v for k, v in headers.items()}
+    assert report["roles"].startswith(f"{roles} (")
+    assert report["tools"] == "2 tools as signatures in the system text"
+    assert report["constraint"].endswith("(tool_choice=required)")
+
+
 @pytest.mark.parametrize("model", ["smart", "fast"])
 def test_streamed_tool_call_equals_the_non_streamed_one(proxy: Proxy, model: str) -> None:
     client = proxy.client()

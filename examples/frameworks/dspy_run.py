@@ -33,9 +33,12 @@ def run(api_base: str, variant: str) -> str:
         answer: str = dspy.OutputField()
         tool_calls: dspy.ToolCalls = dspy.OutputField()
 
-    prediction = dspy.Predict(Faces)(question=TASK, tools=[dspy.Tool(count_faces)])
+    # DSPy 3.4's ToolCall.execute takes a list of its own `Tool`s (or a name -> function dict), not bare
+    # functions: it reads each one's `.name`.
+    tools = [dspy.Tool(count_faces)]
+    prediction = dspy.Predict(Faces)(question=TASK, tools=tools)
     for call in prediction.tool_calls.tool_calls if prediction.tool_calls else []:
-        call.execute(functions=[count_faces])
+        call.execute(functions=tools)
     return str(prediction.answer)
 
 

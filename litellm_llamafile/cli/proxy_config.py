@@ -188,7 +188,7 @@ def render_config(
     largest = max(counts.values())
     affine = routing == "conversation" and largest > 1
     lines = [
-        "# LiteLLM proxy config for llamafile / llama.cpp servers (python -m litellm_llamafile.proxy_config)",
+        "# LiteLLM proxy config for llamafile / llama.cpp servers (litellm-llamafile config)",
         "# Run: LITELLM_MASTER_KEY=sk-... litellm --config <this file> --host 127.0.0.1 --port 4000",
         *_model_list(items, counts, key_ref, max_tokens),
         "router_settings:",
@@ -364,9 +364,9 @@ def running_proxy(
         yield url, key
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m litellm_llamafile.proxy_config") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m litellm_llamafile.proxy_config",
+        prog=prog,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -15,9 +15,9 @@ from ..server.servers import SERVERS
 from ..server.template_facts import facts_flow, report
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m litellm_llamafile.template_facts") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m litellm_llamafile.template_facts",
+        prog=prog,
         description="Print what a server's template accepts.",
     )
     parser.add_argument("url", help="server root, e.g. http://127.0.0.1:8080")

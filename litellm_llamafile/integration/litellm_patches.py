@@ -37,9 +37,11 @@ if TYPE_CHECKING:
     from litellm.llms.llamafile.chat.transformation import LlamafileChatConfig
     from litellm.types.utils import ProviderSpecificModelInfo, TokenCountResponse
 
-# Proven by the replay tier on the floor and the ceiling (scripts/test-litellm-range); pyproject.toml
-# pins the same range (tests/test_routing.py keeps the two in step).
-SUPPORTED_LITELLM = ">=1.101,<1.111"
+# A floor and no upper bound: the replay tier passes on the floor and on the newest release, which CI checks
+# each run (scripts/test-litellm-range). pyproject.toml pins the same range for the package and its proxy
+# extra (tests/test_litellm_patches.py keeps them in step). A later release whose internals moved fails at
+# register() with UnsupportedLiteLLMError, naming its version and what to do.
+SUPPORTED_LITELLM = ">=1.101"
 
 
 # -- what the routing depends on ---------------------------------------------------------------------
@@ -187,8 +189,10 @@ def verify_litellm() -> None:
     others = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
     raise UnsupportedLiteLLMError(
         f"litellm-llamafile cannot route llamafile/ on LiteLLM {litellm_version()}: {spec} is missing"
-        f"{others}, needed because {patch.change}. Nothing was changed. Supported LiteLLM: "
-        f"{SUPPORTED_LITELLM}; check a release with `scripts/test-litellm-range <version>`."
+        f"{others}, needed because {patch.change}. Nothing was changed. What to do: install an earlier "
+        f'LiteLLM (`pip install "litellm{SUPPORTED_LITELLM},<{litellm_version()}"`) or a litellm-llamafile '
+        f"release that supports this one, and tell us which release broke it. (In a checkout, "
+        f"`scripts/test-litellm-range {litellm_version()}` runs the replay tier on it.)"
     )
 
 

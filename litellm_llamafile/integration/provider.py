@@ -12,6 +12,7 @@ from litellm.llms.custom_llm import CustomLLM
 from litellm.types.utils import EmbeddingResponse, ModelResponse
 
 from ..core.settings import LlamafileSettings, TemplateName, call_settings, split_call_options
+from ..flows.adapter_report import adapter_report, attach_report
 from ..flows.chat import Chunk, StreamTranslator, chat_flow, stream_call_flow
 from ..flows.chat_answer import build_model_response
 from ..flows.counting import request_count_flow
@@ -19,7 +20,7 @@ from ..flows.embeddings import build_embedding_response, embedding_flow, embeddi
 from ..flows.request import ChatRequest, RequestProfile, build_chat_request, profile_for
 from ..flows.text_completion import build_text_response, is_text_completion, text_completion_call
 from ..prompt.conversation import Conversation
-from ..prompt.roles import has_images
+from ..prompt.roles import has_images, strategy_for
 from ..server.probe import ServerInfo, images_refused
 from ..server.servers import Knowledge, Server, server_for
 from ..wire.protocol import Endpoint, Flow, HttpCall
@@ -68,7 +69,10 @@ class _Call:
             request, repair=self.settings.repair_retry, on_refused=plan[0].remember_reader_refuses
         )
         self.server.saw_reply(self.model, data.get("model"))  # another model answered: learn again
-        return build_model_response(data, request, model_response, self.model)
+        response = build_model_response(data, request, model_response, self.model)
+        report = adapter_report(request, strategy_for(plan[1].strategy), len(self.conversation.turns))
+        attach_report(response._hidden_params, report)
+        return response
 
     def stream_flow(self) -> Flow[tuple[HttpCall, StreamTranslator]]:
         if self.text:

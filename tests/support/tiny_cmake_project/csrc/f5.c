@@ -1,0 +1,1 @@
+int f5(void){return 5;}
