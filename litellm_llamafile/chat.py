@@ -15,7 +15,8 @@ from litellm.types.utils import Delta, GenericStreamingChunk, ModelResponseStrea
 
 from . import errors
 from .protocol import JSON, Endpoint, Flow, HttpCall
-from .streaming import StreamAssembler, argument_fragments
+from .reply_parts import CallDelta
+from .streaming import StreamAssembler
 from .transformation import (
     ChatRequest,
     chat_answer_from_text,
@@ -112,8 +113,9 @@ Chunk = GenericStreamingChunk | ModelResponseStream
 
 
 class StreamTranslator:
-    """Server SSE events -> LiteLLM GenericStreamingChunks: content as it is safe, then the tool calls
-    (one per chunk, arguments in fragments), then a final chunk with finish_reason and the server's usage.
+    """Server SSE events -> LiteLLM GenericStreamingChunks: content as it is safe, tool calls as they are
+    written (a call's first chunk has its id and name once it is certain, then its arguments in
+    fragments), then a final chunk with finish_reason and the server's usage.
 
     GenericStreamingChunk is the shape LiteLLM's stream wrapper fully supports for custom handlers
     (usage, including cached tokens, survives into the assembled response).
@@ -131,8 +133,9 @@ class StreamTranslator:
         self._text_events = request is None or request.text_route
         expect = request.expect if request else None
         self._assembler = StreamAssembler(
-            request.tool_names if request else frozenset(),
+            request.offered if request else (),
             parse_tools=bool(request and request.parses_tools),
+            forced=bool(request and request.tool_choice.forces_call),
             parse_reasoning=request is not None,
             starts_in_reasoning=bool(expect and expect.starts_in_reasoning),
             reply_prefix=expect.reply_prefix if expect else "",
@@ -204,7 +207,18 @@ class StreamTranslator:
             choice_text(choice, "delta", self._model, "reasoning_content") + self._assembler.take_reasoning()
         )
         chunks: list[Chunk] = [self._reasoning(reasoning)] if reasoning else []
-        return [*chunks, self._content(text)] if text else chunks
+        if text:
+            chunks.append(self._content(text))
+        return chunks + [self._call_chunk(d) for d in self._assembler.take_calls(self._id)]
+
+    def _call_chunk(self, delta: CallDelta) -> GenericStreamingChunk:
+        tool_use = ChatCompletionToolCallChunk(
+            id=delta.id,
+            type="function",
+            function=ChatCompletionToolCallFunctionChunk(name=delta.name, arguments=delta.arguments),
+            index=delta.index,
+        )
+        return self._chunk(tool_use=tool_use)
 
     def cut_off(self) -> None:
         """The reply ran out of the server's context mid-stream: it ends here, as a "length" reply."""
@@ -224,18 +238,7 @@ class StreamTranslator:
         chunks: list[Chunk] = [self._reasoning(end.reasoning)] if end.reasoning else []
         if end.content or self._logprobs:
             chunks.append(self._content(end.content))
-        for index, call in enumerate(end.tool_calls):
-            for number, piece in enumerate(argument_fragments(call.arguments)):
-                first = number == 0
-                tool_use = ChatCompletionToolCallChunk(
-                    id=call.id if first else None,
-                    type="function",
-                    function=ChatCompletionToolCallFunctionChunk(
-                        name=call.name if first else None, arguments=piece
-                    ),
-                    index=index,
-                )
-                chunks.append(self._chunk(tool_use=tool_use))
+        chunks.extend(self._call_chunk(delta) for delta in end.call_deltas)
         usage: Any = self._usage.model_dump(exclude_none=True) if self._usage is not None else None
         chunks.append(self._chunk(finish_reason=end.finish_reason, usage=usage))
         return chunks

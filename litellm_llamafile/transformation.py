@@ -32,6 +32,7 @@ from .grammar import (
     prose_or_call_grammar,
     thought_then_call_grammar,
 )
+from .offered import Offered
 from .parsing import ParsedReply, broken_call_reason, parse_tool_calls, split_reasoning, tool_names
 from .roles import (
     RoleStrategy,
@@ -144,6 +145,11 @@ class ChatRequest:
     @property
     def tool_names(self) -> frozenset[str]:
         return tool_names(self.tools) if self.parses_tools else frozenset()
+
+    @property
+    def offered(self) -> Offered:
+        """The offered tools with their parameter types, as the reply parser reads them."""
+        return Offered.of(self.tools) if self.parses_tools else Offered()
 
 
 def _tools_from(params: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], object]:
@@ -463,12 +469,13 @@ def parse_reply(text: str, request: ChatRequest, *, id_seed: str, server_reason:
         )
     return parse_tool_calls(
         text,
-        request.tool_names,
+        request.offered,
         id_seed=id_seed,
         truncated=server_reason == "length",
         starts_in_reasoning=expect.starts_in_reasoning,
         reply_prefix=expect.reply_prefix,
         opener_echoed=expect.opener_echoed,
+        forced=request.tool_choice.forces_call,
     )
 
 

@@ -60,15 +60,15 @@ def test_a_call_to_a_tool_nobody_offered_stays_text(writer: Writer) -> None:
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=IDS)
-def test_a_cut_off_reply_is_never_a_call(writer: Writer) -> None:
-    single = writer.render(CASES["single"])
-    for cut in range(1, len(single)):
-        assert parse(writer, single[:cut], truncated=True).tool_calls == (), cut
-    # Calls completed before the cut may stand (finish_reason stays "length"); the cut one never does.
-    parallel = writer.render(CASES["parallel"])
-    for cut in range(1, len(parallel)):
-        found = decoded(parse(writer, parallel[:cut], truncated=True))
-        assert found == CASES["parallel"][: len(found)] and len(found) < 2, cut
+@pytest.mark.parametrize("truncated", [True, False])
+def test_a_cut_off_call_is_never_a_call(writer: Writer, truncated: bool) -> None:
+    """Cut anywhere, whatever finish_reason says: the calls found are calls the whole reply makes, whole
+    (one closed before the cut stands), never a cut one."""
+    for case in ("single", "parallel", "nested_unicode"):
+        text = writer.render(CASES[case])
+        for cut in range(1, len(text)):
+            found = decoded(parse(writer, text[:cut], truncated=truncated))
+            assert found == CASES[case][: len(found)], (case, cut)
 
 
 def _stream(writer: Writer, text: str, cuts: list[int], reason: str) -> tuple[str, str, Calls, str]:
@@ -154,10 +154,11 @@ def test_template_or_prompt_says_the_reply_starts_inside_a_think_block() -> None
     assert expected_reply(None, "<|start_header_id|>assistant<|end_header_id|>\n\n>>>").reply_prefix == ">>>"
 
 
-def test_the_readme_table_of_families_is_the_one_the_code_has() -> None:
+def test_the_docs_table_of_families_is_the_one_the_code_has() -> None:
     root = Path(__file__).resolve().parent.parent
     spec = importlib.util.spec_from_file_location("families_table", root / "scripts" / "families_table.py")
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    assert script.families_table() in (root / "README.md").read_text()
+    assert script.families_table() in (root / "docs" / "families.md").read_text()
+    assert "docs/families.md" in (root / "README.md").read_text()

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from litellm_llamafile.parsing import parse_tool_calls, tool_names
-from litellm_llamafile.streaming import StreamAssembler, argument_fragments, final_finish_reason
+from litellm_llamafile.streaming import StreamAssembler, final_finish_reason
 from litellm_llamafile.tool_signatures import SIGNATURE_HEADER
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
@@ -132,12 +132,6 @@ def test_a_cut_off_stream_is_never_a_finished_call() -> None:
     end = assembler.finish("length")
     assert end.tool_calls == () and end.finish_reason == "length"
     assert end.content.startswith('{"name"')  # nothing lost
-
-
-def test_argument_fragments_rejoin_exactly() -> None:
-    arguments = json.dumps({"query": "é" * 100, "n": 3})
-    assert "".join(argument_fragments(arguments)) == arguments
-    assert argument_fragments("") == [""]
 
 
 def test_tool_names_reads_openai_tools_and_plain_names() -> None:

@@ -1,0 +1,152 @@
+
+"""Every current family's native tool-call format, read the way each reference writes it (the case corpus in
+tests/support/families): the right calls, content and reasoning; the same through a stream split at any
+point; and two safety properties in every case: a call cut off is never a call, and a `string` parameter
+comes back as the exact text written."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from litellm_llamafile.families import expected_reply
+from litellm_llamafile.parsing import ParsedReply, parse_tool_calls
+from litellm_llamafile.streaming import StreamAssembler
+
+from .support.families import FAMILY_MODULES, TOOLS, Case, all_cases
+from .support.families.common import GIVEN_BACK, STRING_PARAMETERS, Format
+
+CASES = all_cases()
+IDS = [c.id for c in CASES]
+WITH_CALLS = [c for c in CASES if c.calls]
+
+
+def parse(case: Case, text: str | None = None, *, truncated: bool | None = None) -> ParsedReply:
+    return parse_tool_calls(
+        case.text if text is None else text,
+        TOOLS,
+        id_seed="s",
+        truncated=case.truncated if truncated is None else truncated,
+        starts_in_reasoning=case.starts_in_reasoning,
+        reply_prefix=case.reply_prefix,
+        forced=case.forced,
+    )
+
+
+def decoded(reply: ParsedReply) -> list[tuple[str, Any]]:
+    return [(c.name, json.loads(c.arguments)) for c in reply.tool_calls]
+
+
+def test_every_family_has_at_least_25_cases() -> None:
+    counts = Counter(c.family for c in CASES)
+    assert min(counts.values()) >= 25, counts
+    assert len(counts) == sum(len(_formats(m)) for m in FAMILY_MODULES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_the_reply_parses_into_its_calls_content_and_reasoning(case: Case) -> None:
+    reply = parse(case)
+    assert decoded(reply) == [(n, a) for n, a in case.calls]
+    assert reply.reasoning == case.reasoning
+    if case.content == GIVEN_BACK:  # text that is not a call stays content, minus the family's markers
+        assert reply.content
+    else:
+        assert reply.content == case.content
+    for text in (reply.content or "", reply.reasoning or ""):
+        assert not [m for m in case.markers if m in text]
+
+
+def _streamed(case: Case, cuts: list[int]) -> tuple[Any, ...]:
+    """The message a client assembles from the stream, split at `cuts`: content, reasoning, the calls whose
+    arguments are valid JSON, finish_reason; and the announced calls whose arguments never closed."""
+    assembler = StreamAssembler(
+        TOOLS,
+        parse_tools=True,
+        starts_in_reasoning=case.starts_in_reasoning,
+        reply_prefix=case.reply_prefix,
+        forced=case.forced,
+    )
+    content, reasoning, calls = "", "", {}
+    previous = 0
+    for cut in [*cuts, len(case.text)]:
+        content += assembler.feed(case.text[previous:cut])
+        reasoning += assembler.take_reasoning()
+        for delta in assembler.take_calls("s"):
+            calls.setdefault(delta.index, [delta.id, delta.name, ""])[2] += delta.arguments
+        previous = cut
+    end = assembler.finish("length" if case.truncated else "stop", id_seed="s")
+    for delta in end.call_deltas:
+        calls.setdefault(delta.index, [delta.id, delta.name, ""])[2] += delta.arguments
+    whole = [tuple(c) for c in calls.values() if _is_json(c[2])]
+    broken = [tuple(c) for c in calls.values() if not _is_json(c[2])]
+    return content + end.content, reasoning + end.reasoning, whole, end.finish_reason, broken
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _whole(case: Case) -> tuple[Any, ...]:
+    reply = parse(case)
+    calls = [(c.id, c.name, c.arguments) for c in reply.tool_calls]
+    finish = "length" if case.truncated else ("tool_calls" if calls else "stop")
+    return reply.content or "", reply.reasoning or "", calls, finish
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_streamed_at_every_split_point_it_is_the_same_message(case: Case) -> None:
+    whole = _whole(case)
+    for cut in range(len(case.text) + 1):
+        streamed = _streamed(case, [cut])
+        assert streamed[:4] == whole, cut
+    one_by_one = _streamed(case, list(range(1, len(case.text))))
+    assert one_by_one[:4] == whole
+    # A call announced and then cut off never has arguments a client could run.
+    assert all(not _is_json(args) for _, _, args in one_by_one[4])
+
+
+@pytest.mark.parametrize("case", WITH_CALLS, ids=[c.id for c in WITH_CALLS])
+@pytest.mark.parametrize("truncated", [True, False], ids=["length", "stop"])
+def test_a_cut_off_call_is_never_a_call(case: Case, truncated: bool) -> None:
+    """Cut anywhere: the calls found are calls the whole reply makes, each whole; never a cut one. A reply
+    that stopped right after one of the family's ambiguous closing tags closed its call (GLM)."""
+    whole = [(n, a) for n, a in case.calls]
+    for cut in range(len(case.text)):
+        prefix = case.text[:cut]
+        found = decoded(parse(case, prefix, truncated=truncated))
+        if not truncated and prefix.rstrip().endswith(case.ambiguous_ends or ("\x00",)):
+            continue
+        assert found == whole[: len(found)], cut
+
+
+@pytest.mark.parametrize("case", WITH_CALLS, ids=[c.id for c in WITH_CALLS])
+def test_a_string_parameter_comes_back_as_the_exact_text(case: Case) -> None:
+    for (name, expected), call in zip(case.calls, parse(case).tool_calls, strict=True):
+        arguments = json.loads(call.arguments)
+        for key in STRING_PARAMETERS[name] & set(expected):
+            value = arguments[key]
+            assert isinstance(value, str) and value == expected[key], (name, key)
+
+
+def _formats(module: Any) -> list[Format]:
+    return [v for v in vars(module).values() if isinstance(v, Format)]
+
+
+FORMATS = [f for m in FAMILY_MODULES for f in _formats(m)]
+
+
+@pytest.mark.parametrize(
+    "fmt", [f for f in FORMATS if f.thinking_prompt or f.disabled_prompt], ids=lambda f: f.family
+)
+def test_the_generation_prompt_says_where_the_reply_starts(fmt: Format) -> None:
+    if fmt.thinking_prompt:
+        assert expected_reply(None, "...<|assistant|>" + fmt.thinking_prompt).starts_in_reasoning
+    if fmt.disabled_prompt:
+        assert not expected_reply(None, "...<|assistant|>" + fmt.disabled_prompt).starts_in_reasoning
