@@ -1,4 +1,3 @@
-
 """Every current family's native tool-call format, read the way each reference writes it (the case corpus in
 tests/support/families): the right calls, content and reasoning; the same through a stream split at any
 point; and two safety properties in every case: a call cut off is never a call, and a `string` parameter

@@ -1,8 +1,9 @@
 # ruff: noqa: RUF001, RUF002 - DeepSeek's special tokens are spelled with fullwidth bars
-"""DeepSeek V3.2 (`<｜DSML｜function_calls>`) and V4 / V4.1 (`<｜DSML｜tool_calls>`, deepseek-ai-DeepSeek-V4 and
-V4-Flash-0731 templates): DSML invokes with `string="true|false"` parameters, as the templates and
-DeepSeek's encoding_dsv32.py write them; a call ending the think block, as llama.cpp's DSML parser reads
-it; a self-closing invoke and one without parameters, as vLLM's DSML parsers read them."""
+"""DeepSeek V3.2 (`<｜DSML｜function_calls>`) and V4 / V4.1 (`<｜DSML｜tool_calls>`, deepseek-ai-
+DeepSeek-V4 and V4-Flash-0731 templates): DSML invokes with `string="true|false"`
+parameters, as the templates and DeepSeek's encoding_dsv32.py write them; a call ending the
+think block, as llama.cpp's DSML parser reads it; a self-closing invoke and one without
+parameters, as vLLM's DSML parsers read them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ DSML = "｜DSML｜"
 def _parameter(key: str, value: Any) -> str:
     if isinstance(value, str):
         return f'<{DSML}parameter name="{key}" string="true">{value}</{DSML}parameter>\n'
-    return f'<{DSML}parameter name="{key}" string="false">{json.dumps(value, ensure_ascii=False)}</{DSML}parameter>\n'
+    encoded = json.dumps(value, ensure_ascii=False)
+    return f'<{DSML}parameter name="{key}" string="false">{encoded}</{DSML}parameter>\n'
 
 
 def dsml(block: str) -> Any:
@@ -76,12 +78,16 @@ def cases() -> list[Case]:
         ),
         c2(
             "string_false_is_json",
-            f'<{DSML}function_calls>\n<{DSML}invoke name="get_weather">\n<{DSML}parameter name="extra" string="false">{{"a": [1]}}</{DSML}parameter>\n</{DSML}invoke>\n</{DSML}function_calls>',
+            f'<{DSML}function_calls>\n<{DSML}invoke name="get_weather">\n'
+            f'<{DSML}parameter name="extra" string="false">{{"a": [1]}}</{DSML}parameter>\n'
+            f"</{DSML}invoke>\n</{DSML}function_calls>",
             (("get_weather", {"extra": {"a": [1]}}),),
         ),
         c2(
             "schema_string_wins",
-            f'<{DSML}function_calls>\n<{DSML}invoke name="set_record">\n<{DSML}parameter name="label" string="false">3</{DSML}parameter>\n</{DSML}invoke>\n</{DSML}function_calls>',
+            f'<{DSML}function_calls>\n<{DSML}invoke name="set_record">\n'
+            f'<{DSML}parameter name="label" string="false">3</{DSML}parameter>\n'
+            f"</{DSML}invoke>\n</{DSML}function_calls>",
             (("set_record", {"label": "3"}),),
         ),
         c2("end_of_sentence_dropped", V3_2.render(WEATHER) + "<｜end▁of▁sentence｜>", WEATHER),

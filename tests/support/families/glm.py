@@ -1,7 +1,8 @@
-"""GLM 4.5 / 4.6 (`<tool_call>f\\n<arg_key>k</arg_key>\\n<arg_value>v</arg_value>\\n</tool_call>`, GLM-4.6.jinja)
-and GLM 4.7 / 5 (no newlines between the tags, thinking opened by the prompt and `</think>` when off,
-GLM-4.7-Flash.jinja); non-string values are JSON (`tojson`). GLM 4.7's missing last `</arg_value>`, and
-values that quote the format's own tags, as vLLM's glm47 parser and llama.cpp's tests read them."""
+"""GLM 4.5 / 4.6 (`<tool_call>f\\n<arg_key>k</arg_key>\\n<arg_value>v</arg_value>\\n</tool_call>`,
+GLM-4.6.jinja) and GLM 4.7 / 5 (no newlines between the tags, thinking opened by the prompt and `</think>`
+when off, GLM-4.7-Flash.jinja); non-string values are JSON (`tojson`). GLM 4.7's missing last
+`</arg_value>`, and values that quote the format's own tags, as vLLM's glm47 parser and llama.cpp's tests
+read them."""
 
 from __future__ import annotations
 
@@ -92,7 +93,8 @@ def cases() -> list[Case]:
         ),
         c(
             "undeclared_value_decoded",
-            "<tool_call>get_weather<arg_key>city</arg_key><arg_value>Rome</arg_value><arg_key>extra</arg_key><arg_value>[1, 2]</arg_value></tool_call>",
+            "<tool_call>get_weather<arg_key>city</arg_key><arg_value>Rome</arg_value>"
+            "<arg_key>extra</arg_key><arg_value>[1, 2]</arg_value></tool_call>",
             (("get_weather", {"city": "Rome", "extra": [1, 2]}),),
         ),
         c("thinking_off_then_reasoning_free_call", "</think>" + glm47(WEATHER), WEATHER),

@@ -13,10 +13,13 @@ from .common import WEATHER, Calls, Case, Format, scenarios
 ROLE = "<|start|>assistant"
 
 
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def harmony(calls: Calls) -> str:
     messages = [
-        f"<|channel|>commentary to=functions.{n} <|constrain|>json<|message|>{json.dumps(a, ensure_ascii=False)}"
-        for n, a in calls
+        f"<|channel|>commentary to=functions.{n} <|constrain|>json<|message|>{_json(a)}" for n, a in calls
     ]
     return ("<|call|>" + ROLE).join(messages)
 

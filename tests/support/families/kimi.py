@@ -13,9 +13,13 @@ from typing import Any
 from .common import WEATHER, Calls, Case, Format, scenarios
 
 
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def k2(calls: Calls) -> str:
     body = "".join(
-        f"<|tool_call_begin|>functions.{n}:{i}<|tool_call_argument_begin|>{json.dumps(a, ensure_ascii=False)}<|tool_call_end|>"
+        f"<|tool_call_begin|>functions.{n}:{i}<|tool_call_argument_begin|>{_json(a)}<|tool_call_end|>"
         for i, (n, a) in enumerate(calls)
     )
     return f"<|tool_calls_section_begin|>{body}<|tool_calls_section_end|>"
@@ -88,7 +92,9 @@ def cases() -> list[Case]:
         *scenarios(K2),
         c2(
             "noise_between_markers",
-            f"<|tool_calls_section_begin|> \n<|tool_call_begin|> functions.get_weather:0 <|tool_call_argument_begin|> {args} <|tool_call_end|>\n<|tool_calls_section_end|>",
+            f"<|tool_calls_section_begin|> \n<|tool_call_begin|> functions.get_weather:0 "
+            f"<|tool_call_argument_begin|> {args} <|tool_call_end|>\n"
+            f"<|tool_calls_section_end|>",
             WEATHER,
         ),
         c2(
@@ -103,7 +109,9 @@ def cases() -> list[Case]:
         ),
         c2(
             "call_ends_think_block",
-            f"<think>Need weather.<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>{args}<|tool_call_end|><|tool_calls_section_end|>",
+            f"<think>Need weather.<|tool_calls_section_begin|>"
+            f"<|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>{args}"
+            f"<|tool_call_end|><|tool_calls_section_end|>",
             WEATHER,
             reasoning="Need weather.",
         ),
@@ -120,7 +128,8 @@ def cases() -> list[Case]:
         ),
         c3(
             "thinking_then_response_then_tools",
-            "Paris it is.<|close|>think<|sep|><|open|>response<|sep|>Checking.<|close|>response<|sep|><|open|>tools<|sep|>"
+            "Paris it is.<|close|>think<|sep|><|open|>response<|sep|>Checking."
+            "<|close|>response<|sep|><|open|>tools<|sep|>"
             + _k3_call(1, "get_weather", {"city": "Paris"})
             + "<|close|>tools<|sep|><|close|>message<|sep|><|end_of_msg|>",
             WEATHER,
@@ -130,17 +139,23 @@ def cases() -> list[Case]:
         ),
         c3(
             "json_block_arguments",
-            f'<|close|>response<|sep|><|open|>tools<|sep|><|open|>call tool="get_weather" index="1"<|sep|><|open|>json type="object"<|sep|>{args}<|close|>json<|sep|><|close|>call<|sep|><|close|>tools<|sep|>',
+            f"<|close|>response<|sep|><|open|>tools<|sep|>"
+            f'<|open|>call tool="get_weather" index="1"<|sep|><|open|>json type="object"'
+            f"<|sep|>{args}<|close|>json<|sep|><|close|>call<|sep|><|close|>tools<|sep|>",
             WEATHER,
         ),
         c3(
             "escaped_attribute",
-            '<|open|>tools<|sep|><|open|>call tool="get_weather"<|sep|><|open|>argument key="city" type="string"<|sep|>"Q" &amp; A<|close|>argument<|sep|><|close|>call<|sep|><|close|>tools<|sep|>',
+            '<|open|>tools<|sep|><|open|>call tool="get_weather"<|sep|>'
+            '<|open|>argument key="city" type="string"<|sep|>"Q" &amp; A<|close|>argument'
+            "<|sep|><|close|>call<|sep|><|close|>tools<|sep|>",
             (("get_weather", {"city": '"Q" &amp; A'}),),
         ),
         c3(
             "type_attribute_when_undeclared",
-            '<|open|>tools<|sep|><|open|>call tool="get_weather"<|sep|><|open|>argument key="extra" type="number"<|sep|>7<|close|>argument<|sep|><|close|>call<|sep|><|close|>tools<|sep|>',
+            '<|open|>tools<|sep|><|open|>call tool="get_weather"<|sep|>'
+            '<|open|>argument key="extra" type="number"<|sep|>7<|close|>argument<|sep|>'
+            "<|close|>call<|sep|><|close|>tools<|sep|>",
             (("get_weather", {"extra": 7}),),
         ),
         c3(

@@ -1,6 +1,7 @@
-"""Llama 3.1 / 3.2 / 3.3 (bare `{"name", "parameters"}` JSON for custom tools and `<|python_tag|>tool.call(..)`
-for built-ins, meta-llama-Llama-3.x templates; `<|python_tag|>` JSON with `;` between calls, as llama.cpp's
-Llama 3.x parser reads it) and Llama 4 (pythonic `[f(a=1)]` lists, optionally in `<|python_start|>`)."""
+"""Llama 3.1 / 3.2 / 3.3 (bare `{"name", "parameters"}` JSON for custom tools and
+`<|python_tag|>tool.call(..)` for built-ins, meta-llama-Llama-3.x templates; `<|python_tag|>` JSON with
+`;` between calls, as llama.cpp's Llama 3.x parser reads it) and Llama 4 (pythonic `[f(a=1)]` lists,
+optionally in `<|python_start|>`)."""
 
 from __future__ import annotations
 

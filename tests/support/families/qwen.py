@@ -83,7 +83,8 @@ def cases() -> list[Case]:
         ),
         QWEN3.case(
             "openai_shape",
-            '<tool_call>\n{"type": "function", "function": {"name": "ping", "arguments": "{}"}}\n</tool_call>',
+            '<tool_call>\n{"type": "function", "function": {"name": "ping", "arguments": "{}"}}'
+            "\n</tool_call>",
             (("ping", {}),),
         ),
         # The first block never closed: its text is content (never read again for calls).
@@ -106,13 +107,17 @@ def cases() -> list[Case]:
         ),
         c5(
             "no_newlines_in_tags",
-            "<tool_call><function=write_file><parameter=path>/tmp/build.sh</parameter><parameter=content>echo hi</parameter></function></tool_call>",
+            "<tool_call><function=write_file><parameter=path>/tmp/build.sh</parameter>"
+            "<parameter=content>echo hi</parameter></function></tool_call>",
             (("write_file", {"path": "/tmp/build.sh", "content": "echo hi"}),),
         ),
         c5(
             "issue_repro_cut_at_stop",
-            "<tool_call><function=write_file><parameter=path>/tmp/build.sh</parameter><parameter=content>rm -rf /",
-            content="<function=write_file><parameter=path>/tmp/build.sh</parameter><parameter=content>rm -rf /",
+            "<tool_call><function=write_file><parameter=path>/tmp/build.sh</parameter>"
+            "<parameter=content>rm -rf /",
+            content=(
+                "<function=write_file><parameter=path>/tmp/build.sh</parameter><parameter=content>rm -rf /"
+            ),
         ),
         c5(
             "python_spelling_typed",
