@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from .offered import decoded
-from .readers import Markers, StepReader, TagPattern, expect, json_text, string_piece
+from .readers import StepReader, TagPattern, expect, json_text, markers, string_piece
 
 QUOTE = '<|"|>'
 CLOSER = "<tool_call|>"
@@ -15,7 +15,7 @@ MAX_DEPTH = 64  # deeper nesting is never a sane call
 _NAME = TagPattern(r"\s*call:([\w.\-]{1,128})\s*\{", "{")
 _BARE_KEY = TagPattern(r"\s*([^:{}\[\],<]{1,256}?)\s*:", ":")
 _BARE_END = re.compile(r"[,}\]]")
-_QUOTES = Markers((QUOTE,))
+_QUOTES = markers(QUOTE)
 
 
 class Gemma4Reader(StepReader):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from .json_readers import JsonArgs, JsonCalls
-from .readers import Markers, StepReader, TagPattern, expect, skip_space
+from .readers import StepReader, TagPattern, expect, markers, skip_space
 
 
 class JsonBlockReader(StepReader):
@@ -30,7 +30,7 @@ class JsonBlockReader(StepReader):
         **kwargs: object,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.closers = Markers((*closers, *ends_before)) if closers else None
+        self.closers = markers(*closers, *ends_before) if closers else None
         self.ends_before = ends_before
         self.optional = optional
         self.separator = separator
@@ -333,7 +333,7 @@ class KimiK2Reader(ArgsStep):
         self.section = section
         self.state = "between" if section else "head"
         self.after_args = "call_end"
-        self._ends = Markers((KIMI_CALL, *KIMI_SECTION_ENDS))
+        self._ends = markers(KIMI_CALL, *KIMI_SECTION_ENDS)
 
     def _between(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         m = self._ends.search(text, at)

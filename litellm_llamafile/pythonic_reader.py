@@ -5,9 +5,10 @@ closed. They are held until then: a Python literal is only known to be a whole c
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .call_shapes import Call, pythonic_calls
-from .readers import Markers, StepReader, alternation
+from .readers import StepReader, alternation, markers
 
 
 def pythonic_block(body: str, names: frozenset[str]) -> list[Call] | None:
@@ -30,6 +31,12 @@ def pythonic_block(body: str, names: frozenset[str]) -> list[Call] | None:
 _IN_QUOTE = {q: re.compile(r"[\\" + q + "]") for q in "'\""}
 
 
+@lru_cache(maxsize=16)
+def _outside(closers: tuple[str, ...]) -> re.Pattern[str]:
+    """Outside a string: a quote that opens one, or a closer."""
+    return re.compile("['\"]|" + alternation(closers).pattern)
+
+
 class PythonicReader(StepReader):
     """The block's text up to a closer outside quotes; `optional`: the closer is an end-of-generation
     token the server may not send, so the end of the reply closes the block (unless it was cut off)."""
@@ -38,8 +45,8 @@ class PythonicReader(StepReader):
         self, *args: object, closers: tuple[str, ...] = (), optional: bool = False, **kwargs: object
     ):
         super().__init__(*args, **kwargs)
-        self.closers = Markers(closers)
-        self._outside = re.compile("['\"]|" + alternation(closers).pattern)
+        self.closers = markers(*closers)
+        self._outside = _outside(closers)
         self.optional = optional
         self.quote = ""
         self.escaped = False

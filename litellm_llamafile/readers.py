@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Protocol
 
 from .offered import Offered, Types, holds_text, typed_value
@@ -144,7 +145,7 @@ class StepReader(Reader):
     def skip_to(self, *closers: str) -> None:
         """The block calls no offered tool: read up to its closer, then give all of it back (its special
         tokens stripped), so no marker of it reaches content."""
-        self._skip_markers = Markers(closers)
+        self._skip_markers = markers(*closers)
         self.state = "skip"
 
     def _skip(self, text: str, at: int, final: bool) -> tuple[int, bool]:
@@ -178,7 +179,8 @@ def alternation(markers: Iterable[str]) -> re.Pattern[str]:
 
 
 class Markers:
-    """A set of markers searched together, with the longest tail of a text that may start one."""
+    """A set of markers searched together, with the longest tail of a text that may start one. Build them
+    with `markers()`, which compiles each set once."""
 
     def __init__(self, markers: Iterable[str]) -> None:
         self.markers = tuple(sorted(set(markers), key=len, reverse=True))
@@ -197,6 +199,16 @@ class Markers:
         end = len(text) if end is None else end
         m = self._prefix.search(text[max(at, end - self.longest) : end])
         return end - (len(m.group()) if m is not None else 0)
+
+
+@lru_cache(maxsize=256)
+def _markers_of(markers: tuple[str, ...]) -> Markers:
+    return Markers(markers)
+
+
+def markers(*found: str) -> Markers:
+    """The marker set of these markers, compiled once per set."""
+    return _markers_of(tuple(sorted(set(found))))
 
 
 WHITESPACE = re.compile(r"\s*")

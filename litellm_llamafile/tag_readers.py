@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 
 from .json_readers import JsonArgs
-from .readers import ArgsWriter, Markers, StepReader, TagPattern, TagValue, expect, skip_space
+from .readers import ArgsWriter, StepReader, TagPattern, TagValue, expect, markers, skip_space
 
 MAX_SPACE_AFTER_CLOSER = 256  # past this much whitespace after a closing tag, the tag was value text
 
@@ -35,8 +35,8 @@ class TaggedReader(StepReader):
         self.writer = ArgsWriter(self)
         self.value: TagValue | None = None
         self.truncated = False
-        self._closers = Markers(rule[0] for rule in self.RULES)
-        self._rules = {closer: (Markers(follow), closes) for closer, follow, closes in self.RULES}
+        self._closers = markers(*(rule[0] for rule in self.RULES))
+        self._rules = {closer: (markers(*follow), closes) for closer, follow, closes in self.RULES}
 
     def start_call(self, name: str) -> bool:
         if name not in self.offered:

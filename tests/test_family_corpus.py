@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from litellm_llamafile.families import expected_reply
+from litellm_llamafile.offered import Offered
 from litellm_llamafile.parsing import ParsedReply, parse_tool_calls
 from litellm_llamafile.streaming import StreamAssembler
 
@@ -19,6 +20,7 @@ from .support.families import FAMILY_MODULES, TOOLS, Case, all_cases
 from .support.families.common import GIVEN_BACK, STRING_PARAMETERS, Format
 
 CASES = all_cases()
+OFFERED = Offered.of(TOOLS)  # the tools with their schemas, read once
 IDS = [c.id for c in CASES]
 WITH_CALLS = [c for c in CASES if c.calls]
 
@@ -26,7 +28,7 @@ WITH_CALLS = [c for c in CASES if c.calls]
 def parse(case: Case, text: str | None = None, *, truncated: bool | None = None) -> ParsedReply:
     return parse_tool_calls(
         case.text if text is None else text,
-        TOOLS,
+        OFFERED,
         id_seed="s",
         truncated=case.truncated if truncated is None else truncated,
         starts_in_reasoning=case.starts_in_reasoning,
@@ -62,7 +64,7 @@ def _streamed(case: Case, cuts: list[int]) -> tuple[Any, ...]:
     """The message a client assembles from the stream, split at `cuts`: content, reasoning, the calls whose
     arguments are valid JSON, finish_reason; and the announced calls whose arguments never closed."""
     assembler = StreamAssembler(
-        TOOLS,
+        OFFERED,
         parse_tools=True,
         starts_in_reasoning=case.starts_in_reasoning,
         reply_prefix=case.reply_prefix,
