@@ -151,3 +151,28 @@ def test_the_generation_prompt_says_where_the_reply_starts(fmt: Format) -> None:
         assert expected_reply(None, "...<|assistant|>" + fmt.thinking_prompt).starts_in_reasoning
     if fmt.disabled_prompt:
         assert not expected_reply(None, "...<|assistant|>" + fmt.disabled_prompt).starts_in_reasoning
+
+
+LONG = [c for c in CASES if c.name == "long_value" and c.streams]
+
+
+@pytest.mark.parametrize("case", LONG, ids=[c.id for c in LONG])
+def test_a_long_call_streams_its_arguments_as_they_are_written(case: Case) -> None:
+    """Fed about a token (3 characters) at a time: the call is announced within a few tokens of its name
+    (past the family's markup between the name and the arguments), and its long value streams: no more
+    than a few tokens pass between two argument deltas while it is written."""
+    assembler = StreamAssembler(OFFERED, parse_tools=True, forced=case.forced)
+    announced, deltas = -1, []
+    for at in range(0, len(case.text), 3):
+        assembler.feed(case.text[at : at + 3])
+        for delta in assembler.take_calls("s"):
+            if delta.name is not None:
+                announced = at
+            if delta.arguments:
+                deltas.append(at)
+    name_end = case.text.index("write_file") + len("write_file")
+    assert 0 <= announced <= name_end + 30
+    start, end = case.text.index("line 0"), case.text.index("line 39")
+    inside = [at for at in deltas if start <= at <= end]
+    assert inside[0] <= start + 6
+    assert max(b - a for a, b in zip(inside, inside[1:], strict=False)) <= 12

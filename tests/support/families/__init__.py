@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from . import deepseek, gemma, glm, gpt_oss, granite, kimi, llama, mistral, qwen
+from . import deepseek, forced, gemma, glm, gpt_oss, granite, kimi, llama, mistral, qwen
 from .common import TOOLS, Case
 
-FAMILY_MODULES = (qwen, llama, mistral, gemma, gpt_oss, glm, granite, kimi, deepseek)
+FAMILY_MODULES = (qwen, llama, mistral, gemma, gpt_oss, glm, granite, kimi, deepseek, forced)
 
 
 def all_cases() -> list[Case]:
