@@ -5,6 +5,7 @@ comes back as the exact text written."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from typing import Any
@@ -175,4 +176,4 @@ def test_a_long_call_streams_its_arguments_as_they_are_written(case: Case) -> No
     start, end = case.text.index("line 0"), case.text.index("line 39")
     inside = [at for at in deltas if start <= at <= end]
     assert inside[0] <= start + 6
-    assert max(b - a for a, b in zip(inside, inside[1:], strict=False)) <= 12
+    assert max(b - a for a, b in itertools.pairwise(inside)) <= 12

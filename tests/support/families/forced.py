@@ -1,5 +1,5 @@
-"""The adapter's own forced call: with `tool_choice` required or named, the constraint makes the reply one JSON
-call `{"name": f, "arguments": {...}}` or a list of them (tools.call_schema), maybe after a thought (the
+"""The adapter's own forced call: with `tool_choice` required or named, the constraint makes the reply one
+JSON call `{"name": f, "arguments": {...}}` or a list of them (tools.call_schema), maybe after a thought (the
 thought mode), and the reply is read as a call from its first character, so its arguments stream."""
 
 from __future__ import annotations
