@@ -15,9 +15,11 @@ first.
 The streaming path and the one-shot `parse_tool_calls` run the same code and read content, reasoning and
 calls through the same takes, so they agree for any chunking.
 
-A forced call (`forced`: the constraint makes the reply one JSON call or a list of them) is read as a
-block from its first character, so its arguments stream too; JSON calls in prose are held until they
-close, since only then are they known to be calls.
+A JSON call is read as a block from its first character, so its arguments stream too, where it is known
+to be a call attempt: anywhere at the top level of a forced reply (`forced`: the constraint makes it one
+JSON call or a list of them, maybe after a thought), and at the start of an `auto` reply (Llama 3.x's
+native format). Elsewhere JSON calls in prose are held until they close, since only then are they known
+to be calls.
 
 Guarantees: linear time (each character is looked at a bounded number of times, every block is read
 once, no string is rebuilt per piece), bounded nesting, and no exception escapes for any input text.
@@ -102,7 +104,6 @@ def tool_names(tools: Iterable[Any] | None) -> frozenset[str]:
 # -- the markers each mode looks for ------------------------------------------------------------------
 
 _BLOCKS = families_by_marker()
-_IMPLICIT = ("{", "[")  # a forced call's JSON, read as a block from its first character
 _THINK_CLOSES = tuple(
     sorted({c for closes in REASONING.values() for c in closes} | set(HARMONY_REASONING_CLOSES))
 )
@@ -115,9 +116,8 @@ def _markers(markers: tuple[str, ...]) -> tuple[Markers, dict[str, tuple[str, ..
     return Markers(markers), extended
 
 
-def _text_markers(forced: bool) -> tuple[Markers, dict[str, tuple[str, ...]]]:
-    base = (*_BLOCKS, *REASONING, *HARMONY_OPENERS, *DROPPED_MARKERS)
-    return _markers(tuple(dict.fromkeys((*base, *_IMPLICIT) if forced else base)))
+def _text_markers() -> tuple[Markers, dict[str, tuple[str, ...]]]:
+    return _markers(tuple(dict.fromkeys((*_BLOCKS, *REASONING, *HARMONY_OPENERS, *DROPPED_MARKERS))))
 
 
 _STRUCTURE = "{}[]\"'"
@@ -202,9 +202,10 @@ class ReplyScanner(ReplyParts):
         self._lead: str | None = "" if opener_echoed else None  # held until the echo is ruled in or out
         self._pending = ""  # text the marker pass has not classified yet
         self._mode = "text"  # text | reasoning | header | block
-        self.forced = forced and bool(self.offered)
-        self._text = _text_markers(self.forced)
+        self.forced = forced
+        self._text = _text_markers()
         self._shape = ProseShape()
+        self._content_started = False  # non-space content was read (a JSON call no longer opens the reply)
         self._reasoning: tuple[Markers, dict[str, tuple[str, ...]]] | None = None
         self._header_opener = ""
         self._header_searched = 0
@@ -295,27 +296,42 @@ class ReplyScanner(ReplyParts):
         shape = self._shape
         if shape.quote:
             stop = shape.string(pending, at, final)
-            self._to_json(pending[at:stop])
+            self._prose(pending[at:stop])
             return stop, stop < len(pending) or (final and not shape.quote)
         markers = self._text[0]
         s = _prose_pattern(markers).search(pending, at)
-        if s is not None and s.group() in _STRUCTURE and s.group() not in _IMPLICIT_IF(self):
+        if s is not None and s.group() in _STRUCTURE:
+            self._prose(pending[at : s.start()])
             if not final and s.start() >= markers.held(pending, at):
-                self._to_json(pending[at : s.start()])
                 return s.start(), False  # it may start a marker: wait
-            self._to_json(pending[at : s.end()])
+            opens = _opens_json_call(pending, s.start(), final) if self._implicit_call() else False
+            if opens is None:
+                return s.start(), False
+            if opens:
+                reader = JsonBlockReader(self, self.offered, "", weak=True, strip=())
+                reader.scan_given_back = True  # not a call: the JSON scanner reads it as prose JSON
+                self._start_block(reader)
+                return s.start(), True
+            self._prose(s.group())
             shape.see(s.group())
             return s.end(), True
         m, stop = self._find(self._text, pending, at, final)
-        self._to_json(pending[at:stop])
+        self._prose(pending[at:stop])
         if m is None:
             return stop, False
-        marker = m.group()
-        if marker in _IMPLICIT:
-            self._start_block(JsonBlockReader(self, self.offered, "", weak=True, strip=()))
-            return m.start(), True
-        self._open_marker(marker)
+        self._open_marker(m.group())
         return m.end(), True
+
+    def _implicit_call(self) -> bool:
+        """A JSON value here is read as a call from its first character: a forced reply's, or one that
+        opens an `auto` reply (Llama 3.x's native format is a bare JSON call); elsewhere in prose it is
+        held until it closes (json_scanner)."""
+        return bool(self.offered) and self._shape.depth == 0 and (self.forced or not self._content_started)
+
+    def _prose(self, text: str) -> None:
+        if text:
+            self._content_started = self._content_started or not text.isspace()
+            self._to_json(text)
 
     def _reasoning_step(self, pending: str, at: int, final: bool) -> tuple[int, bool]:
         assert self._reasoning is not None
@@ -400,12 +416,26 @@ class ReplyScanner(ReplyParts):
         if self._block_reasoning is not None:
             self._add_reasoning(text)
             self._back_to_reasoning = self._block_reasoning
+        elif self._reader is not None and self._reader.scan_given_back and not cut:
+            self._to_json(text)
         else:
             self._to_content_unscanned(text, cut=cut)
 
 
-def _IMPLICIT_IF(scanner: ReplyScanner) -> tuple[str, ...]:
-    return _IMPLICIT if scanner.forced else ()
+def _opens_json_call(text: str, at: int, final: bool) -> bool | None:
+    """Whether the bracket at `at` opens JSON a call may be: an object, or a list of objects (a list of
+    anything else, a pythonic `[f(a=1)]`, is left to the JSON scanner); None until that is known."""
+    if text[at] == "{":
+        return True
+    m = _SPACE.match(text, at + 1, at + 1 + _MAX_SPACE)
+    after = m.end() if m is not None else at + 1
+    if after == len(text):
+        return None if not final and after - at <= _MAX_SPACE else False
+    return text[after] == "{"
+
+
+_SPACE = re.compile(r"\s*")
+_MAX_SPACE = 64
 
 
 def _may_grow(longer: tuple[str, ...], text: str, start: int) -> bool:

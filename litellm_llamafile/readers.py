@@ -51,6 +51,7 @@ class Reader:
         self.strip = strip  # markers removed from text given back by a strong family
         self.done = False
         self.truncated = False  # the reply was cut off by max_tokens (set before the final read)
+        self.scan_given_back = False  # text given back is prose JSON to look at again (a bare JSON value)
         self.calls = 0  # calls closed in this block
         self._opened: list[int] = []  # announced, not closed yet
         self._complete: list[tuple[int, str]] = []  # complete, waiting for the closer: (index, held tail)

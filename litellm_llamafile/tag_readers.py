@@ -118,8 +118,8 @@ class TaggedReader(StepReader):
             return (not self.truncated) if final else None
         if any(text.startswith(f, after) for f in followers.markers):
             return True
-        rest = text[after:]
-        if not final and any(f.startswith(rest) for f in followers.markers):
+        rest = text[after : after + followers.longest]  # bounded: this runs at every closing tag
+        if not final and after + len(rest) == len(text) and any(f.startswith(rest) for f in followers.markers):
             return None
         return False
 
