@@ -42,7 +42,16 @@ CORPUS_ROLES = {
     "kimi_k3": "Kimi-K3",  # the server's own reply reader refuses SmolLM2's unconstrained text
     "gpt_oss": "openai-gpt-oss-120b",  # the server alone fails a plain chat
 }
-CANONICAL.update({role: f"http://{role}.llamafile.test:8080" for role in CORPUS_ROLES})
+# Templates whose generation prompts and native tool rendering the family-prompt tests read (the reply
+# formats themselves are checked by the case corpus, tests/support/families).
+PROMPT_ROLES = {
+    "qwen35": "Qwen3.5-4B",
+    "glm47": "GLM-4.7-Flash",
+    "dsv32": "deepseek-ai-DeepSeek-V3.2",
+    "dsv4": "deepseek-ai-DeepSeek-V4",
+}
+TEMPLATE_ROLES = {**CORPUS_ROLES, **PROMPT_ROLES}
+CANONICAL.update({role: f"http://{role}.llamafile.test:8080" for role in TEMPLATE_ROLES})
 
 
 class Servers:
@@ -60,10 +69,10 @@ class Servers:
             url = os.environ["LLAMAFILE_API_BASE"].rstrip("/").removesuffix("/v1")
             self.url_to_role[url] = role
             return url
-        if role in CORPUS_ROLES and role not in self._running:
+        if role in TEMPLATE_ROLES and role not in self._running:
             from .template_corpus import template_path  # live only: the corpus is unpacked on demand
 
-            template = template_path(CORPUS_ROLES[role])
+            template = template_path(TEMPLATE_ROLES[role])
             server = EmbeddedServer(
                 ctx_size=2048, slots=1, extra_args=["--chat-template-file", str(template)]
             )
