@@ -48,6 +48,7 @@ FAMILIES = [
     ("glm47", "glm", GLM47, "enable_thinking"),
     ("dsv32", "deepseek_v3_2", V3_2, "enable_thinking"),
     ("dsv4", "deepseek_v4", V4, "enable_thinking"),
+    ("dsv41", "deepseek_v4", V4, "enable_thinking"),
     ("kimi_k3", "kimi_k3", K3, "thinking"),
     ("gemma4", "gemma4", GEMMA4, "enable_thinking"),
 ]

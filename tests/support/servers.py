@@ -49,6 +49,7 @@ PROMPT_ROLES = {
     "glm47": "GLM-4.7-Flash",
     "dsv32": "deepseek-ai-DeepSeek-V3.2",
     "dsv4": "deepseek-ai-DeepSeek-V4",
+    "dsv41": "deepseek-ai-DeepSeek-V4-Flash-0731",
 }
 TEMPLATE_ROLES = {**CORPUS_ROLES, **PROMPT_ROLES}
 CANONICAL.update({role: f"http://{role}.llamafile.test:8080" for role in TEMPLATE_ROLES})

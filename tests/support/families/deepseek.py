@@ -36,6 +36,44 @@ def dsml(block: str) -> Any:
 
 
 MARKERS = (DSML, "<think>", "</think>", "<｜end▁of▁sentence｜>")
+CALLS_BEGIN, CALLS_END = "<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>"
+CALL_BEGIN, CALL_END, SEP = "<｜tool▁call▁begin｜>", "<｜tool▁call▁end｜>", "<｜tool▁sep｜>"
+
+
+def v3_1(calls: Calls) -> str:
+    """deepseek-ai-DeepSeek-V3.1.jinja: `name<｜tool▁sep｜>{json}` per call."""
+    items = "".join(f"{CALL_BEGIN}{n}{SEP}{json.dumps(a, ensure_ascii=False)}{CALL_END}" for n, a in calls)
+    return f"{CALLS_BEGIN}{items}{CALLS_END}"
+
+
+def r1(calls: Calls) -> str:
+    """DeepSeek V3 / R1 (llama-cpp-deepseek-r1.jinja): `function<｜tool▁sep｜>name` and a ```json fence."""
+    items = "".join(
+        f"{CALL_BEGIN}function{SEP}{n}\n```json\n{json.dumps(a, ensure_ascii=False)}\n```{CALL_END}"
+        for n, a in calls
+    )
+    return f"{CALLS_BEGIN}{items}{CALLS_END}"
+
+
+V3_MARKERS = ("<｜tool▁", "<think>", "</think>", "<｜end▁of▁sentence｜>")
+V3_1 = Format(
+    "deepseek_v3_1",
+    v3_1,
+    markers=V3_MARKERS,
+    own_markers=(CALL_END, CALLS_END, SEP),
+    think=lambda text: f"<think>{text}</think>",
+    thinking_prompt="<think>",
+    disabled_prompt="<think></think>",
+    disabled_echo="<think></think>",
+)
+R1 = Format(
+    "deepseek_r1",
+    r1,
+    markers=V3_MARKERS,
+    own_markers=(CALL_END, "```", CALLS_END),
+    think=lambda text: f"<think>\n{text}\n</think>\n\n",
+    thinking_prompt="<think>\n",
+)
 V3_2 = Format(
     "deepseek_v3_2",
     dsml("function_calls"),
@@ -100,4 +138,14 @@ def cases() -> list[Case]:
             reasoning="Need it.",
             starts_in_reasoning=True,
         ),
+        *scenarios(V3_1),
+        V3_1.case(
+            "reasoning_content_then_calls",
+            "REASONING</think>CONTENT" + v3_1(WEATHER),
+            WEATHER,
+            content="CONTENT",
+            reasoning="REASONING",
+            starts_in_reasoning=True,
+        ),
+        *scenarios(R1),
     ]
