@@ -17,10 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from .schemas import FORMAT_LENGTHS, resolved
+from .schemas import FORMAT_LENGTHS, WRITABLE, SchemaError, resolved, type_names
 from .tools import MAX_ARRAY_ITEMS, MAX_STRING_LENGTH, bounded
 
 MAX_LISTED_INTEGERS = 256
+_NAME_CHARS = 48
 
 _BASE_RULES = {
     # At most one space between JSON tokens: a small model under a grammar otherwise pads with newlines
@@ -49,17 +50,24 @@ def literal(text: str) -> str:
 
 
 class _Builder:
+    """One grammar being written. Every subschema is visited once and every rule body written once (an
+    identical body reuses its rule), so the grammar is linear in the schema."""
+
     def __init__(self) -> None:
         self.rules: dict[str, str] = dict(_BASE_RULES)
+        self._names = {body: name for name, body in _BASE_RULES.items()}
         self._count = 0
 
     def rule(self, body: str, hint: str = "r") -> str:
-        for name, existing in self.rules.items():
-            if existing == body:
-                return name
-        self._count += 1
-        name = f"{re.sub(r'[^a-z0-9]+', '-', hint.lower()).strip('-') or 'r'}-{self._count}"
-        self.rules[name] = body
+        name = self._names.get(body)
+        if name is None:
+            self._count += 1
+            # A rule is named by its path in the schema, cut to its last characters: a deep path would
+            # otherwise make every name as long as the nesting, and the grammar quadratic in it.
+            path = re.sub(r"[^a-z0-9]+", "-", hint.lower()).strip("-")[-_NAME_CHARS:].strip("-")
+            name = f"{path or 'r'}-{self._count}"
+            self.rules[name] = body
+            self._names[body] = name
         return name
 
     def schema(self, schema: object, hint: str = "v") -> str:
@@ -75,9 +83,10 @@ class _Builder:
             if isinstance(schema.get(key), list) and schema[key]:
                 options = " | ".join(self.schema(s, hint) for s in schema[key])
                 return self.rule(options, hint)
-        kind = schema.get("type")
-        if isinstance(kind, list):
-            return self.rule(" | ".join(self.schema({**schema, "type": k}, hint) for k in kind), hint)
+        kinds = type_names(schema)
+        if len(kinds) > 1:  # each type reads only its own keywords: no subschema is walked twice
+            return self.rule(" | ".join(self.schema({**schema, "type": k}, hint) for k in kinds), hint)
+        kind = kinds[0] if kinds else None
         if kind == "object" or (kind is None and "properties" in schema):
             return self._object(schema, hint)
         if kind == "array":
@@ -111,8 +120,6 @@ class _Builder:
             return self.rule(" | ".join(literal(str(v)) for v in range(low, high + 1)), f"{hint}-int")
         if low == 0 and high is None:
             return self.rule("[0-9] | [1-9] [0-9]{0,15}", f"{hint}-nonneg")
-        if low is not None and high is not None and low > high:
-            return "integer"  # no integer fits: left to the caller's own schema to reject
         return self.rule(_signed_range(low, high, fraction=None), f"{hint}-int")
 
     def _number(self, schema: Mapping[str, Any], hint: str) -> str:
@@ -129,30 +136,52 @@ class _Builder:
         if bounds.low is not None and bounds.high is not None and bounds.low >= bounds.high:
             if bounds.low == bounds.high and not (bounds.low_open or bounds.high_open):
                 return self.rule(literal(str(bounds.low)), f"{hint}-num")
-            return "number"  # nothing fits: left to the caller's own schema to reject
+            raise SchemaError(f"no number lies between the bounds {bounds.low}..{bounds.high}")
         return self.rule(_number_range(bounds), f"{hint}-num")
 
     def _object(self, schema: Mapping[str, Any], hint: str) -> str:
+        """Listed members (required ones in order, then the optional ones, each at most once), and
+        after them extra keys only where `additionalProperties` admits them (true or a schema)."""
         properties = schema.get("properties")
         if not isinstance(properties, Mapping) or not properties:
             return self._map(schema, hint)
         required = [k for k in properties if k in set(schema.get("required") or ())]
         optional = [k for k in properties if k not in required]
+        members = {
+            name: f'{literal(json.dumps(name))} ws ":" ws {self.schema(properties[name], f"{hint}-{name}")}'
+            for name in properties
+        }
+        pair = self._extra_pair(schema, hint)
+        extras = f' ( ws "," ws {pair} ){{0,{MAX_ARRAY_ITEMS}}}' if pair else ""
+        body = ' ws "," ws '.join(members[name] for name in required)
+        if optional and required:
+            body += " " + " ".join(f'( ws "," ws {members[name]} )?' for name in optional)
+        elif optional:
+            # No required member: one alternative per possible first member, the members after it
+            # optional. The optional tails are chained rules, so the grammar stays linear in the members.
+            tail = ""
+            heads: list[str] = []
+            for name in reversed(optional):
+                heads.append(f"{members[name]} {tail}".strip())
+                tail = self.rule(f'( ws "," ws {members[name]} )? {tail}'.strip(), f"{hint}-rest")
+            first = " | ".join(reversed(heads))
+            if pair:  # or only extra keys
+                first = f'( {first} ){extras} | {pair} ( ws "," ws {pair} ){{0,{MAX_ARRAY_ITEMS - 1}}}'
+                extras = ""
+            body = f"( {first} )?"
+        return self.rule(f'"{{" ws {body}{extras} ws "}}"', hint)
 
-        def member(name: str) -> str:
-            return f'{literal(json.dumps(name))} ws ":" ws {self.schema(properties[name], f"{hint}-{name}")}'
-
-        parts = [member(name) for name in required]
-        body = ' ws "," ws '.join(parts)
-        if optional:
-            tails = [f'( ws "," ws {member(name)} )?' for name in optional]
-            if parts:
-                body = f"{body} {' '.join(tails)}"
-            else:
-                # No required member: one alternative per possible first member, the rest optional.
-                heads = [" ".join([member(name), *(tails[i + 1 :])]) for i, name in enumerate(optional)]
-                body = f"( {' | '.join(heads)} )?"
-        return self.rule(f'"{{" ws {body} ws "}}"', hint)
+    def _extra_pair(self, schema: Mapping[str, Any], hint: str) -> str | None:
+        """The rule of one key the members do not list, with its value: any key and any value for
+        `additionalProperties: true`, typed ones for a schema; None when no such key is admitted."""
+        extra = schema.get("additionalProperties")
+        if extra is True:
+            return self.rule('string ws ":" ws value', f"{hint}-pair")
+        if not isinstance(extra, Mapping):
+            return None
+        names = schema.get("propertyNames")
+        key = self.schema({**(names if isinstance(names, Mapping) else {}), "type": "string"}, f"{hint}-key")
+        return self.rule(f'{key} ws ":" ws {self.schema(extra, f"{hint}-extra")}', f"{hint}-pair")
 
     def _map(self, schema: Mapping[str, Any], hint: str) -> str:
         """An object without listed members: empty when additionalProperties is false, typed keys
@@ -160,11 +189,9 @@ class _Builder:
         extra = schema.get("additionalProperties")
         if extra is False:
             return self.rule('"{" ws "}"', f"{hint}-empty")
-        if not isinstance(extra, Mapping):
+        pair = self._extra_pair(schema, hint) if isinstance(extra, Mapping) else None
+        if pair is None:
             return "object"
-        names = schema.get("propertyNames")
-        key = self.schema({**(names if isinstance(names, Mapping) else {}), "type": "string"}, f"{hint}-key")
-        pair = self.rule(f'{key} ws ":" ws {self.schema(extra, f"{hint}-extra")}', f"{hint}-pair")
         low = int(schema.get("minProperties", 0))
         high = int(schema.get("maxProperties", MAX_ARRAY_ITEMS))
         return self.rule(_repeated(pair, low, high, "{", "}"), hint)
@@ -194,13 +221,16 @@ class _Builder:
         if more > 0 and schema.get("items") is not False:
             item = self.schema(schema.get("items"), f"{hint}-item")
             tail = f' ( ws "," ws {item} ){{{max(low - len(heads), 0)},{more}}}'
-        # Built from the end: item i (and everything after it) is optional once i >= minItems.
-        body = tail
-        for i in range(len(heads) - 1, -1, -1):
-            step = heads[i] if i == 0 else f'ws "," ws {heads[i]}'
-            body = f"{step}{(' ' + body.strip()) if body.strip() else ''}"
+        # Item i (and everything after it) is optional once i >= minItems: nested groups, opened in
+        # order and closed together at the end (a list, so the text is linear in the items).
+        parts: list[str] = []
+        groups = 0
+        for i, head in enumerate(heads):
             if i >= low:
-                body = f"( {body} )?"
+                parts.append("(")
+                groups += 1
+            parts.append(head if i == 0 else f'ws "," ws {head}')
+        body = " ".join(parts) + tail + " )?" * groups
         return self.rule(f'"[" ws {body} ws "]"', hint)
 
     def render(self, root: str) -> str:
@@ -209,7 +239,7 @@ class _Builder:
         return "\n".join(lines) + "\n"
 
 
-_MAX_INTEGER = 10**16 - 1  # the integers the grammar writes have at most 16 digits
+_MAX_INTEGER = WRITABLE  # the integers the grammar writes have at most 16 digits
 _FRACTION = '"." [0-9]{1,16}'
 _NONZERO_FRACTION = '"." [0-9]{0,15} [1-9]'
 _NONNEG_NUMBER = f"([0-9] | [1-9] [0-9]{{0,15}}) ({_FRACTION})?"
@@ -242,7 +272,19 @@ def _integer_bounds(schema: Mapping[str, Any]) -> tuple[int | None, int | None]:
         highs.append(math.ceil(high) - 1 if exclusive else math.floor(high))
     if _is_number(high_open):
         highs.append(math.ceil(high_open) - 1)
-    return (max(lows) if lows else None), (min(highs) if highs else None)
+    return _writable((max(lows) if lows else None), (min(highs) if highs else None))
+
+
+def _writable(low: int | None, high: int | None) -> tuple[int | None, int | None]:
+    """Integral bounds within the 16 digits the grammar writes: a bound beyond them on the far side is
+    no bound; bounds that leave no writable integer are refused."""
+    if (low is not None and low > _MAX_INTEGER) or (high is not None and high < -_MAX_INTEGER):
+        raise SchemaError(f"bounds {low}..{high} leave no number of at most 16 digits")
+    if low is not None and high is not None and low > high:
+        raise SchemaError(f"no integer lies between the bounds {low}..{high}")
+    return (None if low is None or low < -_MAX_INTEGER else low), (
+        None if high is None or high > _MAX_INTEGER else high
+    )
 
 
 def _is_number(value: object) -> TypeGuard[float]:
@@ -316,6 +358,12 @@ def _number_bounds(schema: Mapping[str, Any]) -> _NumberBounds | None:
         else:
             return None
     (low, low_open), (high, high_open) = sides
+    if (low is not None and low > _MAX_INTEGER) or (high is not None and high < -_MAX_INTEGER):
+        raise SchemaError(f"bounds {low}..{high} leave no number of at most 16 digits")
+    if low is not None and low < -_MAX_INTEGER:
+        low, low_open = None, False
+    if high is not None and high > _MAX_INTEGER:
+        high, high_open = None, False
     return _NumberBounds(low, high, low_open, high_open)
 
 
@@ -355,7 +403,8 @@ def _repeated(element: str, low: int, high: int, opener: str, closer: str) -> st
 
 
 def grammar_for_schema(schema: Mapping[str, Any]) -> str:
-    """GBNF whose language is the JSON documents valid for `schema` (within the subset above)."""
+    """GBNF whose language is the JSON documents valid for `schema` (within the subset above). A schema
+    from a caller must have passed `schemas.checked` first (`tools.call_schema` does that)."""
     builder = _Builder()
     return builder.render(builder.schema(bounded(resolved(schema)), "root-value"))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from . import errors
 
@@ -67,6 +67,25 @@ class StreamMachine(Protocol[C]):
 def single(call: HttpCall) -> Flow[JSON]:
     """A flow of one request, whose answer is the result."""
     return (yield call)
+
+
+@dataclass(frozen=True, slots=True)
+class Step(Generic[T]):
+    """One step of a flow: the next call to make, or (`done`) its result."""
+
+    call: HttpCall | None = None
+    result: T | None = None
+    done: bool = False
+
+
+def step(flow: Flow[T], answer: JSON | None, failure: Exception | None) -> Step[T]:
+    """Resume `flow` with the last call's answer (None to start it) or its failure. A StopIteration
+    never leaves here: a driver may run this on a worker thread, and a Future refuses one."""
+    try:
+        call = flow.send(answer) if failure is None else flow.throw(failure)  # type: ignore[arg-type]
+    except StopIteration as done:
+        return Step(result=done.value, done=True)
+    return Step(call=call)
 
 
 def finished(flow: Flow[T]) -> T:

@@ -4,6 +4,7 @@ HTTP in transport."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -137,6 +138,8 @@ class _Call:
             expect=info.reply,
             native_tools=native_tools(self.settings, info),
             past_reader=self.server.reader_refuses,
+            limits=self.settings.schema_limits,
+            compiled=self.server.compiled,
         )
         pre_call: Callable[..., Any] | None = getattr(self.kwargs.get("logging_obj"), "pre_call", None)
         if pre_call is not None:  # the key is never handed to LiteLLM's logger
@@ -197,7 +200,7 @@ class LlamafileProvider(CustomLLM):
         return call.driver().run(call.completion_flow())
 
     async def acompletion(self, *_: Any, **kwargs: Any) -> ModelResponse:
-        call = _prepare(kwargs)
+        call = await asyncio.to_thread(_prepare, kwargs)  # the messages are checked off the event loop
         return await call.async_driver().run(call.completion_flow())
 
     def streaming(self, *_: Any, **kwargs: Any) -> Iterator[Chunk]:  # type: ignore[override]
@@ -208,7 +211,7 @@ class LlamafileProvider(CustomLLM):
     async def astreaming(  # type: ignore[override]
         self, *_: Any, **kwargs: Any
     ) -> AsyncIterator[Chunk]:
-        call = _prepare(kwargs)
+        call = await asyncio.to_thread(_prepare, kwargs)
         driver = call.async_driver()
         async for chunk in driver.astream(*(await driver.run(call.stream_flow()))):
             yield chunk

@@ -15,6 +15,7 @@ from .probe import ServerInfo, learn_flow, probe_flow
 from .protocol import Flow
 from .settings import LlamafileSettings
 from .tokens import TokenCache
+from .transformation import CompiledTools
 from .transport import AsyncDriver, Pools, SyncDriver
 
 
@@ -25,6 +26,7 @@ class Server:
     api_base: str
     pools: Pools = field(default_factory=Pools)
     tokens: TokenCache = field(default_factory=TokenCache)
+    compiled: CompiledTools = field(default_factory=CompiledTools)
     _info: ServerInfo | None = None
     _reader_refuses: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)

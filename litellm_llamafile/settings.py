@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -38,6 +39,21 @@ REQUEST_OPTIONS = frozenset(
     {"template", "tool_prompt", "constrain_auto", "thought_schema", "repair_retry", "slot_affinity"}
     | {"fair_share"}
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaLimits:
+    """The most work one schema (a tool's parameters, a thought or an answer schema) may cause. The
+    defaults are far above what agent frameworks and MCP servers send, and far below what stalls a proxy."""
+
+    depth: int = 64  # JSON nesting of the schema as sent (about half as many nested objects)
+    nodes: int = 20_000  # JSON values, counting what references and allOf merges create
+    alternatives: int = 256  # anyOf options one allOf merge may produce (a cross product)
+    constraint_bytes: int = 128 << 10  # the grammar or JSON schema sent for one request
+    prompt_bytes: int = 128 << 10  # the tool instructions written into the prompt
+
+
+DEFAULT_LIMITS = SchemaLimits()
 
 
 class TemplateName(StrEnum):
@@ -90,6 +106,23 @@ class LlamafileSettings(BaseModel):
         default=False,
         description="With no max_tokens, cap the reply at the slot's share of the context minus the prompt.",
     )
+    schema_max_depth: int = Field(
+        default=DEFAULT_LIMITS.depth,
+        gt=0,
+        description="Deepest JSON nesting of a tool, thought or answer schema.",
+    )
+    schema_max_nodes: int = Field(
+        default=DEFAULT_LIMITS.nodes, gt=0, description="Most values in one schema, references inlined."
+    )
+    schema_max_alternatives: int = Field(
+        default=DEFAULT_LIMITS.alternatives, gt=0, description="Most anyOf options one allOf merge may make."
+    )
+    constraint_max_bytes: int = Field(
+        default=DEFAULT_LIMITS.constraint_bytes, gt=0, description="Largest grammar or JSON schema sent."
+    )
+    tool_prompt_max_bytes: int = Field(
+        default=DEFAULT_LIMITS.prompt_bytes, gt=0, description="Longest tool instructions in the prompt."
+    )
     max_body_bytes: int = Field(default=64 << 20, gt=0, description="Largest answer body, decompressed.")
     max_line_bytes: int = Field(default=8 << 20, gt=0, description="Longest line of an event stream.")
 
@@ -136,6 +169,16 @@ class LlamafileSettings(BaseModel):
                 raise ValueError("api_key contains control characters")
             return value or None
         return value
+
+    @property
+    def schema_limits(self) -> SchemaLimits:
+        return SchemaLimits(
+            depth=self.schema_max_depth,
+            nodes=self.schema_max_nodes,
+            alternatives=self.schema_max_alternatives,
+            constraint_bytes=self.constraint_max_bytes,
+            prompt_bytes=self.tool_prompt_max_bytes,
+        )
 
     @property
     def public_base(self) -> str:

@@ -119,7 +119,8 @@ class TaggedReader(StepReader):
         if any(text.startswith(f, after) for f in followers.markers):
             return True
         rest = text[after : after + followers.longest]  # bounded: this runs at every closing tag
-        if not final and after + len(rest) == len(text) and any(f.startswith(rest) for f in followers.markers):
+        at_end = after + len(rest) == len(text)
+        if not final and at_end and any(f.startswith(rest) for f in followers.markers):
             return None
         return False
 

@@ -23,13 +23,13 @@ import json
 import logging
 import marshal
 import threading
-from collections import OrderedDict
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from . import errors
 from .families import NO_EXPECTATION
+from .lru import LRU
 from .probe import ServerInfo, chosen_template, native_tools
 from .protocol import Endpoint, Flow, HttpCall
 from .roles import image_count, text_of
@@ -50,35 +50,14 @@ CACHE_ENTRIES = 8192  # per server
 IMAGE_TOKENS = 576
 
 
-class _LRU:
-    def __init__(self, size: int) -> None:
-        self._data: OrderedDict[bytes, int] = OrderedDict()
-        self._size = size
-
-    def get(self, key: bytes) -> int | None:
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
-
-    def put(self, key: bytes, value: int) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self._size:
-            self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        self._data.clear()
-
-
 class TokenCache:
     """One server's counts: whole requests, prompt prefixes, and how its prompts may be segmented.
     Every read and write goes through the lock: async and threaded callers share a server."""
 
     def __init__(self, size: int = CACHE_ENTRIES) -> None:
         self._lock = threading.Lock()
-        self._requests = _LRU(size)  # whole request -> count
-        self._prefixes = _LRU(size)  # rolling hash of the first k segments -> their count
+        self._requests = LRU[int](size)  # whole request -> count
+        self._prefixes = LRU[int](size)  # rolling hash of the first k segments -> their count
         self.separators: tuple[str, ...] | None = None  # None: not learned yet
         self._verified = 0
         self._segmenting = True
@@ -213,6 +192,8 @@ def count_flow(
         template,
         expect=info.reply if info else NO_EXPECTATION,
         native_tools=native,
+        limits=settings.schema_limits,
+        compiled=server.compiled,
     )
     body = template_body(request)
     request_key = hashlib.blake2b(

@@ -7,12 +7,23 @@ same place in every request and the server's prompt cache keeps it (forcing is d
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .schemas import ANSWER_MAX_STRING, FORMAT_LENGTHS, MAX_REF_DEPTH, resolved
+from .schemas import (
+    ANSWER_MAX_STRING,
+    FORMAT_LENGTHS,
+    MAX_REF_DEPTH,
+    SchemaError,
+    checked,
+    closed,
+    resolution,
+    type_names,
+)
+from .settings import DEFAULT_LIMITS, SchemaLimits
 from .tool_signatures import signature_instructions
 
 ToolChoiceMode = Literal["none", "auto", "required", "named"]
@@ -68,11 +79,14 @@ def normalize_tool_choice(tool_choice: object, tools: Sequence[Mapping[str, Any]
     raise ValueError(f"unsupported tool_choice: {tool_choice!r}")
 
 
-def tool_instructions(tools: Sequence[Mapping[str, Any]]) -> str:
+def tool_instructions(tools: Sequence[Mapping[str, Any]], limits: SchemaLimits = DEFAULT_LIMITS) -> str:
     """The system-prompt block that tells the model which tools exist and how to call them: one
     TypeScript-like signature per tool (about half the tokens of a JSON schema line), then the JSON
-    answer the parser and the forced-call constraint expect."""
-    return signature_instructions([function_spec(tool) for tool in tools], INSTRUCTION_FOOTER)
+    answer the parser and the forced-call constraint expect. Raises SchemaError past
+    `limits.prompt_bytes`."""
+    return signature_instructions(
+        [function_spec(tool) for tool in tools], INSTRUCTION_FOOTER, limits.prompt_bytes
+    )
 
 
 def _arguments_value(arguments: object) -> object:
@@ -101,6 +115,22 @@ MAX_ARRAY_ITEMS = 16
 _STRING_LIMITERS = ("maxLength", "enum", "const", "pattern", "format")
 
 
+# The longest string and array a caller's own maxLength / maxItems may ask for: a grammar spells
+# `x{0,N}` as N rules in the server, and no reply is that long anyway.
+MAX_EXPLICIT_LENGTH = 8192
+MAX_EXPLICIT_ITEMS = 1024
+
+
+def _limit(schema: Mapping[str, Any], low_key: str, high_key: str, default: int, ceiling: int) -> int:
+    """The upper bound to write for `high_key`: the schema's own (at most `ceiling`), else `default`,
+    and never below the schema's lower bound."""
+    low = int(schema.get(low_key, 0))
+    if low > ceiling:
+        raise SchemaError(f"{low_key} {low} is above the {ceiling} a constraint can write")
+    high = schema.get(high_key)
+    return max(default, low) if high is None else min(int(high), ceiling)
+
+
 def bounded(schema: object, max_string: int = MAX_STRING_LENGTH, max_items: int = MAX_ARRAY_ITEMS) -> object:
     """A copy of a JSON schema where every string has a maxLength and every array a maxItems (and an
     object whose keys are typed by additionalProperties, a maxProperties and bounded key names)."""
@@ -109,16 +139,18 @@ def bounded(schema: object, max_string: int = MAX_STRING_LENGTH, max_items: int 
     if not isinstance(schema, Mapping):
         return schema
     out = {key: bounded(value, max_string, max_items) for key, value in schema.items()}
-    types = out.get("type")
-    type_set = set(types) if isinstance(types, list) else {types}
-    if "string" in type_set and not any(key in out for key in _STRING_LIMITERS):
-        out["maxLength"] = max_string
-    elif "string" in type_set and "maxLength" not in out and out.get("format", "date") not in FORMAT_LENGTHS:
-        out["maxLength"] = max_string  # a format no constraint spells (email, uri, ...) is only a string
-    if "array" in type_set and "maxItems" not in out:
-        out["maxItems"] = max_items
+    type_set = set(type_names(out))
+    if "string" in type_set and (
+        "maxLength" in out
+        or not any(key in out for key in _STRING_LIMITERS)
+        # a format no constraint spells (email, uri, ...) is only a string
+        or out.get("format", "date") not in FORMAT_LENGTHS
+    ):
+        out["maxLength"] = _limit(out, "minLength", "maxLength", max_string, MAX_EXPLICIT_LENGTH)
+    if "array" in type_set:
+        out["maxItems"] = _limit(out, "minItems", "maxItems", max_items, MAX_EXPLICIT_ITEMS)
     if isinstance(out.get("additionalProperties"), Mapping):
-        out.setdefault("maxProperties", max_items)
+        out["maxProperties"] = _limit(out, "minProperties", "maxProperties", max_items, MAX_EXPLICIT_ITEMS)
         out.setdefault("propertyNames", {"type": "string", "maxLength": max_string})
     return out
 
@@ -135,9 +167,10 @@ def worst_case_chars(schema: object, max_string: int = MAX_STRING_LENGTH) -> int
     options = schema.get("anyOf") or schema.get("oneOf")
     if isinstance(options, list) and options:
         return max(worst_case_chars(option, max_string) for option in options)
-    kind = schema.get("type")
-    if isinstance(kind, list) and kind:  # nullable and other unions: the longest of its types
-        return max(worst_case_chars({**schema, "type": k}, max_string) for k in kind)
+    kinds = type_names(schema)
+    if len(kinds) > 1:  # nullable and other unions: the longest of its types
+        return max(worst_case_chars({**schema, "type": k}, max_string) for k in kinds)
+    kind = kinds[0] if kinds else None
     if kind == "object" or "properties" in schema:
         return _object_worst_case(schema, max_string)
     if kind == "array":
@@ -162,48 +195,72 @@ def worst_case_chars(schema: object, max_string: int = MAX_STRING_LENGTH) -> int
 def _object_worst_case(schema: Mapping[str, Any], max_string: int) -> int:
     properties = schema.get("properties")
     extra = schema.get("additionalProperties")
-    if not isinstance(properties, Mapping) or not properties:
-        if extra is False:
-            return 2
-        if isinstance(extra, Mapping):  # typed extra keys, bounded by `bounded`
-            key = worst_case_chars(schema.get("propertyNames") or {"type": "string"}, max_string)
-            count = int(schema.get("maxProperties", MAX_ARRAY_ITEMS))
-            return 2 + count * (key + 4 + worst_case_chars(extra, max_string))
+    listed = properties if isinstance(properties, Mapping) else {}
+    members = sum(
+        len(json.dumps(key)) + 3 + worst_case_chars(value, max_string) for key, value in listed.items()
+    )
+    if extra is True:  # any extra keys (grammar: at most MAX_ARRAY_ITEMS after the members)
+        return 2 + members + MAX_ARRAY_ITEMS * (2 * max_string + 8)
+    if isinstance(extra, Mapping):  # typed extra keys, bounded by `bounded`
+        key = worst_case_chars(schema.get("propertyNames") or {"type": "string"}, max_string)
+        count = int(schema.get("maxProperties", MAX_ARRAY_ITEMS))
+        return 2 + members + count * (key + 4 + worst_case_chars(extra, max_string))
+    if not listed and extra is not False:  # a free-form object: one bounded value
         return max_string + 2
-    members = [
-        len(json.dumps(key)) + 3 + worst_case_chars(value, max_string) for key, value in properties.items()
-    ]
-    return 2 + sum(members)
+    return 2 + members
 
 
-def _fitted(schema: object, budget: int | None, max_string: int = MAX_STRING_LENGTH) -> object:
+def _fitted(
+    schema: object,
+    budget: int | None,
+    max_string: int = MAX_STRING_LENGTH,
+    limits: SchemaLimits = DEFAULT_LIMITS,
+    shape: Callable[[object], object] = lambda plain: plain,
+) -> object:
     """`bounded(resolved(schema))` with limits small enough that its worst case fits `budget` tokens, so
     a forced call ends within max_tokens instead of being cut off (which would be no call at all).
-    Strings shrink first, then arrays, then the depth of recursive references."""
+    Strings shrink first, then arrays, then the depth of recursive references. `shape` changes the
+    resolved schema first (`schemas.closed` for call arguments). Raises SchemaError for a schema no
+    constraint can honour or past `limits`."""
     if budget is not None and budget <= 0:
         budget = None  # llama.cpp's max_tokens -1 (or 0) means no limit, not a tiny one
+    checked(schema, limits)
     fitted: object = schema
     for depth in range(MAX_REF_DEPTH, 0, -1):
-        plain = resolved(schema, depth)
-        fitted, fits = _shrunk(plain, budget, max_string)
-        if fits or plain is schema:
+        plain, pruned = resolution(schema, depth, limits)
+        fitted, fits = _shrunk(shape(plain), budget, max_string)
+        if fits or not pruned:  # nothing recursive was cut: a smaller depth would give the same
             break
     return fitted
 
 
 def _shrunk(schema: object, budget: int | None, max_string: int) -> tuple[object, bool]:
-    """`bounded(schema)` shrunk to fit `budget`, and whether it does."""
-    max_items = MAX_ARRAY_ITEMS
-    fitted = bounded(schema, max_string, max_items)
-    while budget is not None and worst_case_chars(fitted, max_string) > budget:
-        if max_string > 8:
-            max_string //= 2
-        elif max_items > 1:
-            max_items //= 2
-        else:
-            return fitted, False  # the caller's own limits do not fit: nothing left to shrink
-        fitted = bounded(schema, max_string, max_items)
-    return fitted, True
+    """`bounded(schema)` shrunk to fit `budget`, and whether it does: the first of the shrink levels
+    (strings halved down to 8 characters, then arrays halved down to one item) whose worst case fits.
+    The worst case only falls from level to level, so a binary search finds it in a few passes."""
+    levels = [(max_string, MAX_ARRAY_ITEMS)]
+    while levels[-1][0] > 8:
+        levels.append((levels[-1][0] // 2, MAX_ARRAY_ITEMS))
+    while levels[-1][1] > 1:
+        levels.append((levels[-1][0], levels[-1][1] // 2))
+
+    def fitted(level: int) -> tuple[object, bool]:
+        strings, items = levels[level]
+        shaped = bounded(schema, strings, items)
+        return shaped, budget is None or worst_case_chars(shaped, strings) <= budget
+
+    first, fits = fitted(0)
+    if fits:
+        return first, True
+    last, fits = fitted(len(levels) - 1)
+    if not fits:
+        return last, False  # the caller's own limits do not fit: nothing left to shrink
+    low, high = 0, len(levels) - 1  # levels[low] does not fit, levels[high] does
+    while high - low > 1:
+        middle = (low + high) // 2
+        shaped, fits = fitted(middle)
+        low, high, last = (low, middle, shaped) if fits else (middle, high, last)
+    return last, True
 
 
 def call_schema(
@@ -212,22 +269,30 @@ def call_schema(
     *,
     parallel: bool = False,
     budget: int | None = None,
+    limits: SchemaLimits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     """JSON schema of a valid reply when a call is forced: one call object (or an array of them when
     parallel calls are allowed) whose `name` is an offered tool and whose `arguments` follow its schema,
-    with strings and arrays bounded so the reply always ends, within `budget` tokens when given."""
+    with strings and arrays bounded so the reply always ends, within `budget` tokens when given.
+    Raises SchemaError naming the tool whose parameters are refused."""
     if budget is not None and budget <= 0:
         budget = None  # llama.cpp's max_tokens -1 (or 0) means no limit, not a tiny one
     variants = []
-    for tool in tools:
+    for index, tool in enumerate(tools):
         name = tool_name(tool)
         if choice.mode == "named" and name != choice.name:
             continue
         overhead = len(json.dumps({"name": name, "arguments": None})) + 8
-        parameters = _fitted(
-            function_spec(tool).get("parameters") or {"type": "object", "properties": {}},
-            None if budget is None else max(budget - overhead, 1),
-        )
+        strict = function_spec(tool).get("strict") is True
+        try:
+            parameters = _fitted(
+                function_spec(tool).get("parameters") or {"type": "object", "properties": {}},
+                None if budget is None else max(budget - overhead, 1),
+                limits=limits,
+                shape=functools.partial(closed, strict=strict),
+            )
+        except SchemaError as error:
+            raise SchemaError(f"tools[{index}] ({name!r}) parameters: {error}") from None
         variants.append(
             {
                 "type": "object",
@@ -242,21 +307,31 @@ def call_schema(
     return single
 
 
-def answer_constraint(answer: Mapping[str, Any], budget: int | None = None) -> object:
+def answer_constraint(
+    answer: Mapping[str, Any], budget: int | None = None, limits: SchemaLimits = DEFAULT_LIMITS
+) -> object:
     """A response_format schema made usable as a constraint: references inlined, strings and arrays
     bounded (more loosely than call arguments: an answer may be prose) and fitted to `budget`."""
     if budget is not None and budget <= 0:
         budget = None
-    return _fitted(answer, budget, ANSWER_MAX_STRING)
+    try:
+        return _fitted(answer, budget, ANSWER_MAX_STRING, limits)
+    except SchemaError as error:
+        raise SchemaError(f"response_format schema: {error}") from None
 
 
-def thought_constraint(thought: Mapping[str, Any], budget: int | None = None) -> object:
+def thought_constraint(
+    thought: Mapping[str, Any], budget: int | None = None, limits: SchemaLimits = DEFAULT_LIMITS
+) -> object:
     """A thought schema (`llamafile_thought_schema`) made usable as a constraint: references inlined,
     strings and arrays bounded like call arguments, and fitted to `budget` so the call after it still
     ends within max_tokens."""
     if budget is not None and budget <= 0:
         budget = None
-    return _fitted(thought, budget)
+    try:
+        return _fitted(thought, budget, limits=limits)
+    except SchemaError as error:
+        raise SchemaError(f"llamafile_thought_schema: {error}") from None
 
 
 def call_or_answer_schema(call: Mapping[str, Any], answer: object) -> dict[str, Any]:

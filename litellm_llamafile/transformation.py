@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from litellm.exceptions import APIError
 from litellm.types.utils import (
@@ -32,6 +34,7 @@ from .grammar import (
     prose_or_call_grammar,
     thought_then_call_grammar,
 )
+from .lru import LRU
 from .offered import Offered
 from .parsing import ParsedReply, broken_call_reason, parse_tool_calls, split_reasoning, tool_names
 from .roles import (
@@ -44,8 +47,8 @@ from .roles import (
     text_of,
     to_text_turns,
 )
-from .schemas import answer_schema
-from .settings import TemplateName
+from .schemas import SchemaError, answer_schema, checked
+from .settings import DEFAULT_LIMITS, SchemaLimits, TemplateName
 from .streaming import final_finish_reason
 from .tools import (
     ToolChoice,
@@ -55,10 +58,12 @@ from .tools import (
     normalize_tool_choice,
     thought_constraint,
     tool_instructions,
+    tool_name,
     worst_case_chars,
 )
 
 ConstraintField = Literal["json_schema", "grammar"]
+T = TypeVar("T")
 
 # Parameters the adapter consumes itself; everything else is forwarded to the server as is
 # (llama.cpp accepts OpenAI's sampling fields plus its own: top_k, min_p, grammar, json_schema, ...).
@@ -78,16 +83,18 @@ def _thought_then_call(
     parallel: bool,
     budget: int | None,
     thought_schema: Mapping[str, Any] | None,
+    limits: SchemaLimits,
 ) -> str:
     """The thought mode's grammar: a prose thought (or JSON valid for `thought_schema`), then the call(s)
     `choice` allows. The thought takes at most half of max_tokens, the call the rest, so both end."""
     if thought_schema is None:
         room = None if budget is None else max(budget - THOUGHT_CHARS, 1)
-        call = call_schema(tools, choice, parallel=parallel, budget=room)
+        call = call_schema(tools, choice, parallel=parallel, budget=room, limits=limits)
         return thought_then_call_grammar(call, max_thought_chars=THOUGHT_CHARS)
-    thought = thought_constraint(thought_schema, None if budget is None else max(budget // 2, 1))
+    thought = thought_constraint(thought_schema, None if budget is None else max(budget // 2, 1), limits)
     room = None if budget is None else max(budget - worst_case_chars(thought) - 1, 1)
-    return json_thought_then_call_grammar(thought, call_schema(tools, choice, parallel=parallel, budget=room))
+    call = call_schema(tools, choice, parallel=parallel, budget=room, limits=limits)
+    return json_thought_then_call_grammar(thought, call)
 
 
 def _answer_schema(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -152,7 +159,7 @@ class ChatRequest:
         return Offered.of(self.tools) if self.parses_tools else Offered()
 
 
-def _tools_from(params: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], object]:
+def _tools_from(params: Mapping[str, Any], limits: SchemaLimits) -> tuple[list[Mapping[str, Any]], object]:
     tools = list(params.get("tools") or [])
     tool_choice = params.get("tool_choice")
     if not tools and params.get("functions"):  # legacy functions API
@@ -163,9 +170,25 @@ def _tools_from(params: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], obj
     for index, tool in enumerate(tools):
         if not isinstance(tool, Mapping) or not isinstance(tool.get("function", tool).get("name"), str):
             raise invalid_request(f"tools[{index}] is not a function tool with a name")
+        try:  # every offered schema, whatever the tool choice: it is sent or written into the prompt
+            checked(tool.get("function", tool).get("parameters"), limits)
+        except SchemaError as error:
+            raise SchemaError(f"tools[{index}] ({tool_name(tool)!r}) parameters: {error}") from None
     return tools, tool_choice
 
 
+def _schemas_refused_as_bad_requests(build: Callable[..., ChatRequest]) -> Callable[..., ChatRequest]:
+    @functools.wraps(build)
+    def wrapped(model: str, *args: Any, **kwargs: Any) -> ChatRequest:
+        try:
+            return build(model, *args, **kwargs)
+        except SchemaError as error:
+            raise invalid_request(f"schema refused: {error}", model) from None
+
+    return wrapped
+
+
+@_schemas_refused_as_bad_requests
 def build_chat_request(
     model: str,
     messages: Sequence[object] | Conversation,
@@ -180,6 +203,8 @@ def build_chat_request(
     expect: ReplyExpectation = NO_EXPECTATION,
     native_tools: bool = False,
     past_reader: bool = False,
+    limits: SchemaLimits = DEFAULT_LIMITS,
+    compiled: CompiledTools | None = None,
 ) -> ChatRequest:
     """LiteLLM call -> server request. `template` must be resolved (not AUTO).
 
@@ -191,8 +216,11 @@ def build_chat_request(
     `native_tools`: the chat template renders the offered tools (its own format) instead of the
     adapter's instructions (see ChatRequest.template_tools). `past_reader`: send it past the server's
     reply reader (ChatRequest.past_reader). Neither applies to a request with images.
+    A schema the constraint or the tool instructions cannot use, or one past `limits`, is the caller's
+    BadRequestError, raised before anything is sent.
     """
-    tools, raw_choice = _tools_from(params)
+    compiled = compiled or CompiledTools(size=4)
+    tools, raw_choice = _tools_from(params, limits)
     try:
         choice = normalize_tool_choice(raw_choice, tools)
     except ValueError as error:
@@ -203,7 +231,12 @@ def build_chat_request(
     # the chat endpoint and the generic instructions.
     text_ok = not has_images(conversation.turns)
     native = native_tools and bool(offered) and text_ok
-    wire = conversation.reshaped(template, tool_instructions(offered) if offered and not native else None)
+    instructions = (
+        compiled.get("instructions", (offered, limits), lambda: tool_instructions(offered, limits))
+        if offered and not native
+        else None
+    )
+    wire = conversation.reshaped(template, instructions)
 
     payload: dict[str, Any] = {k: v for k, v in params.items() if k not in _CONSUMED and v is not None}
     if "max_completion_tokens" in payload:
@@ -218,6 +251,8 @@ def build_chat_request(
         constrain_auto=constrain_auto,
         thought_schema=thought_schema,
         parallel=params.get("parallel_tool_calls") is True,
+        limits=limits,
+        compiled=compiled,
     )
     if expect.thinks:
         # The adapter reads every reply itself: llama-server's own reader for a thinking template's
@@ -257,6 +292,29 @@ def build_chat_request(
     )
 
 
+class CompiledTools:
+    """What compiling a request's tools cost, kept per server (`Server.compiled`): the instruction text of
+    a tool list, and the constraint for a tool list, tool choice and budget, each keyed by a hash of
+    everything it depends on. An agent sends the same tools every turn, so only its first turn pays.
+    Cached values are shared between requests and never mutated."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._lock = threading.Lock()
+        self._lru = LRU[Any](size)
+
+    def get(self, what: str, inputs: Sequence[object], make: Callable[[], T]) -> T:
+        text = json.dumps([what, *inputs], sort_keys=True, default=repr, ensure_ascii=False)
+        key = hashlib.blake2b(text.encode(), digest_size=20).digest()
+        with self._lock:
+            known = self._lru.get(key)
+        if known is not None:
+            return cast(T, known)
+        value = make()
+        with self._lock:
+            self._lru.put(key, value)
+        return value
+
+
 def _with_constraint(
     payload: dict[str, Any],
     offered: Sequence[Mapping[str, Any]],
@@ -266,58 +324,83 @@ def _with_constraint(
     constrain_auto: bool | str,
     thought_schema: Mapping[str, Any] | None,
     parallel: bool,
+    limits: SchemaLimits,
+    compiled: CompiledTools,
 ) -> dict[str, Any]:
-    """The payload with the sampling constraint the tool choice needs: a forced call (with or without a
-    thought before it), auto with the caller's response_format (call or answer), or constrained auto."""
-    payload = dict(payload)
+    """The payload with the sampling constraint the tool choice needs (see `_constraint_fields`), which
+    replaces a caller's own constraint."""
     budget = payload.get("max_tokens") if isinstance(payload.get("max_tokens"), int) else None
+    answer = _answer_schema(payload)
+    caller_constrained = any(k in payload for k in _CALLER_CONSTRAINTS)
+    inputs = (offered, choice, constraint, constrain_auto, thought_schema, parallel, limits, budget, answer)
+    added = compiled.get(
+        "constraint",
+        (*inputs, caller_constrained),
+        lambda: _constraint_fields(*inputs, caller_constrained=caller_constrained),
+    )
+    if not added:
+        return payload
+    return {**{k: v for k, v in payload.items() if k not in _CALLER_CONSTRAINTS}, **added}
+
+
+def _constraint_fields(
+    offered: Sequence[Mapping[str, Any]],
+    choice: ToolChoice,
+    constraint: ConstraintField,
+    constrain_auto: bool | str,
+    thought_schema: Mapping[str, Any] | None,
+    parallel: bool,
+    limits: SchemaLimits,
+    budget: int | None,
+    answer_format: Mapping[str, Any] | None,
+    *,
+    caller_constrained: bool,
+) -> dict[str, Any]:
+    """The constraint fields the tool choice needs: a forced call (with or without a thought before it),
+    auto with the caller's response_format (call or answer), or constrained auto; none otherwise.
+    Raises SchemaError when the constraint would pass `limits.constraint_bytes`."""
     thought_mode = constrain_auto == "thought" or thought_schema is not None
+
+    def calls() -> dict[str, Any]:
+        return call_schema(offered, choice, parallel=parallel, budget=budget, limits=limits)
+
+    def thought_then_call() -> str:
+        return _thought_then_call(
+            offered, choice, parallel=parallel, budget=budget, thought_schema=thought_schema, limits=limits
+        )
+
+    added: dict[str, Any] = {}
     if choice.forces_call and thought_mode:
         # No JSON schema spells text before a call: a grammar, which every server takes.
-        for key in _CALLER_CONSTRAINTS:
-            payload.pop(key, None)
-        payload["grammar"] = _thought_then_call(
-            offered, choice, parallel=parallel, budget=budget, thought_schema=thought_schema
-        )
+        added["grammar"] = thought_then_call()
     elif choice.forces_call:
         # Constrained sampling makes a forced call always valid; it overrides a caller's own constraint.
-        schema = call_schema(offered, choice, parallel=parallel, budget=budget)
-        for key in _CALLER_CONSTRAINTS:
-            payload.pop(key, None)
-        if constraint == "grammar":
-            payload["grammar"] = grammar_for_schema(schema)
-        else:
-            payload["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "tool_call", "schema": schema},
-            }
-    elif choice.mode == "auto" and _answer_schema(payload) is not None:
+        added = _schema_field(calls(), "tool_call", constraint)
+    elif choice.mode == "auto" and answer_format is not None:
         # OpenAI's semantics: the model may call a tool or give the structured answer, so the caller's
         # response_format becomes one alternative of the constraint instead of the whole of it.
-        answer = answer_constraint(_answer_schema(payload) or {}, budget)
-        payload.pop("response_format")
-        call = call_schema(offered, choice, parallel=parallel, budget=budget)
+        answer = answer_constraint(answer_format, budget, limits)
         if constraint == "grammar":
-            payload["grammar"] = call_or_answer_grammar(call, answer)
+            added["grammar"] = call_or_answer_grammar(calls(), answer)
         else:
-            payload["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "call_or_answer", "schema": call_or_answer_schema(call, answer)},
-            }
-    elif (
-        (constrain_auto or thought_mode)
-        and choice.mode == "auto"
-        and not any(k in payload for k in _CALLER_CONSTRAINTS)
-    ):
-        if thought_mode:  # a thought, then exactly one call (AutoGPT-style agents)
-            payload["grammar"] = _thought_then_call(
-                offered, choice, parallel=parallel, budget=budget, thought_schema=thought_schema
-            )
-        else:
-            payload["grammar"] = prose_or_call_grammar(
-                call_schema(offered, choice, parallel=parallel, budget=budget)
-            )
-    return payload
+            added = _schema_field(call_or_answer_schema(calls(), answer), "call_or_answer", "json_schema")
+    elif (constrain_auto or thought_mode) and choice.mode == "auto" and not caller_constrained:
+        # a thought, then exactly one call (AutoGPT-style agents); or prose or a call
+        added["grammar"] = thought_then_call() if thought_mode else prose_or_call_grammar(calls())
+    size = len(added["grammar"]) if "grammar" in added else len(json.dumps(added.get("response_format")))
+    if size > limits.constraint_bytes:
+        raise SchemaError(
+            f"the constraint for these tools would be {size} bytes, more than {limits.constraint_bytes} "
+            "(limit constraint_max_bytes)"
+        )
+    return added
+
+
+def _schema_field(schema: Mapping[str, Any], name: str, constraint: ConstraintField) -> dict[str, Any]:
+    """A constraint schema in the field the server honours: GBNF, or OpenAI's response_format."""
+    if constraint == "grammar":
+        return {"grammar": grammar_for_schema(schema)}
+    return {"response_format": {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}}
 
 
 def no_thinking(kwargs: object) -> dict[str, Any]:

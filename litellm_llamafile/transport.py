@@ -15,7 +15,7 @@ import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception_type, wait_exponential
@@ -36,6 +36,7 @@ from .protocol import (
     collected_events,
     is_event_stream,
     json_object,
+    step,
 )
 from .settings import LlamafileSettings
 
@@ -339,18 +340,15 @@ class SyncDriver(_Policy):
 
     def run(self, flow: Flow[T]) -> T:
         """Drive a flow to its end. A failed call is thrown into the flow, which may handle it."""
-        answer: JSON = {}
-        try:
-            call = next(flow)
-            while True:
-                failure: Exception | None = None
-                try:
-                    answer = self.send(call)
-                except Exception as error:  # thrown in outside this block: nothing chained to it
-                    failure = error
-                call = flow.send(answer) if failure is None else flow.throw(failure)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        answer: JSON | None = None
+        failure: Exception | None = None
+        while not (now := step(flow, answer, failure)).done:
+            answer, failure = None, None
+            try:
+                answer = self.send(cast(HttpCall, now.call))
+            except Exception as error:  # thrown in outside this block: nothing chained to it
+                failure = error
+        return cast(T, now.result)
 
     @contextmanager
     def events(self, call: HttpCall) -> Iterator[Iterator[JSON]]:
@@ -433,18 +431,18 @@ class AsyncDriver(_Policy):
         raise failure
 
     async def run(self, flow: Flow[T]) -> T:
-        answer: JSON = {}
-        try:
-            call = next(flow)
-            while True:
-                failure: Exception | None = None
-                try:
-                    answer = await self.send(call)
-                except Exception as error:  # thrown in outside this block: nothing chained to it
-                    failure = error
-                call = flow.send(answer) if failure is None else flow.throw(failure)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        """Drive a flow to its end, as SyncDriver.run does. The flow's own steps (building a request,
+        reading an answer: pure, but as large as the request) run on a worker thread, so the event loop
+        only waits on sockets and a large tool schema or history never holds up other requests."""
+        answer: JSON | None = None
+        failure: Exception | None = None
+        while not (now := await asyncio.to_thread(step, flow, answer, failure)).done:
+            answer, failure = None, None
+            try:
+                answer = await self.send(cast(HttpCall, now.call))
+            except Exception as error:  # thrown in outside this block: nothing chained to it
+                failure = error
+        return cast(T, now.result)
 
     @asynccontextmanager
     async def aevents(self, call: HttpCall) -> AsyncIterator[AsyncIterator[JSON]]:

@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from litellm_llamafile.proxy_config import render_config, running_proxy
 
 from .support.data import FINISH, SEARCH, SYSTEM, TASK
 from .support.fake_server import FaultyServer, answer_chat
+from .support.schemas import cross_product, nested_optional
 
 pytestmark = pytest.mark.live
 
@@ -430,3 +432,57 @@ def test_a_client_may_set_a_behaviour_option(proxy: Proxy) -> None:
         **GREEDY,
     )
     assert response.choices[0].finish_reason in ("stop", "length")
+
+
+# -- schemas built to stall the proxy ----------------------------------------------------------------------
+
+STALLING = {  # issue 24's reproductions, each refused with the limit it passed
+    "nesting": (nested_optional(100), "schema_max_depth"),
+    "cross product": (cross_product(5, 10), "schema_max_alternatives"),
+    "bounds": (
+        {"type": "object", "properties": {"n": {"type": "integer", "maximum": -(10**300)}}},
+        "16 digits",
+    ),
+}
+
+
+def test_schemas_built_to_stall_are_refused_while_the_proxy_stays_live(proxy: Proxy) -> None:
+    answered: list[tuple[int, float]] = []  # liveliness: status, seconds
+    done = threading.Event()
+
+    def liveliness() -> None:
+        with httpx.Client(timeout=60) as client:
+            while not done.is_set():
+                start = time.monotonic()
+                answered.append((client.get(f"{proxy.url}/health/liveliness").status_code, 0.0))
+                answered[-1] = (answered[-1][0], time.monotonic() - start)
+                time.sleep(0.01)
+
+    def ask(parameters: object) -> Any:
+        tool = {"type": "function", "function": {"name": "probe", "parameters": parameters}}
+        try:
+            return proxy.client(max_retries=0).chat.completions.create(
+                model="smart",
+                messages=[{"role": "user", "content": TASK}],
+                tools=[tool],
+                tool_choice="required",
+                max_tokens=48,
+                **GREEDY,
+            )
+        except BadRequestError as error:
+            return error
+
+    poller = threading.Thread(target=liveliness)
+    poller.start()
+    cases = [*(schema for schema, _ in STALLING.values()), nested_optional(30)]  # the last is accepted
+    with concurrent.futures.ThreadPoolExecutor(len(cases)) as pool:
+        results = list(pool.map(ask, cases))
+    done.set()
+    poller.join()
+    for (_, limit), result in zip(STALLING.values(), results, strict=False):
+        assert isinstance(result, BadRequestError) and limit in str(result), result
+    accepted = results[-1]
+    assert not isinstance(accepted, BadRequestError)
+    assert accepted.choices[0].message.tool_calls[0].function.name == "probe"
+    assert answered and all(status == 200 for status, _ in answered)
+    print(f"liveliness: {len(answered)} answers, longest {max(s for _, s in answered) * 1000:.0f} ms")

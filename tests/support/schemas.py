@@ -109,3 +109,54 @@ def valid_thought(content: str | None) -> bool:
     except ValueError:
         return False
     return True
+
+
+# -- schemas built to cost as much as possible (issue 24's reproductions) ------------------------------
+
+
+def nested_optional(depth: int) -> dict[str, Any]:
+    """Objects nested `depth` deep whose members are all optional (an exponential grammar, once)."""
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema, "b": {"type": "integer"}}}
+    return schema
+
+
+def nested_required(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}, "required": ["a"]}
+    return schema
+
+
+def type_lists(depth: int, repeat: int) -> dict[str, Any]:
+    """`type` lists repeating one name `repeat` times at every level (each used to be walked again)."""
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": ["object"] * repeat, "properties": {"a": schema}}
+    return schema
+
+
+def cross_product(parts: int, options: int) -> dict[str, Any]:
+    """allOf of `parts` anyOfs of `options` objects: options**parts alternatives once merged."""
+    return {
+        "allOf": [
+            {
+                "anyOf": [
+                    {"type": "object", "properties": {f"p{i}_{j}": {"type": "integer"}}}
+                    for j in range(options)
+                ]
+            }
+            for i in range(parts)
+        ]
+    }
+
+
+def reference_fan_out(refs: int, members: int) -> dict[str, Any]:
+    """`refs` members that all reference one definition of `members` members."""
+    definition = {"type": "object", "properties": {f"f{i}": {"type": "string"} for i in range(members)}}
+    return {
+        "type": "object",
+        "$defs": {"D": definition},
+        "properties": {f"r{i}": {"$ref": "#/$defs/D"} for i in range(refs)},
+    }
