@@ -84,8 +84,7 @@ def main() -> None:
         alone = fmt.family in ("forced_json", "llama3")
         text = fmt.render(call) if alone else "I will write the file.\n" + fmt.render(call)
         gap, total = longest_gap(assembler, tokens(text), forced=fmt.family == "forced_json")
-        held = "" if fmt.streams or fmt.family == "llama3" else " (pythonic: held until the list closes)"
-        print(f"{fmt.family:22} {total:7d} {gap:9d} tokens {gap / args.rate:7.1f} s{held}")
+        print(f"{fmt.family:22} {total:7d} {gap:9d} tokens {gap / args.rate:7.1f} s")
     print(
         "gap: the most tokens in a row after which the client got nothing (content, reasoning, call deltas)"
     )

@@ -148,7 +148,6 @@ class Family:
     in_reasoning: bool = False  # the opener may end a think block (the reference allows calls there)
     template_hints: tuple[str, ...] = ()  # substrings of a chat template that say "this family"
     templates: tuple[str, ...] = ()  # llama.cpp's models/templates that render this format natively
-    streams: bool = True  # arguments stream as written (pythonic ones are held until the block closes)
 
     @property
     def openers(self) -> tuple[str, ...]:
@@ -234,7 +233,6 @@ FAMILIES: tuple[Family, ...] = (
         partial(PythonicReader, closers=("<|python_end|>",), optional=True),
         "pythonic `[f(a=1), g()]` (also bare in prose)",
         template_hints=("<|python_start|>",),
-        streams=False,
     ),
     Family(
         "mistral",
@@ -313,7 +311,6 @@ FAMILIES: tuple[Family, ...] = (
         "pythonic `f(a=1)`, one call per line",
         weak=True,
         template_hints=("tool_code",),
-        streams=False,
     ),
     Family(
         "gemma4",

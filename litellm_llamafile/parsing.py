@@ -54,6 +54,7 @@ from .families import (
 from .json_families import HarmonyReader, JsonBlockReader
 from .json_scanner import MAX_DEPTH
 from .offered import Offered
+from .pythonic_reader import PythonicReader
 from .readers import Markers, Reader
 from .reply_parts import CallDelta, ReplyParts, call_id
 
@@ -304,12 +305,13 @@ class ReplyScanner(ReplyParts):
             self._prose(pending[at : s.start()])
             if not final and s.start() >= markers.held(pending, at):
                 return s.start(), False  # it may start a marker: wait
-            opens = _opens_json_call(pending, s.start(), final) if self._implicit_call() else False
+            opens = _opens_call(pending, s.start(), final, self.offered) if self._implicit_call() else ""
             if opens is None:
                 return s.start(), False
             if opens:
-                reader = JsonBlockReader(self, self.offered, "", weak=True, strip=())
-                reader.scan_given_back = True  # not a call: the JSON scanner reads it as prose JSON
+                kind = JsonBlockReader if opens == "json" else PythonicReader
+                reader = kind(self, self.offered, "", weak=True, strip=())
+                reader.scan_given_back = True  # not a call: the JSON scanner reads it as prose
                 self._start_block(reader)
                 return s.start(), True
             self._prose(s.group())
@@ -422,20 +424,30 @@ class ReplyScanner(ReplyParts):
             self._to_content_unscanned(text, cut=cut)
 
 
-def _opens_json_call(text: str, at: int, final: bool) -> bool | None:
-    """Whether the bracket at `at` opens JSON a call may be: an object, or a list of objects (a list of
-    anything else, a pythonic `[f(a=1)]`, is left to the JSON scanner); None until that is known."""
+def _opens_call(text: str, at: int, final: bool, offered: Offered) -> str | None:
+    """What the bracket at `at` opens: "json" (an object, or a list of objects), "pythonic" (a list whose
+    first item calls an offered tool, `[f(`), "" for anything else (left to the JSON scanner); None
+    until that is known."""
     if text[at] == "{":
-        return True
+        return "json"
     m = _SPACE.match(text, at + 1, at + 1 + _MAX_SPACE)
     after = m.end() if m is not None else at + 1
     if after == len(text):
-        return None if not final and after - at <= _MAX_SPACE else False
-    return text[after] == "{"
+        return None if not final and after - at <= _MAX_SPACE else ""
+    if text[after] == "{":
+        return "json"
+    name = _PYTHONIC_NAME.match(text, after, after + 160)
+    if name is None:
+        if not final and len(text) - after < 160 and _NAME_SO_FAR.fullmatch(text, after):
+            return None
+        return ""
+    return "pythonic" if name.group(1) in offered else ""
 
 
 _SPACE = re.compile(r"\s*")
 _MAX_SPACE = 64
+_PYTHONIC_NAME = re.compile(r"([A-Za-z_][\w.\-]{0,127}?)\s*\(")
+_NAME_SO_FAR = re.compile(r"[A-Za-z_][\w.\-]*\s*")
 
 
 def _may_grow(longer: tuple[str, ...], text: str, start: int) -> bool:

@@ -29,8 +29,7 @@ def _row(family: Family) -> str:
     rendered = ", ".join(family.templates) or "—"
     opens = " / ".join(_code(o) for o in family.openers)
     block = opens + (" … " + " / ".join(_code(c) for c in family.closes) if family.closes else " … its calls")
-    streams = "as written" if family.streams else "when the block closes"
-    cells = (family.name, family.models, detected, rendered, block, family.body, streams)
+    cells = (family.name, family.models, detected, rendered, block, family.body)
     return "| " + " | ".join(_cell(c) if i in (1, 5) else c for i, c in enumerate(cells)) + " |"
 
 
@@ -38,13 +37,13 @@ def families_table() -> str:
     rows = [
         BEGIN,
         "| family | models | detected when the template has | renders natively (llama.cpp templates) "
-        "| reply block | read as | arguments stream |",
-        "|---|---|---|---|---|---|---|",
+        "| reply block | read as |",
+        "|---|---|---|---|---|---|",
         *(_row(f) for f in FAMILIES),
         "| (reasoning) | thinking models | a think opener in the template | — | "
         + ", ".join(f"{_code(o)} … {_code(c[0])}" for o, c in REASONING.items())
         + " | `message.reasoning_content`; a call may end a `<think>` block"
-        " (Qwen3.5, GLM, DeepSeek, Kimi K2) | — |",
+        " (Qwen3.5, GLM, DeepSeek, Kimi K2) |",
         END,
     ]
     return "\n".join(rows)

@@ -102,7 +102,6 @@ class Case:
     forced: bool = False
     markers: tuple[str, ...] = ()  # the family's special tokens: never in content or reasoning
     ambiguous_ends: tuple[str, ...] = ()  # a reply cut right after these is a closed call (see Format)
-    streams: bool = True  # arguments stream as written (see Format)
 
     @property
     def id(self) -> str:
@@ -136,7 +135,6 @@ class Format:
     ambiguous_ends: tuple[str, ...] = ()
     separator: str = "\n"  # between prose and the calls
     one_structure: bool = False  # parallel calls are one list, which is a call only once it closes
-    streams: bool = True  # arguments stream as written (held: pythonic calls, JSON in prose)
     answer: Callable[[str], str] = str  # the final answer after a think block
 
     def case(self, name: str, text: str, calls: Calls = (), **kwargs: Any) -> Case:
@@ -148,7 +146,6 @@ class Format:
             reply_prefix=self.reply_prefix,
             markers=self.markers,
             ambiguous_ends=self.ambiguous_ends,
-            streams=self.streams,
             **kwargs,
         )
 

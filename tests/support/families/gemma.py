@@ -44,9 +44,7 @@ def _think(text: str) -> str:
     return f"<|channel>thought\n{text}\n<channel|>"
 
 
-GEMMA3 = Format(
-    "gemma3", gemma3, markers=(), own_markers=("```", "')", "tool_code"), one_structure=True, streams=False
-)
+GEMMA3 = Format("gemma3", gemma3, markers=(), own_markers=("```", "')", "tool_code"), one_structure=True)
 GEMMA4 = Format(
     "gemma4",
     gemma4,

@@ -54,7 +54,6 @@ LLAMA3 = Format(
     llama3,
     markers=("<|python_tag|>", "<|eom_id|>", "<|eot_id|>"),
     own_markers=("<|eom_id|>", "<|python_tag|>", "}"),
-    streams=False,
 )
 LLAMA3_TAG = Format(
     "llama3_python_tag", python_tag, markers=LLAMA3.markers, own_markers=("<|eom_id|>", "; ", '"}')
@@ -65,7 +64,6 @@ LLAMA4 = Format(
     markers=("<|python_start|>", "<|python_end|>"),
     own_markers=("<|python_end|>", "')]", "Martha's"),
     one_structure=True,
-    streams=False,
 )
 LLAMA4_BARE = Format(
     "llama4_bare",
@@ -73,7 +71,6 @@ LLAMA4_BARE = Format(
     markers=(),
     own_markers=("')]", "])", "Martha's"),
     one_structure=True,
-    streams=False,
 )
 
 
