@@ -18,71 +18,17 @@ _BARE_END = re.compile(r"[,}\]]")
 _QUOTES = markers(QUOTE)
 
 
-class Gemma4Reader(StepReader):
+class Gemma4Values(StepReader):
+    """Gemma 4's argument values written as JSON as they are read: `<|"|>` strings stream, bare words are
+    decoded once whole, objects and lists nest (`stack`); the structure's states are Gemma4Reader's."""
+
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.stack: list[list[object]] = []  # [kind "{" or "[", members written]
         self.bare: list[str] = []
-        self.state = "name"
 
     def emit(self, text: str) -> None:
         self.sink.call_text(text)
-
-    def _name(self, text: str, at: int, final: bool) -> tuple[int, bool]:
-        m = _NAME.at(text, at, final, limit=160)
-        if m is True:
-            return at, True
-        if m is False:
-            self.fail()
-            return at, False
-        if m.group(1) not in self.offered:
-            self.skip_to(CLOSER)
-            return self.take(m.group(), at)
-        self.open_call(m.group(1))
-        self.stack.append(["{", 0])
-        self.emit("{")
-        self.state = "member"
-        return self.take(m.group(), at)
-
-    def _member(self, text: str, at: int, final: bool) -> tuple[int, bool]:
-        """In an object: a key, a separator, or its end; in a list: an item, a separator, or its end."""
-        pos = self.space(text, at)
-        if pos == len(text):
-            return pos, True
-        kind = self.stack[-1][0]
-        c = text[pos]
-        if c == ",":
-            return self.take(",", pos)
-        if c in "}]":
-            return self._close(c, kind, pos)
-        if kind == "[":
-            self._separator()
-            self.state = "value"
-            return pos, False
-        return self._key(text, pos, final)
-
-    def _key(self, text: str, pos: int, final: bool) -> tuple[int, bool]:
-        quoted = expect(text, pos, QUOTE)
-        if quoted is None and not final:
-            return pos, True
-        if quoted:
-            end = text.find(QUOTE, pos + len(QUOTE), pos + 300)
-            colon = text.find(":", end) if end >= 0 else -1
-            if end < 0 or colon < 0 or text[end + len(QUOTE) : colon].strip():
-                return self._short(text, pos, final)
-            key, stop = text[pos + len(QUOTE) : end], colon + 1
-        else:
-            m = _BARE_KEY.at(text, pos, final, limit=300)
-            if isinstance(m, bool):
-                return self._wait_or_fail(m, pos)
-            key, stop = m.group(1).strip(), pos + m.end()
-        self._separator()
-        self.emit('"' + string_piece(key) + '": ')
-        self.state = "value"
-        return self.take(text[pos:stop], pos)
-
-    def _short(self, text: str, pos: int, final: bool) -> tuple[int, bool]:
-        return self._wait_or_fail(not final and len(text) - pos < 300, pos)
 
     def _wait_or_fail(self, wait: bool, pos: int) -> tuple[int, bool]:
         if wait:
@@ -160,6 +106,70 @@ class Gemma4Reader(StepReader):
         self.emit(json_text(value if ok else word) or "null")
         self.state = "member"
         return stop, False
+
+
+class Gemma4Reader(Gemma4Values):
+    """`<|tool_call>call:name{...}<tool_call|>`: the name, then the arguments object, then the closer."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.state = "name"
+
+    def _name(self, text: str, at: int, final: bool) -> tuple[int, bool]:
+        m = _NAME.at(text, at, final, limit=160)
+        if m is True:
+            return at, True
+        if m is False:
+            self.fail()
+            return at, False
+        if m.group(1) not in self.offered:
+            self.skip_to(CLOSER)
+            return self.take(m.group(), at)
+        self.open_call(m.group(1))
+        self.stack.append(["{", 0])
+        self.emit("{")
+        self.state = "member"
+        return self.take(m.group(), at)
+
+    def _member(self, text: str, at: int, final: bool) -> tuple[int, bool]:
+        """In an object: a key, a separator, or its end; in a list: an item, a separator, or its end."""
+        pos = self.space(text, at)
+        if pos == len(text):
+            return pos, True
+        kind = self.stack[-1][0]
+        c = text[pos]
+        if c == ",":
+            return self.take(",", pos)
+        if c in "}]":
+            return self._close(c, kind, pos)
+        if kind == "[":
+            self._separator()
+            self.state = "value"
+            return pos, False
+        return self._key(text, pos, final)
+
+    def _key(self, text: str, pos: int, final: bool) -> tuple[int, bool]:
+        quoted = expect(text, pos, QUOTE)
+        if quoted is None and not final:
+            return pos, True
+        if quoted:
+            end = text.find(QUOTE, pos + len(QUOTE), pos + 300)
+            colon = text.find(":", end) if end >= 0 else -1
+            if end < 0 or colon < 0 or text[end + len(QUOTE) : colon].strip():
+                return self._short(text, pos, final)
+            key, stop = text[pos + len(QUOTE) : end], colon + 1
+        else:
+            m = _BARE_KEY.at(text, pos, final, limit=300)
+            if isinstance(m, bool):
+                return self._wait_or_fail(m, pos)
+            key, stop = m.group(1).strip(), pos + m.end()
+        self._separator()
+        self.emit('"' + string_piece(key) + '": ')
+        self.state = "value"
+        return self.take(text[pos:stop], pos)
+
+    def _short(self, text: str, pos: int, final: bool) -> tuple[int, bool]:
+        return self._wait_or_fail(not final and len(text) - pos < 300, pos)
 
     def _closer(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         pos = self.space(text, at)

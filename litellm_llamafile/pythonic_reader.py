@@ -27,18 +27,12 @@ _ESCAPE_LENGTH = {"x": 4, "u": 6, "U": 10}  # a complete \x.., \u...., \U.......
 MAX_LITERAL = 100_000  # a held (non-string) value longer than this is not a call's argument
 
 
-class PythonicReader(StepReader):
-    """`closers`: what ends the block (`<|python_end|>`, the fence's ```, `<|eom_id|>`); `optional`: the
-    closer is an end-of-generation token the server may not send, so the end of the reply closes the
-    block (unless it was cut off)."""
+class PythonValues(StepReader):
+    """The value of a pythonic keyword argument, written as JSON as it is read (the `value` state; the
+    call's structure returns to `argument`): a string streams, any other literal is decoded once whole."""
 
-    def __init__(
-        self, *args: object, closers: tuple[str, ...] = (), optional: bool = False, **kwargs: object
-    ):
+    def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.closers = markers(*closers) if closers else None
-        self.optional = optional
-        self.listed = False  # the calls are in a `[...]` list
         self.writer = ArgsWriter(self)
         self.quote = ""  # the string being read: its quote
         self.raw = False  # ... and whether it is a raw string
@@ -46,50 +40,6 @@ class PythonicReader(StepReader):
         self.held_chars = 0
         self.depth = 0
         self.inner_quote = ""  # a string inside a held value
-        self.state = "start"
-
-    def _start(self, text: str, at: int, final: bool) -> tuple[int, bool]:
-        pos = self.space(text, at)
-        if pos == len(text):
-            return pos, True
-        if text[pos] == "[":
-            self.listed = True
-            pos = self.take("[", pos)[0]
-        self.state = "call"
-        return pos, False
-
-    def _call(self, text: str, at: int, final: bool) -> tuple[int, bool]:
-        pos = self.space(text, at)
-        m = _CALL.at(text, pos, final, limit=160)
-        if m is True:
-            return pos, True
-        if m is False or m.group(1) not in self.offered:
-            self.fail()
-            return pos, False
-        self.open_call(m.group(1))
-        self.writer = ArgsWriter(self)
-        self.state = "argument"
-        return self.take(m.group(), pos)
-
-    def _argument(self, text: str, at: int, final: bool) -> tuple[int, bool]:
-        pos = self.space(text, at)
-        if pos == len(text):
-            return pos, True
-        if text[pos] == ")":
-            self.writer.close()
-            self.state = "after_call"
-            return self.take(")", pos)
-        if text[pos] == ",":
-            return self.take(",", pos)
-        m = _KEY.match(text, pos, pos + 140)
-        if m is None:
-            if len(text) - pos < 140 and re.fullmatch(r"[A-Za-z_]\w*\s*", text[pos:]):
-                return pos, True
-            self.fail()
-            return pos, False
-        self.writer.key(m.group(1))
-        self.state = "value"
-        return self.take(m.group(), pos)
 
     def _value(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         pos = self.space(text, at)
@@ -204,6 +154,64 @@ class PythonicReader(StepReader):
         self.writer.value(value)
         self.state = "argument"
         return pos, False
+
+
+class PythonicReader(PythonValues):
+    """`closers`: what ends the block (`<|python_end|>`, the fence's ```, `<|eom_id|>`); `optional`: the
+    closer is an end-of-generation token the server may not send, so the end of the reply closes the
+    block (unless it was cut off)."""
+
+    def __init__(
+        self, *args: object, closers: tuple[str, ...] = (), optional: bool = False, **kwargs: object
+    ):
+        super().__init__(*args, **kwargs)
+        self.closers = markers(*closers) if closers else None
+        self.optional = optional
+        self.listed = False  # the calls are in a `[...]` list
+        self.state = "start"
+
+    def _start(self, text: str, at: int, final: bool) -> tuple[int, bool]:
+        pos = self.space(text, at)
+        if pos == len(text):
+            return pos, True
+        if text[pos] == "[":
+            self.listed = True
+            pos = self.take("[", pos)[0]
+        self.state = "call"
+        return pos, False
+
+    def _call(self, text: str, at: int, final: bool) -> tuple[int, bool]:
+        pos = self.space(text, at)
+        m = _CALL.at(text, pos, final, limit=160)
+        if m is True:
+            return pos, True
+        if m is False or m.group(1) not in self.offered:
+            self.fail()
+            return pos, False
+        self.open_call(m.group(1))
+        self.writer = ArgsWriter(self)
+        self.state = "argument"
+        return self.take(m.group(), pos)
+
+    def _argument(self, text: str, at: int, final: bool) -> tuple[int, bool]:
+        pos = self.space(text, at)
+        if pos == len(text):
+            return pos, True
+        if text[pos] == ")":
+            self.writer.close()
+            self.state = "after_call"
+            return self.take(")", pos)
+        if text[pos] == ",":
+            return self.take(",", pos)
+        m = _KEY.match(text, pos, pos + 140)
+        if m is None:
+            if len(text) - pos < 140 and re.fullmatch(r"[A-Za-z_]\w*\s*", text[pos:]):
+                return pos, True
+            self.fail()
+            return pos, False
+        self.writer.key(m.group(1))
+        self.state = "value"
+        return self.take(m.group(), pos)
 
     def _after_call(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         pos = self.space(text, at)

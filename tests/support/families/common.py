@@ -350,23 +350,31 @@ def _cut_in_second_name(render: Callable[[Calls], str], calls: Calls) -> str:
 
 def _expected_text(case: Case, fmt: Format) -> Case:
     """Cut-off and unknown cases give their text back as content, without the family's special tokens;
-    what that text is depends on the format, so it is checked by property (tests), not spelled here."""
+    what that text is depends on the format, so the case names only a piece it must hold (the unknown
+    tool's argument, the value the cut left), checked with `given_back`."""
     if case.name in GIVES_BACK:
-        return replace(case, content=GIVEN_BACK)
+        return replace(case, content=GIVEN_BACK + GIVES_BACK[case.name])
     return case
 
 
-GIVES_BACK = (
-    "unknown_tool",
-    "cut_in_name",
-    "cut_in_value",
-    "cut_after_first_call",
-    "cut_in_second_name",
-    "unclosed_at_stop",
-)
-GIVEN_BACK = (
-    "\x00given back\x00"  # content: the reply's text minus the family's markers (checked by property)
-)
+# The cases that give text back, and what of it the content must hold ("": a name or markup was cut,
+# which may leave nothing worth showing, as a harmony header cut off).
+GIVES_BACK = {
+    "unknown_tool": "really",
+    "cut_in_name": "",
+    "cut_in_value": "x = 5",
+    "cut_after_first_call": "",
+    "cut_in_second_name": "",
+    "unclosed_at_stop": "rm -rf /",
+}
+GIVEN_BACK = "\x00given back:"  # a content that is checked by property: see `given_back`
+
+
+def given_back(expected: str | None) -> str | None:
+    """The piece the content must hold when `expected` (a case's content) is checked by property."""
+    if expected is None or not expected.startswith(GIVEN_BACK):
+        return None
+    return expected[len(GIVEN_BACK) :]
 
 
 __all__ = ["TOOLS", "Case", "Format", "scenarios"]
