@@ -133,6 +133,9 @@ def test_every_table_marker_is_distinct_so_one_search_finds_them_all() -> None:
         ("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>", "deepseek"),
         ("<|start|>assistant<|channel|>final<|message|>", "gpt_oss"),
         ("<|tool_calls_section_begin|>", "kimi_k2"),
+        ("{%- set dsml_token = '｜DSML｜' -%}{{ '<' + dsml_token + 'function_calls>' }}", "deepseek_v3_2"),
+        ("{%- set dsml_token = '｜DSML｜' -%}{{ '<' + dsml_token + 'tool_calls>' }}", "deepseek_v4"),
+        ("{{- '<|open|>' + tag -}}{{- '<|close|>' + tag + '<|sep|>' -}}", "kimi_k3"),
         ("{{ 'Hello' }}", None),
     ],
 )

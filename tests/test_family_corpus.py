@@ -178,3 +178,44 @@ def test_a_long_call_streams_its_arguments_as_they_are_written(case: Case) -> No
     inside = [at for at in deltas if start <= at <= end]
     assert inside[0] <= start + 6
     assert max(b - a for a, b in itertools.pairwise(inside)) <= 12
+
+
+# Issue 26's reproductions, each a corpus case (run by every test above): the forms read wrong before.
+REPRODUCTIONS = {
+    "DSML V3.2 blocks": "deepseek_v3_2:single",
+    "DSML V4 / V4.1 blocks": "deepseek_v4:parallel",
+    "DSML self-closing invoke": "deepseek_v3_2:self_closing_invoke",
+    "DSML invoke with no parameters": "deepseek_v3_2:invoke_without_parameters",
+    "Kimi K3 calls": "kimi_k3:single",
+    "Kimi K3 section markers leaking into content": "kimi_k3:issue_repro_sections_leak",
+    "string account_id 123456789012345678901, label 3, query {'a': 1}": "qwen3_5:numeric_looking_strings",
+    "boolean written True": "qwen3_5:python_spelling_typed",
+    "GLM boolean written True": "glm4_7:python_spelled_boolean",
+    "a cut-off Qwen3-Coder write_file is no call": "qwen3_5:issue_repro_cut_at_stop",
+    "markers inside a Hermes argument": "qwen3:markers_inside_values",
+    "markers inside a Qwen3 XML value": "qwen3_5:markers_inside_values",
+    "markers inside a GLM value": "glm4_7:markers_inside_values",
+    "markers inside a Kimi K2 argument": "kimi_k2:markers_inside_values",
+    "markers inside a Gemma 4 string": "gemma4:markers_inside_values",
+    "markers inside a DeepSeek V3.1 argument": "deepseek_v3_1:markers_inside_values",
+    "markers inside a Llama 3 argument": "llama3:markers_inside_values",
+    "markers inside a gpt-oss argument": "gpt_oss:markers_inside_values",
+    "gpt-oss to=functions.x<|constrain|>json in the role header": "gpt_oss:role_header_constrain",
+    "gpt-oss reply with no analysis channel": "gpt_oss:no_analysis_channel",
+    "Llama 4 escaped quote": "llama4:escaped_quote",
+    "GLM 4.7 thinking disabled": "glm4_7:thinking_disabled_echoed",
+    "GLM whitespace kept in a value": "glm4_7:whitespace_kept",
+    "GLM three calls to one tool": "glm4_7:parallel_same_tool",
+    "GLM missing last </arg_value>": "glm4_7:missing_last_arg_value",
+    "Qwen3.5 call inside the think block": "qwen3_5:call_inside_reasoning",
+    "Qwen3.5 value with leading indentation": "qwen3_5:code_keeps_indentation",
+    "Qwen3.5 value with a trailing newline": "qwen3_5:trailing_newline_kept",
+    "Kimi K2 noise between markers": "kimi_k2:noise_between_markers",
+    "Qwen3 thinking-disabled prompt": "qwen3:thinking_disabled_echoed",
+    "DeepSeek thinking-disabled prompt": "deepseek_v3_2:thinking_disabled_echoed",
+}
+
+
+def test_every_reproduction_of_the_issue_is_a_case_of_the_corpus() -> None:
+    ids = {c.id for c in CASES}
+    assert not [what for what, case in REPRODUCTIONS.items() if case not in ids]
