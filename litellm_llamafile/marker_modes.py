@@ -217,6 +217,7 @@ class ReasoningMode:
         self._send = reasoning
         self.closes = closes
         self._markers = reasoning_markers(closes, calls)
+        self.markers_of_closers = marker_set(tuple(closes))  # what ends it, call openers aside
 
     def step(self, pending: str, at: int, final: bool) -> tuple[int, bool, str]:
         """(where it stopped, whether the pass goes on, what ended the block: a closer or an opener)."""

@@ -45,7 +45,7 @@ from .families import (
 )
 from .json_families import HarmonyReader, JsonBlockReader
 from .json_scanner import MAX_DEPTH
-from .marker_modes import BLOCKS, THINK_CLOSES, EchoedOpener, HarmonyHeader, ReasoningMode, TextMode
+from .marker_modes import BLOCKS, THINK_CLOSES, EchoedOpener, HarmonyHeader, ReasoningMode, TextMode, find
 from .offered import Offered
 from .pythonic_reader import PythonicReader
 from .readers import Reader
@@ -112,16 +112,13 @@ class _BlockSink(ReplyParts):
         self._reader = reader
         self._mode = "block"
 
-    def open_call(self, name: str) -> int:
-        self._block_reasoning = None  # a call ends the think block it was written in
-        return super().open_call(name)
-
     def give_back(self, text: str, *, cut: bool) -> None:
         """Text of a block that was not a (closed) call: reasoning again when the block interrupted a
         think block and made no call; else content, never searched for bare calls (the family's reader
-        read it, and with its markers stripped it could only mislead), unless it was bare JSON."""
+        read it, and with its markers stripped it could only mislead), unless it was bare JSON. A call the
+        block closed ended the think block, so what follows it is content."""
         self.drop_open_calls()
-        if self._block_reasoning is not None:
+        if self._block_reasoning is not None and self._reader is not None and self._reader.calls == 0:
             self._add_reasoning(text)
             self._back_to_reasoning = self._block_reasoning
         elif self._reader is not None and self._reader.scan_given_back and not cut:
@@ -197,11 +194,8 @@ class ReplyScanner(_BlockSink):
         at, more = 0, True
         while more:
             if self._mode == "block":
-                assert self._reader is not None
-                at = self._reader.read(pending, at, final)
-                more = self._reader.done
-                if more:
-                    self._end_block()
+                at = self._read_block(pending, at, final)
+                more = self._reader is None
             elif self._mode == "text":
                 at, more, found = self._text.step(pending, at, final)
                 if found:
@@ -216,6 +210,21 @@ class ReplyScanner(_BlockSink):
                 if header is not None:
                     self._on_header(header)
         self._pending = pending[at:]
+
+    def _read_block(self, pending: str, at: int, final: bool) -> int:
+        """The block reads on. One a think block's text opened, before it makes a call, ends at that think
+        block's closer as at the end of the reply: a closer after a call opener in reasoning that was no
+        call still ends the reasoning."""
+        reader = self._reader
+        assert reader is not None
+        end, closed = len(pending), final
+        if self._block_reasoning is not None:
+            m, stop = find(self._reasoning.markers_of_closers, pending, at, final)
+            end, closed = (m.start(), True) if m is not None else (stop, final)
+        at = reader.read(pending[:end] if end < len(pending) else pending, at, closed)
+        if reader.done:
+            self._end_block()
+        return at
 
     def _end_reasoning(self, found: str) -> None:
         """A closer ends the think block; a call's opener the reference allows inside it opens the call."""

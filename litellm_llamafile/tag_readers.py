@@ -14,6 +14,7 @@ closing tag; one still open when the reply ends is given back as text.
 from __future__ import annotations
 
 import html
+import re
 
 from .json_readers import JsonArgs
 from .readers import ArgsWriter, StepReader, TagPattern, TagValue, expect, markers, skip_space
@@ -253,7 +254,8 @@ class QwenXmlReader(TaggedReader):
 
 # -- GLM 4.5 - 5 ----------------------------------------------------------------------------------------
 
-_GLM_NAME = TagPattern(r"\s*([^<>\n]{1,128}?)\s*(?=<arg_key>|</tool_call>)", "<arg_key>", "</tool_call>")
+_GLM_NAME = re.compile(r"\s*([\w.\-]{1,128})\s*")
+_GLM_AFTER_NAME = ("<arg_key>", "</tool_call>")
 _GLM_ARG = TagPattern(r"<arg_key>(.{0,256}?)</arg_key>\s*<arg_value>", "<arg_value>")
 
 
@@ -273,17 +275,23 @@ class GlmReader(TaggedReader):
         self.state = "name"
 
     def _name(self, text: str, at: int, final: bool) -> tuple[int, bool]:
-        m = _GLM_NAME.at(text, at, final, limit=160)
-        if m is True:
-            return at, True
-        if m is False:
-            self.fail()
-            return at, False
+        """The tool's name, then `<arg_key>` or `</tool_call>`; anything else (prose after a stray
+        `<tool_call>`) fails at once."""
+        m = _GLM_NAME.match(text, at, at + 160)
+        if m is None or m.end() == len(text):
+            return at, len(text) - at < 160 or self._fail_here(at)
+        after = [expect(text, m.end(), tag) for tag in _GLM_AFTER_NAME]
+        if True not in after:
+            return at, None in after or self._fail_here(at)
         if not self.start_call(m.group(1)):
             self.skip_to("</tool_call>")
         else:
             self.state = "args"
         return self.take(m.group(), at)
+
+    def _fail_here(self, at: int) -> bool:
+        self.fail()
+        return False
 
     def _args(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         pos = self.space(text, at)

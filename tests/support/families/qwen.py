@@ -94,6 +94,19 @@ def cases() -> list[Case]:
             WEATHER,
             content='{"name": "ping", "arguments": {}}',
         ),
+        QWEN3.case(
+            "opener_in_reasoning_that_is_no_call",
+            "<think>I could use <tool_call> tags here.</think>The answer is 4.",
+            content="The answer is 4.",
+            reasoning="I could use  tags here.",
+        ),
+        QWEN3.case(
+            "unclosed_call_in_reasoning_stays_reasoning",
+            'I could write <tool_call>{"name": "get_weather"} later.</think>Sunny',
+            content="Sunny",
+            reasoning='I could write {"name": "get_weather"} later.',
+            starts_in_reasoning=True,
+        ),
         *scenarios(QWEN3_5),
         c5(
             "code_keeps_indentation",
