@@ -122,6 +122,7 @@ class TextMode:
         self.forced = forced
         self.shape = ProseShape()
         self.started = False  # non-space prose was read: a call no longer opens the reply
+        self.declined = False  # the call read from the next bracket ended at once: it is prose
 
     def step(self, pending: str, at: int, final: bool) -> tuple[int, bool, str]:
         """(where it stopped, whether the pass goes on, what it found: a marker, "json" or "pythonic"
@@ -133,10 +134,14 @@ class TextMode:
             return stop, stop < len(pending) or (final and not shape.quote), ""
         s = _PROSE.search(pending, at)
         if s is not None and s.group() in _STRUCTURE:
+            held = len(pending) if final else _TEXT[0].held(pending, at)
+            if s.start() >= held:  # it may be inside a marker still arriving (`role="assistant"`): wait
+                self.prose(pending[at:held])
+                return held, False, ""
             self.prose(pending[at : s.start()])
-            if not final and s.start() >= _TEXT[0].held(pending, at):
-                return s.start(), False, ""  # it may start a marker: wait
-            opens = opens_call(pending, s.start(), final, self.offered) if self.implicit() else ""
+            bracket = s.group() in "{[" and not self.declined
+            self.declined = False
+            opens = opens_call(pending, s.start(), final, self.offered) if bracket and self.implicit() else ""
             if opens is None:
                 return s.start(), False, ""
             if opens:
@@ -165,6 +170,8 @@ def opens_call(text: str, at: int, final: bool, offered: Offered) -> str | None:
     until that is known."""
     if text[at] == "{":
         return "json"
+    if text[at] != "[":
+        return ""
     m = _SPACE.match(text, at + 1, at + 1 + _MAX_SPACE)
     after = m.end() if m is not None else at + 1
     if after == len(text):

@@ -106,10 +106,13 @@ class _BlockSink(ReplyParts):
         self._truncated = False
         self._block_reasoning: tuple[str, ...] | None = None  # the think closers a block interrupted
         self._back_to_reasoning: tuple[str, ...] | None = None  # a block gave its text back to them
+        self._unread: str | None = None  # a bare value that was no call, to read again as prose
+        self._first_read = False  # the block's reader has not read yet
 
     def _start_block(self, reader: Reader) -> None:
         reader.truncated = self._truncated
         self._reader = reader
+        self._first_read = True
         self._mode = "block"
 
     def give_back(self, text: str, *, cut: bool) -> None:
@@ -122,7 +125,7 @@ class _BlockSink(ReplyParts):
             self._add_reasoning(text)
             self._back_to_reasoning = self._block_reasoning
         elif self._reader is not None and self._reader.scan_given_back and not cut:
-            self._to_json(text)
+            self._unread = text  # read again as prose (see ReplyScanner._read_block)
         else:
             self._to_content_unscanned(text, cut=cut)
 
@@ -194,7 +197,7 @@ class ReplyScanner(_BlockSink):
         at, more = 0, True
         while more:
             if self._mode == "block":
-                at = self._read_block(pending, at, final)
+                pending, at = self._read_block(pending, at, final)
                 more = self._reader is None
             elif self._mode == "text":
                 at, more, found = self._text.step(pending, at, final)
@@ -211,20 +214,27 @@ class ReplyScanner(_BlockSink):
                     self._on_header(header)
         self._pending = pending[at:]
 
-    def _read_block(self, pending: str, at: int, final: bool) -> int:
-        """The block reads on. One a think block's text opened, before it makes a call, ends at that think
-        block's closer as at the end of the reply: a closer after a call opener in reasoning that was no
-        call still ends the reasoning."""
+    def _read_block(self, pending: str, at: int, final: bool) -> tuple[str, int]:
+        """The block reads on. One a think block's text opened ends at that think block's closer as at the
+        end of the reply: a closer after a call opener in reasoning that was no call still ends the
+        reasoning. A bare JSON or pythonic value read as a call that was none is read again as prose
+        (its first bracket not tried again), so what it held is the same as if it had not been tried."""
         reader = self._reader
         assert reader is not None
         end, closed = len(pending), final
         if self._block_reasoning is not None:
             m, stop = find(self._reasoning.markers_of_closers, pending, at, final)
             end, closed = (m.start(), True) if m is not None else (stop, final)
+        start, first, self._first_read = at, self._first_read, False
         at = reader.read(pending[:end] if end < len(pending) else pending, at, closed)
         if reader.done:
             self._end_block()
-        return at
+            # A bare value that ended having read nothing: its bracket is prose, not tried again.
+            self._text.declined = reader.scan_given_back and first and at == start
+            if self._unread is not None:
+                pending, at = self._unread + pending[at:], 0
+                self._unread, self._text.declined = None, True
+        return pending, at
 
     def _end_reasoning(self, found: str) -> None:
         """A closer ends the think block; a call's opener the reference allows inside it opens the call."""

@@ -376,7 +376,9 @@ def expect(text: str, at: int, marker: str) -> bool | None:
 
 
 class TagPattern:
-    """A tag head pattern and the text that ends every head (`>`, `<|sep|>`; several: any of them)."""
+    """A tag head pattern and the text that ends every head (`>`, `<|sep|>`; several: any of them). The
+    pattern's variable parts must not admit the closer, so that a window holding the closer and no match
+    can never become one: the decision is the same however the text is split."""
 
     def __init__(self, regex: str, *closers: str) -> None:
         self.pattern = re.compile(regex, re.DOTALL)

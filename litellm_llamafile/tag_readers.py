@@ -256,7 +256,7 @@ class QwenXmlReader(TaggedReader):
 
 _GLM_NAME = re.compile(r"\s*([\w.\-]{1,128})\s*")
 _GLM_AFTER_NAME = ("<arg_key>", "</tool_call>")
-_GLM_ARG = TagPattern(r"<arg_key>(.{0,256}?)</arg_key>\s*<arg_value>", "<arg_value>")
+_GLM_ARG = TagPattern(r"<arg_key>([^<>]{0,256})</arg_key>\s*<arg_value>", "<arg_value>")
 
 
 class GlmReader(TaggedReader):
@@ -321,8 +321,8 @@ class GlmReader(TaggedReader):
 # -- DeepSeek V3.2, V4, V4.1: DSML ----------------------------------------------------------------------
 
 DSML = "｜DSML｜"
-_INVOKE = TagPattern(r'<｜DSML｜invoke\s+name="([^"]{1,128})"\s*(/?)>', ">")
-_DSML_PARAMETER = TagPattern(r'<｜DSML｜parameter\s+name="([^"]{1,128})"(?:\s+string="(\w*)")?\s*>', ">")
+_INVOKE = TagPattern(r'<｜DSML｜invoke\s+name="([^">]{1,128})"\s*(/?)>', ">")
+_DSML_PARAMETER = TagPattern(r'<｜DSML｜parameter\s+name="([^">]{1,128})"(?:\s+string="(\w*)")?\s*>', ">")
 INVOKE_END = f"</{DSML}invoke>"
 
 

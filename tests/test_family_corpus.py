@@ -8,11 +8,14 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from litellm_llamafile.families import expected_reply
+from litellm_llamafile.families import DROPPED_MARKERS, FAMILIES, REASONING, expected_reply
 from litellm_llamafile.offered import Offered
 from litellm_llamafile.parsing import ParsedReply, parse_tool_calls
 from litellm_llamafile.streaming import StreamAssembler
@@ -219,3 +222,35 @@ REPRODUCTIONS = {
 def test_every_reproduction_of_the_issue_is_a_case_of_the_corpus() -> None:
     ids = {c.id for c in CASES}
     assert not [what for what, case in REPRODUCTIONS.items() if case not in ids]
+
+
+_NOISE = sorted(
+    {m for f in FAMILIES for m in (*f.openers, *f.closes, *f.strip)}
+    | set(REASONING)
+    | {c for closes in REASONING.values() for c in closes}
+    | set(DROPPED_MARKERS)
+    | {"<|start|>", "<|message|>", " to=functions.search ", "{", "}", "[", "]", '"', "'", "\\", "\n", "`"}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_reply_with_stray_markers_streams_into_the_same_message_for_any_chunking(
+    data: st.DataObject,
+) -> None:
+    """Any case with family markers and JSON punctuation dropped in anywhere, under any flags, split
+    anywhere: the stream is the one-shot reply (the parser's paths must not depend on the pieces)."""
+    case = data.draw(st.sampled_from(CASES), label="case")
+    text = case.text
+    for _ in range(data.draw(st.integers(0, 3), label="noises")):
+        at = data.draw(st.integers(0, len(text)), label="at")
+        text = text[:at] + data.draw(st.sampled_from(_NOISE), label="noise") + text[at:]
+    noisy = replace(
+        case,
+        text=text,
+        truncated=data.draw(st.booleans(), label="truncated"),
+        forced=data.draw(st.booleans(), label="forced"),
+        starts_in_reasoning=data.draw(st.booleans(), label="in reasoning"),
+    )
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(text)), max_size=6), label="cuts")))
+    assert _streamed(noisy, cuts)[:4] == _whole(noisy)
