@@ -60,15 +60,15 @@ def test_a_call_to_a_tool_nobody_offered_stays_text(writer: Writer) -> None:
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=IDS)
-def test_a_cut_off_reply_is_never_a_call(writer: Writer) -> None:
-    single = writer.render(CASES["single"])
-    for cut in range(1, len(single)):
-        assert parse(writer, single[:cut], truncated=True).tool_calls == (), cut
-    # Calls completed before the cut may stand (finish_reason stays "length"); the cut one never does.
-    parallel = writer.render(CASES["parallel"])
-    for cut in range(1, len(parallel)):
-        found = decoded(parse(writer, parallel[:cut], truncated=True))
-        assert found == CASES["parallel"][: len(found)] and len(found) < 2, cut
+@pytest.mark.parametrize("truncated", [True, False])
+def test_a_cut_off_call_is_never_a_call(writer: Writer, truncated: bool) -> None:
+    """Cut anywhere, whatever finish_reason says: the calls found are calls the whole reply makes, whole
+    (one closed before the cut stands), never a cut one."""
+    for case in ("single", "parallel", "nested_unicode"):
+        text = writer.render(CASES[case])
+        for cut in range(1, len(text)):
+            found = decoded(parse(writer, text[:cut], truncated=truncated))
+            assert found == CASES[case][: len(found)], (case, cut)
 
 
 def _stream(writer: Writer, text: str, cuts: list[int], reason: str) -> tuple[str, str, Calls, str]:
@@ -133,6 +133,9 @@ def test_every_table_marker_is_distinct_so_one_search_finds_them_all() -> None:
         ("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>", "deepseek"),
         ("<|start|>assistant<|channel|>final<|message|>", "gpt_oss"),
         ("<|tool_calls_section_begin|>", "kimi_k2"),
+        ("{%- set dsml_token = '｜DSML｜' -%}{{ '<' + dsml_token + 'function_calls>' }}", "deepseek_v3_2"),
+        ("{%- set dsml_token = '｜DSML｜' -%}{{ '<' + dsml_token + 'tool_calls>' }}", "deepseek_v4"),
+        ("{{- '<|open|>' + tag -}}{{- '<|close|>' + tag + '<|sep|>' -}}", "kimi_k3"),
         ("{{ 'Hello' }}", None),
     ],
 )
@@ -161,3 +164,4 @@ def test_the_docs_table_of_families_is_the_one_the_code_has() -> None:
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert script.families_table() in (root / "docs" / "families.md").read_text()
+    assert "docs/families.md" in (root / "README.md").read_text()

@@ -12,7 +12,7 @@ import yaml
 
 from litellm_llamafile.prompt.signatures import SIGNATURE_HEADER
 from litellm_llamafile.reply.parsing import parse_tool_calls, tool_names
-from litellm_llamafile.reply.streaming import StreamAssembler, argument_fragments, final_finish_reason
+from litellm_llamafile.reply.streaming import StreamAssembler, Trimmer, final_finish_reason
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 
@@ -134,15 +134,37 @@ def test_a_cut_off_stream_is_never_a_finished_call() -> None:
     assert end.content.startswith('{"name"')  # nothing lost
 
 
-def test_argument_fragments_rejoin_exactly() -> None:
-    arguments = json.dumps({"query": "é" * 100, "n": 3})
-    assert "".join(argument_fragments(arguments)) == arguments
-    assert argument_fragments("") == [""]
-
-
 def test_tool_names_reads_openai_tools_and_plain_names() -> None:
     assert tool_names([{"type": "function", "function": {"name": "a"}}, "b", {"name": "c"}]) == {
         "a",
         "b",
         "c",
     }
+
+
+class _Counted(str):
+    """A delta that counts the characters copied whenever it is concatenated, to see how the whitespace
+    buffer grows without timing it."""
+
+    copied = 0
+
+    def __add__(self, other: str) -> _Counted:
+        _Counted.copied += len(self) + len(other)
+        return _Counted(str.__add__(self, other))
+
+    def __radd__(self, other: str) -> _Counted:
+        _Counted.copied += len(self) + len(other)
+        return _Counted(str.__add__(other, self))
+
+
+def test_whitespace_only_deltas_are_held_without_copying_them_again_and_again() -> None:
+    """Issue 24: 400k one-space deltas took 3.1 s, each one copying all the held whitespace before it."""
+    trimmer = Trimmer()
+    assert trimmer("Hello", final=False) == "Hello"
+    spaces = 20_000
+    _Counted.copied = 0
+    for _ in range(spaces):
+        assert trimmer(_Counted(" "), final=False) == ""
+    assert trimmer(_Counted("world "), final=False) == " " * spaces + "world"
+    assert trimmer("", final=True) == ""  # trailing whitespace of the whole text is dropped
+    assert _Counted.copied <= 2 * spaces  # a quadratic buffer copies about spaces**2 / 2

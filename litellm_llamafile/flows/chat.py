@@ -19,7 +19,8 @@ from ..core import errors
 from ..prompt.call_checks import as_text, invalid_calls
 from ..prompt.roles import WireMessage
 from ..reply.parsing import ParsedReply, broken_call_reason, parse_tool_calls
-from ..reply.streaming import StreamAssembler, StreamEnd, argument_fragments
+from ..reply.reply_parts import CallDelta
+from ..reply.streaming import StreamAssembler, StreamEnd
 from ..wire.protocol import JSON, Endpoint, Flow, HttpCall
 from .chat_answer import chat_answer_from_text, choice_text, choices_of, first_reply, usage_from
 from .request import ChatRequest, template_body, text_route_body
@@ -74,7 +75,7 @@ def merged_retry(request: ChatRequest, first: Mapping[str, Any], second: Mapping
     """The retry's answer when it holds a usable call, else the first answer (nothing is lost); usage
     counts both requests."""
     text, reason = first_reply(second)
-    repaired = reason != "length" and parse_tool_calls(text, request.tool_names).tool_calls
+    repaired = reason != "length" and parse_tool_calls(text, request.offered).tool_calls
     chosen = dict(second if repaired else first)
     usages = [u for u in (first.get("usage"), second.get("usage")) if isinstance(u, Mapping)]
     if len(usages) == 2:
@@ -142,8 +143,9 @@ Chunk = GenericStreamingChunk | ModelResponseStream
 
 
 class StreamTranslator:
-    """Server SSE events -> LiteLLM GenericStreamingChunks: content as it is safe, then the tool calls
-    (one per chunk, arguments in fragments), then a final chunk with finish_reason and the server's usage.
+    """Server SSE events -> LiteLLM GenericStreamingChunks: content as it is safe, tool calls as they are
+    written (a call's first chunk has its id and name once it is certain, then its arguments in
+    fragments), then a final chunk with finish_reason and the server's usage.
 
     GenericStreamingChunk is the shape LiteLLM's stream wrapper fully supports for custom handlers
     (usage, including cached tokens, survives into the assembled response).
@@ -161,8 +163,9 @@ class StreamTranslator:
         self._text_events = request is None or request.text_route
         expect = request.expect if request else None
         self._assembler = StreamAssembler(
-            request.tool_names if request else frozenset(),
+            request.offered if request else (),
             parse_tools=bool(request and request.parses_tools),
+            forced=bool(request and request.tool_choice.forces_call),
             parse_reasoning=request is not None,
             starts_in_reasoning=bool(expect and expect.starts_in_reasoning),
             reply_prefix=expect.reply_prefix if expect else "",
@@ -233,7 +236,18 @@ class StreamTranslator:
         text = self._assembler.feed(delta)
         reasoning = choice_text(choice, "delta", "reasoning_content") + self._assembler.take_reasoning()
         chunks: list[Chunk] = [self._reasoning(reasoning)] if reasoning else []
-        return [*chunks, self._content(text)] if text else chunks
+        if text:
+            chunks.append(self._content(text))
+        return chunks + [self._call_chunk(d) for d in self._assembler.take_calls(self._id)]
+
+    def _call_chunk(self, delta: CallDelta) -> GenericStreamingChunk:
+        tool_use = ChatCompletionToolCallChunk(
+            id=delta.id,
+            type="function",
+            function=ChatCompletionToolCallFunctionChunk(name=delta.name, arguments=delta.arguments),
+            index=delta.index,
+        )
+        return self._chunk(tool_use=tool_use)
 
     def cut_off(self) -> None:
         """The reply ran out of the server's context mid-stream: it ends here, as a "length" reply."""
@@ -255,18 +269,7 @@ class StreamTranslator:
         chunks: list[Chunk] = [self._reasoning(end.reasoning)] if end.reasoning else []
         if end.content or self._logprobs:
             chunks.append(self._content(end.content))
-        for index, call in enumerate(end.tool_calls):
-            for number, piece in enumerate(argument_fragments(call.arguments)):
-                first = number == 0
-                tool_use = ChatCompletionToolCallChunk(
-                    id=call.id if first else None,
-                    type="function",
-                    function=ChatCompletionToolCallFunctionChunk(
-                        name=call.name if first else None, arguments=piece
-                    ),
-                    index=index,
-                )
-                chunks.append(self._chunk(tool_use=tool_use))
+        chunks.extend(self._call_chunk(delta) for delta in end.call_deltas)
         usage: Any = self._usage.model_dump(exclude_none=True) if self._usage is not None else None
         chunks.append(self._chunk(finish_reason=end.finish_reason, usage=usage))
         return chunks

@@ -150,12 +150,13 @@ def parse_reply(text: str, request: ChatRequest, *, id_seed: str, server_reason:
         )
     return parse_tool_calls(
         text,
-        request.tool_names,
+        request.offered,
         id_seed=id_seed,
         truncated=server_reason == "length",
         starts_in_reasoning=expect.starts_in_reasoning,
         reply_prefix=expect.reply_prefix,
         opener_echoed=expect.opener_echoed,
+        forced=request.tool_choice.forces_call,
     )
 
 

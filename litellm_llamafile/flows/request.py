@@ -26,6 +26,7 @@ from ..prompt.roles import RoleStrategy, WireMessage, has_images
 from ..prompt.schemas import SchemaError, checked
 from ..prompt.tools import ToolChoice, normalize_tool_choice, tool_instructions, tool_name
 from ..reply.families import NO_EXPECTATION, ReplyExpectation
+from ..reply.offered import Offered
 from ..reply.parsing import tool_names
 from ..server.probe import chosen_template, native_tools
 from ..server.servers import Knowledge, Server
@@ -117,6 +118,11 @@ class ChatRequest:
     @property
     def tool_names(self) -> frozenset[str]:
         return tool_names(self.tools) if self.parses_tools else frozenset()
+
+    @property
+    def offered(self) -> Offered:
+        """The offered tools with their parameter types, as the reply parser reads them."""
+        return Offered.of(self.tools) if self.parses_tools else Offered()
 
 
 def no_thinking(kwargs: object) -> dict[str, Any]:

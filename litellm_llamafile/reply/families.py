@@ -1,19 +1,23 @@
 # ruff: noqa: RUF001 - DeepSeek's special tokens are spelled with fullwidth bars
-"""The table of model families' native tool-call and reasoning formats: detect, parse, strip.
+"""The table of model families' native tool-call and reasoning formats: which marker opens a family's
+block, which reader reads it, and what a template says to expect.
 
-Each `Family` says which marker opens one of its blocks, which markers close it (none: the block runs to
-the end of the reply), how to parse the block's text into calls, and which inner markers to strip when it
-does not parse. `parsing.ReplyScanner` cuts blocks out of the reply with one marker search for every
-family at once, so a reply is recognised whatever family the model habitually writes, and both the
-non-streamed parse and the stream assembler use this table. Adding a family = one entry here + its cases
-in tests/support/family_cases.py.
+Each `Family` row is one family version: the marker that opens its block (and any other spelling that
+does), the markers that close it (for the docs and the dropped-marker list; the reader finds them
+itself), the reader (json_families.py, tag_readers.py, pythonic_reader.py, gemma4_reader.py), the
+markers to strip from text given back when a block is not a call, and the template hints that say a
+server renders this family. `parsing.ReplyScanner` finds every family's opener with one search, so a
+reply is recognised whatever family the model habitually writes; the non-streamed parse and the stream
+run the same readers. Adding a family = one row here + its cases in tests/support/families/.
 
-A *weak* marker is ordinary prose too (`Action:`, `>>>`, a ```tool_code fence): when its block does not
-parse, the block goes back to content verbatim. A strong marker is a special token and never reaches
-content. Reasoning blocks are listed in REASONING; `HARMONY_*` is gpt-oss's message header.
+A *weak* marker is ordinary prose too (`Action:`, `>>>`, a ```tool_code fence, `<function=`): a block
+that is not a call goes back to content verbatim. A strong marker is a special token and never reaches
+content. `in_reasoning`: the reference lets a call end a think block (Qwen3.5, GLM, DeepSeek, Kimi K2),
+so the opener is looked for inside reasoning too; a block there that is not a call stays reasoning.
 
-Formats were checked against llama.cpp's chat parsers (common/chat*.cpp, common/parsers/*.cpp) and the
-models' documentation; the cases in the tests are our own.
+Formats were read from the models' chat templates (llama.cpp models/templates), DeepSeek's encoding
+scripts, and the parsers of llama.cpp (common/chat*.cpp, common/parsers), vLLM and SGLang; the cases in
+the tests are our own (tests/support/families/).
 """
 
 from __future__ import annotations
@@ -21,475 +25,426 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
-from .call_shapes import (
-    Call,
-    as_arguments,
-    calls_in_json,
-    calls_in_json_text,
-    decode_at,
-    dumps,
-    pythonic_calls,
-    scalar_or_json,
+from .gemma4_reader import Gemma4Reader
+from .json_families import (
+    DEEPSEEK_CALL,
+    DEEPSEEK_CALL_END,
+    DEEPSEEK_SEP,
+    KIMI_ARGS,
+    KIMI_CALL,
+    KIMI_CALL_END,
+    CommandRReader,
+    DeepSeekReader,
+    FunctionaryV32Reader,
+    HarmonyReader,
+    JsonBlockReader,
+    KimiK2Reader,
+    MistralReader,
 )
+from .offered import Offered
+from .pythonic_reader import PythonicReader
+from .readers import Reader, Sink, skip_space
+from .tag_readers import DsmlReader, GlmReader, KimiK3Reader, QwenXmlReader
 
-# A parsed block: calls and prose, in order. Prose parts become content (and may hold bare JSON calls).
-Part = Call | str
-Parser = Callable[[str, str, frozenset[str]], list[Part] | None]  # (opening header, body, names)
+ReaderFactory = Callable[..., Reader]  # (sink, offered, opener, *, weak, strip) -> a reader
 
-_NAME = re.compile(r"\s*([A-Za-z_][\w.\-]{0,127})")
+
+class ToolCallTagReader(Reader):
+    """`<tool_call>`: Hermes JSON, Qwen3-Coder XML or GLM, told apart by the body's first character."""
+
+    def __init__(self, sink: Sink, offered: Offered, opener: str, *, weak: bool, strip: tuple[str, ...]):
+        super().__init__(sink, offered, opener, weak=weak, strip=strip)
+        self.inner: Reader | None = None
+
+    def read(self, text: str, at: int, final: bool) -> int:
+        if self.inner is None:
+            pos = skip_space(text, at)
+            self.keep(text[at:pos])
+            rest = text[pos : pos + 10]
+            undecided = not rest or (rest != "<function=" and "<function=".startswith(rest))
+            if undecided and not final:
+                return pos  # which family is not known yet
+            if not rest:
+                self.fail(cut=True)
+                return pos
+            self.inner = self._choose(text, pos)
+            at = pos
+        self.inner.truncated = self.truncated
+        at = self.inner.read(text, at, final)
+        self.done = self.inner.done
+        return at
+
+    def _choose(self, text: str, pos: int) -> Reader:
+        lead = "".join(self._raw)
+        kind: ReaderFactory
+        if text[pos] in "{[":
+            kind = partial(JsonBlockReader, closers=("</tool_call>",), ends_before=("<tool_call>",))
+        elif text.startswith("<function=", pos):
+            kind = QwenXmlReader
+        else:
+            kind = GlmReader
+        return kind(self.sink, self.offered, lead, weak=self.weak, strip=self.strip)
+
+
+class PythonTagReader(Reader):
+    """Llama 3.x `<|python_tag|>`: JSON calls (`;`-separated too), or built-in `tool.call(k=v)`."""
+
+    CLOSERS = ("<|eom_id|>", "<|eot_id|>")
+
+    def __init__(self, sink: Sink, offered: Offered, opener: str, *, weak: bool, strip: tuple[str, ...]):
+        super().__init__(sink, offered, opener, weak=weak, strip=strip)
+        self.inner: Reader | None = None
+
+    def read(self, text: str, at: int, final: bool) -> int:
+        if self.inner is None:
+            pos = skip_space(text, at)
+            self.keep(text[at:pos])
+            if pos == len(text):
+                if final:
+                    self.fail(cut=True)
+                return pos
+            lead = "".join(self._raw)
+            if text[pos] in "{[":
+                self.inner = JsonBlockReader(
+                    self.sink,
+                    self.offered,
+                    lead,
+                    weak=self.weak,
+                    strip=self.strip,
+                    closers=self.CLOSERS,
+                    optional=True,
+                    separator=";",
+                )
+            else:
+                self.inner = PythonicReader(
+                    self.sink,
+                    self.offered,
+                    lead,
+                    weak=self.weak,
+                    strip=self.strip,
+                    closers=self.CLOSERS,
+                    optional=True,
+                )
+            at = pos
+        self.inner.truncated = self.truncated
+        at = self.inner.read(text, at, final)
+        self.done = self.inner.done
+        return at
 
 
 @dataclass(frozen=True, slots=True)
 class Family:
     name: str
+    models: str  # the model versions that write it (docs)
     opens: str  # the marker that starts a block
-    closes: tuple[str, ...]  # markers that end it, consumed; () = the block runs to the end of the reply
-    parse: Parser
-    strip: tuple[str, ...] = ()  # inner markers removed from content when the block does not parse
-    weak: bool = False  # the marker is also prose: a block that does not parse is kept verbatim
-    ends_before: tuple[str, ...] = ()  # markers that end the block but start the next one
+    closes: tuple[str, ...]  # markers that end it (() = the block ends with its calls)
+    reader: ReaderFactory
+    body: str  # what the block holds, for the docs
+    also_opens: tuple[str, ...] = ()  # other spellings of the opener
+    strip: tuple[str, ...] = ()  # inner markers removed from text given back by a strong family
+    weak: bool = False  # the marker is also prose: a block that is not a call is kept verbatim
+    in_reasoning: bool = False  # the opener may end a think block (the reference allows calls there)
     template_hints: tuple[str, ...] = ()  # substrings of a chat template that say "this family"
+    templates: tuple[str, ...] = ()  # llama.cpp's models/templates that render this format natively
+
+    @property
+    def openers(self) -> tuple[str, ...]:
+        return (self.opens, *self.also_opens)
+
+    def open_block(self, sink: Sink, offered: Offered, opener: str) -> Reader:
+        """The reader of a block this family's `opener` opened; text it gives back loses the special
+        tokens of every family that shares the opener."""
+        strip = tuple(m for f in FAMILIES if opener in f.openers for m in (*f.openers, *f.closes, *f.strip))
+        return self.reader(sink, offered, opener, weak=self.weak, strip=strip)
 
 
-# -- parsers ---------------------------------------------------------------------------------------
+_DSML = "｜DSML｜"
+_K3 = ("<|open|>", "<|close|>", "<|sep|>")  # Kimi K3's special tokens; the tag names are text
+_TOOL_CALL_BODY = "a JSON call (Hermes), `<function=f><parameter=k>` (Qwen3-Coder) or `f<arg_key>` (GLM)"
 
-
-def _json_body(_head: str, body: str, names: frozenset[str]) -> list[Part] | None:
-    """The body is one JSON call or a JSON list of calls, maybe followed by prose."""
-    decoded = decode_at(body, 0)
-    if decoded is None:
-        return None
-    value, end = decoded
-    calls = calls_in_json(value, names)
-    if not calls:
-        return None
-    rest = body[end:]
-    return [*calls, rest] if rest.strip() else list(calls)
-
-
-def _xml_value_calls(text: str, names: frozenset[str]) -> list[Part] | None:
-    """Qwen3-Coder: `<function=name><parameter=p>v</parameter>...</function>`, one or more."""
-    parts: list[Part] = []
-    pieces = text.split("<function=")
-    if pieces[0].strip():
-        return None
-    for piece in pieces[1:]:
-        name, sep, rest = piece.partition(">")
-        name = name.strip()
-        if not sep or name not in names:
-            return None
-        rest, _, after = rest.partition("</function>")
-        if after.strip():
-            return None
-        arguments: dict[str, object] = {}
-        params = rest.split("<parameter=")
-        if params[0].strip():
-            return None
-        for param in params[1:]:
-            key, sep, value = param.partition(">")
-            if not sep:
-                return None
-            value = value.split("</parameter>", 1)[0]
-            value = value[1:] if value.startswith("\n") else value
-            value = value[:-1] if value.endswith("\n") else value
-            arguments[key.strip()] = scalar_or_json(value)
-        encoded = dumps(arguments)
-        if encoded is None:
-            return None
-        parts.append((name, encoded))
-    return parts or None
-
-
-def _qwen3_coder(_head: str, body: str, names: frozenset[str]) -> list[Part] | None:
-    """Qwen3-Coder XML: `<function=name><parameter=k>v</parameter>...</function>`."""
-    return _xml_value_calls(body, names)
-
-
-def _glm(_head: str, body: str, names: frozenset[str]) -> list[Part] | None:
-    """GLM 4.x: `name\\n<arg_key>k</arg_key>\\n<arg_value>v</arg_value>...`."""
-    name, _, rest = body.partition("<arg_key>")
-    name = name.strip()
-    if name not in names:
-        return None
-    arguments: dict[str, object] = {}
-    if rest:
-        for pair in ("<arg_key>" + rest).split("<arg_key>")[1:]:
-            key, sep, value_part = pair.partition("</arg_key>")
-            value_part = value_part.strip()
-            if not sep or not value_part.startswith("<arg_value>") or not value_part.endswith("</arg_value>"):
-                return None
-            value = value_part[len("<arg_value>") : -len("</arg_value>")]
-            arguments[key.strip()] = scalar_or_json(value)
-    encoded = dumps(arguments)
-    return None if encoded is None else [(name, encoded)]
-
-
-def _function_tag(_head: str, body: str, names: frozenset[str]) -> list[Part] | None:
-    """Functionary v3.1 / Llama 3.1 custom: `<function=name>{json}</function>`; or Qwen3-Coder's XML
-    parameters written without the `<tool_call>` wrapper."""
-    name, sep, rest = body.partition(">")
-    name = name.strip()
-    if not sep or name not in names:
-        return None
-    if "<parameter=" in rest:
-        return _xml_value_calls("<function=" + body + "</function>", names)
-    arguments = as_arguments(rest)
-    return None if arguments is None else [(name, arguments)]
-
-
-def _python_tag(_head: str, body: str, names: frozenset[str]) -> list[Part] | None:
-    """Llama 3.x `<|python_tag|>`: JSON calls (`;`-separated too), or `tool.call(k=v)` for built-ins."""
-    stripped = body.strip()
-    calls = calls_in_json_text(stripped, names)
-    if calls:
-        return list(calls)
-    if ";" in stripped:
-        joined: list[Part] = []
-        for piece in stripped.split(";"):
-            if piece.strip():
-                found = calls_in_json_text(piece, names)
-                if not found:
-                    break
-                joined.extend(found)
-        else:
-            if joined:
-                return joined
-    found_pythonic = pythonic_calls(stripped, names)
-    return list(found_pythonic) if found_pythonic else None
-
-
-def _pythonic(_head: str, body: str, names: frozenset[str]) -> list[Part] | None:
-    """Llama 4 `[f(a=1), g()]`, Gemma 3 tool_code `f(a=1)`, one call per line too."""
-    calls = pythonic_calls(body, names)
-    if calls:
-        return list(calls)
-    lines = [line for line in body.splitlines() if line.strip()]
-    if len(lines) < 2:
-        return None
-    per_line: list[Part] = []
-    for line in lines:
-        found = pythonic_calls(line, names)
-        if not found:
-            return None
-        per_line.extend(found)
-    return per_line
-
-
-def _mistral(_head: str, body: str, names: frozenset[str]) -> list[Part] | None:
-    """Mistral v11+: `name[ARGS]{...}` or `name[CALL_ID]id[ARGS]{...}`, parallel calls each behind their
-    own [TOOL_CALLS]; v3: a JSON array. Each JSON value is decoded once from where it starts, so the work
-    is linear in the body however many [ARGS] it holds."""
-    parts: list[Part] = []
-    pos = 0
-    while True:
-        while body.startswith("[TOOL_CALLS]", pos) or body[pos : pos + 1].isspace():
-            pos += len("[TOOL_CALLS]") if body.startswith("[TOOL_CALLS]", pos) else 1
-        m = _NAME.match(body, pos)
-        if m is None:
-            break
-        name, after = m.group(1), m.end()
-        if body.startswith("[CALL_ID]", after):
-            id_end = body.find("[ARGS]", after, after + 200)
-            if id_end < 0:
-                break
-            after = id_end
-        if not body.startswith("[ARGS]", after) or name not in names:
-            break
-        decoded = decode_at(body, after + len("[ARGS]"))
-        if decoded is None:
-            break
-        arguments = as_arguments(decoded[0])
-        if arguments is None:
-            break
-        parts.append((name, arguments))
-        pos = decoded[1]
-    if not parts:
-        return _json_body("", body, names)
-    rest = body[pos:]
-    return [*parts, rest] if rest.strip() else parts
-
-
-_DEEPSEEK_CALL = "<｜tool▁call▁begin｜>"
-_DEEPSEEK_CALL_END = "<｜tool▁call▁end｜>"
-_DEEPSEEK_SEP = "<｜tool▁sep｜>"
-
-
-def _deepseek(_head: str, body: str, names: frozenset[str]) -> list[Part] | None:
-    """V3/R1: `function<sep>name\\n```json\\n{...}\\n```` per call; V3.1: `name<sep>{...}`."""
-    items = body.split(_DEEPSEEK_CALL)
-    if items[0].strip():
-        return None
-    parts: list[Part] = []
-    for item in items[1:]:
-        call, _, after = item.partition(_DEEPSEEK_CALL_END)
-        if after.strip():
-            return None
-        left, sep, right = call.partition(_DEEPSEEK_SEP)
-        if not sep:
-            return None
-        if left.strip() == "function":
-            name, _, arguments_text = right.partition("\n")
-            arguments_text = arguments_text.strip()
-            if arguments_text.startswith("```"):
-                arguments_text = arguments_text.partition("\n")[2].rstrip()
-                arguments_text = arguments_text.removesuffix("```")
-        else:
-            name, arguments_text = left, right
-        name = name.strip()
-        arguments = as_arguments(arguments_text)
-        if name not in names or arguments is None:
-            return None
-        parts.append((name, arguments))
-    return parts or None
-
+FAMILIES: tuple[Family, ...] = (
+    Family(
+        "hermes",
+        "Hermes 2/3, Qwen 2.5, Qwen3, Granite 4, SmolLM3",
+        "<tool_call>",
+        ("</tool_call>",),
+        ToolCallTagReader,
+        '`{"name": f, "arguments": {...}}`, or a list of them',
+        in_reasoning=True,
+        template_hints=("<tool_call>",),
+        templates=(
+            "Qwen-Qwen3-0.6B",
+            "Qwen-Qwen2.5-7B-Instruct",
+            "Qwen-QwQ-32B",
+            "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use",
+            "NousResearch-Hermes-3-Llama-3.1-8B-tool_use",
+            "HuggingFaceTB-SmolLM3-3B",
+            "ibm-granite-granite-4.0",
+            "ibm-granite-granite-4.1",
+        ),
+    ),
+    Family(
+        "qwen3_coder",
+        "Qwen3-Coder, Qwen3.5, Nemotron Nano 3",
+        "<tool_call>",
+        ("</tool_call>",),
+        ToolCallTagReader,
+        "`<function=f><parameter=k>\\nv\\n</parameter></function>`; values typed by the "
+        "schema, an undeclared one is text",
+        in_reasoning=True,
+        template_hints=("<parameter=",),
+        templates=("Qwen3-Coder", "Qwen3.5-4B", "NVIDIA-Nemotron-3-Nano-30B-A3B-BF16"),
+    ),
+    Family(
+        "glm",
+        "GLM 4.5, 4.6, 4.7, 5",
+        "<tool_call>",
+        ("</tool_call>",),
+        ToolCallTagReader,
+        "`f<arg_key>k</arg_key><arg_value>v</arg_value>`; values typed by the schema, an undeclared one "
+        "decoded (JSON or Python spelling); a missing last `</arg_value>` is tolerated",
+        strip=("<arg_key>", "</arg_key>", "<arg_value>", "</arg_value>"),
+        in_reasoning=True,
+        template_hints=("<arg_key>",),
+        templates=("GLM-4.6", "GLM-4.7-Flash"),
+    ),
+    Family(
+        "llama3",
+        "Llama 3.1, 3.2, 3.3",
+        "<|python_tag|>",
+        ("<|eom_id|>", "<|eot_id|>"),
+        PythonTagReader,
+        'JSON calls (`;`-separated too) or built-in `tool.call(k=v)`; bare `{"name", "parameters"}` '
+        "JSON in prose is read as any JSON call",
+        template_hints=("<|python_tag|>", "<|eom_id|>"),
+        templates=(
+            "meta-llama-Llama-3.1-8B-Instruct",
+            "meta-llama-Llama-3.2-3B-Instruct",
+            "meta-llama-Llama-3.3-70B-Instruct",
+        ),
+    ),
+    Family(
+        "llama4",
+        "Llama 4",
+        "<|python_start|>",
+        ("<|python_end|>",),
+        partial(PythonicReader, closers=("<|python_end|>",), optional=True),
+        "pythonic `[f(a=1), g()]` (also bare in prose)",
+        template_hints=("<|python_start|>",),
+    ),
+    Family(
+        "mistral",
+        "Mistral v3 (Nemo), v11+ (Small 3.x, Ministral 3, Devstral, Magistral)",
+        "[TOOL_CALLS]",
+        (),
+        MistralReader,
+        "`f[ARGS]{...}`, `f[CALL_ID]id[ARGS]{...}`, one `[TOOL_CALLS]` per call; v3: a JSON list",
+        strip=("[ARGS]", "[CALL_ID]"),
+        template_hints=("[TOOL_CALLS]", "[AVAILABLE_TOOLS]"),
+        templates=(
+            "mistralai-Mistral-Nemo-Instruct-2407",
+            "Mistral-Small-3.2-24B-Instruct-2506",
+            "mistralai-Ministral-3-14B-Reasoning-2512",
+            "unsloth-mistral-Devstral-Small-2507",
+        ),
+    ),
+    Family(
+        "deepseek",
+        "DeepSeek V3, R1, V3.1",
+        "<｜tool▁calls▁begin｜>",
+        ("<｜tool▁calls▁end｜>",),
+        DeepSeekReader,
+        "V3/R1: `<｜tool▁call▁begin｜>function<｜tool▁sep｜>f\\n```json\\n{...}\\n```<｜tool▁call▁end｜>`; "
+        "V3.1: `<｜tool▁call▁begin｜>f<｜tool▁sep｜>{...}<｜tool▁call▁end｜>`",
+        strip=(DEEPSEEK_CALL, DEEPSEEK_CALL_END, DEEPSEEK_SEP),
+        template_hints=("<｜tool▁calls▁begin｜>",),
+        templates=(
+            "deepseek-ai-DeepSeek-V3.1",
+            "deepseek-ai-DeepSeek-R1-Distill-Llama-8B",
+            "llama-cpp-deepseek-r1",
+        ),
+    ),
+    Family(
+        "deepseek_v3_2",
+        "DeepSeek V3.2",
+        f"<{_DSML}function_calls>",
+        (f"</{_DSML}function_calls>",),
+        partial(DsmlReader, closer=f"</{_DSML}function_calls>"),
+        '`<｜DSML｜invoke name="f">` (self-closing when empty) holding `<｜DSML｜parameter name="k" '
+        'string="true|false">v</｜DSML｜parameter>`',
+        strip=(_DSML,),
+        in_reasoning=True,
+        template_hints=(_DSML + " and function_calls",),
+        templates=("deepseek-ai-DeepSeek-V3.2",),
+    ),
+    Family(
+        "deepseek_v4",
+        "DeepSeek V4, V4.1 (V4-Flash-0731)",
+        f"<{_DSML}tool_calls>",
+        (f"</{_DSML}tool_calls>",),
+        partial(DsmlReader, closer=f"</{_DSML}tool_calls>"),
+        "as V3.2, in a `tool_calls` block",
+        strip=(_DSML,),
+        in_reasoning=True,
+        template_hints=(_DSML,),
+        templates=("deepseek-ai-DeepSeek-V4", "deepseek-ai-DeepSeek-V4-Flash-0731"),
+    ),
+    Family(
+        "gpt_oss",
+        "gpt-oss (harmony)",
+        "<|channel|>",
+        ("<|call|>", "<|end|>", "<|return|>"),
+        HarmonyReader,
+        "a message whose header (`<|channel|>commentary to=functions.f <|constrain|>json`, or `to=` in the "
+        "role header) names the function, holding its JSON arguments",
+        template_hints=("<|channel|>",),
+        templates=("openai-gpt-oss-120b",),
+    ),
+    Family(
+        "gemma3",
+        "Gemma 3",
+        "```tool_code",
+        ("```",),
+        partial(PythonicReader, closers=("```",)),
+        "pythonic `f(a=1)`, one call per line",
+        weak=True,
+        template_hints=("tool_code",),
+    ),
+    Family(
+        "gemma4",
+        "Gemma 4",
+        "<|tool_call>",
+        ("<tool_call|>",),
+        Gemma4Reader,
+        '`call:f{key:<|"|>text<|"|>,n:1,nested:{...}}`: unquoted keys, strings between `<|"|>`',
+        strip=('<|"|>',),
+        template_hints=("<|tool_call>",),
+        templates=("google-gemma-4-31B-it", "google-gemma-4-31B-it-interleaved"),
+    ),
+    Family(
+        "kimi_k2",
+        "Kimi K2, K2.5, K2.6",
+        "<|tool_calls_section_begin|>",
+        ("<|tool_calls_section_end|>", "<|tool_call_section_end|>"),
+        KimiK2Reader,
+        "`<|tool_call_begin|>functions.f:0<|tool_call_argument_begin|>{...}<|tool_call_end|>` per call; "
+        "whitespace and stray text between the markers tolerated",
+        also_opens=("<|tool_call_section_begin|>",),
+        strip=(KIMI_CALL, KIMI_ARGS, KIMI_CALL_END),
+        in_reasoning=True,
+        template_hints=("<|tool_calls_section_begin|>",),
+        templates=("moonshotai-Kimi-K2", "Kimi-K2-Instruct", "Kimi-K2-Thinking"),
+    ),
+    Family(
+        "kimi_k2_call",
+        "Kimi K2 (a call outside a section)",
+        KIMI_CALL,
+        (KIMI_CALL_END,),
+        partial(KimiK2Reader, section=False),
+        "`functions.f:0<|tool_call_argument_begin|>{...}` then `<|tool_call_end|>`",
+        strip=(KIMI_ARGS, KIMI_CALL_END, "<|tool_calls_section_end|>"),
+        in_reasoning=True,
+    ),
+    Family(
+        "kimi_k3",
+        "Kimi K3",
+        "<|open|>tools<|sep|>",
+        ("<|close|>tools<|sep|>",),
+        KimiK3Reader,
+        '`<|open|>call tool="f"<|sep|>` holding `<|open|>argument key="k" type="t"<|sep|>v<|close|>argument'
+        "<|sep|>` tags (typed by the schema, else by `type`) or one `<|open|>json<|sep|>{...}`",
+        strip=_K3,
+        template_hints=("<|open|>",),
+        templates=("Kimi-K3",),
+    ),
+    Family(
+        "functionary_v3_1",
+        "Functionary v3.1, Llama 3.1 custom, Qwen3-Coder unwrapped",
+        "<function=",
+        ("</function>",),
+        partial(QwenXmlReader, bare=True),
+        "`f>{json}</function>`, or Qwen3-Coder's `<parameter=k>` tags",
+        weak=True,
+        template_hints=("<function=",),
+        templates=("meetkai-functionary-medium-v3.1",),
+    ),
+    Family(
+        "functionary_v3_2",
+        "Functionary v3.2",
+        ">>>",
+        (),
+        FunctionaryV32Reader,
+        "a recipient line: `all` (prose follows) or a function name (its JSON arguments follow)",
+        weak=True,
+        template_hints=(">>>all",),
+        templates=("meetkai-functionary-medium-v3.2",),
+    ),
+    Family(
+        "command_r",
+        "Command-R, R+",
+        "Action:",
+        (),
+        CommandRReader,
+        '```` ```json\\n[{"tool_name": f, "parameters": {...}}]\\n``` ````',
+        weak=True,
+        template_hints=("Action: ```json",),
+        templates=("CohereForAI-c4ai-command-r-plus-tool_use",),
+    ),
+    Family(
+        "command_r7b",
+        "Command-R7B",
+        "<|START_ACTION|>",
+        ("<|END_ACTION|>",),
+        partial(JsonBlockReader, closers=("<|END_ACTION|>",)),
+        '`[{"tool_call_id", "tool_name", "parameters"}]`',
+        template_hints=("<|START_ACTION|>",),
+        templates=("CohereForAI-c4ai-command-r7b-12-2024-tool_use",),
+    ),
+    Family(
+        "granite",
+        "Granite 3.x",
+        "<|tool_call|>",
+        (),
+        JsonBlockReader,
+        "a JSON list of calls",
+        template_hints=("<|tool_call|>",),
+        templates=("ibm-granite-granite-3.3-2B-Instruct",),
+    ),
+)
 
 _HARMONY_TARGET = re.compile(r"to=functions\.([\w.\-]{1,128})")
 
 
-def _harmony(head: str, body: str, names: frozenset[str]) -> list[Part] | None:
-    """gpt-oss: the header names the function (`to=functions.name`), the message is its JSON."""
-    m = _HARMONY_TARGET.search(head)
-    if m is None or m.group(1) not in names:
-        return None
-    arguments = as_arguments(body)
-    return None if arguments is None else [(m.group(1), arguments)]
-
-
-_KIMI_CALL = "<|tool_call_begin|>"
-_KIMI_ARGS = "<|tool_call_argument_begin|>"
-_KIMI_END = "<|tool_call_end|>"
-
-
-def _kimi(_head: str, body: str, names: frozenset[str]) -> list[Part] | None:
-    """Kimi K2: `<|tool_call_begin|>functions.name:0<|tool_call_argument_begin|>{...}<|tool_call_end|>`."""
-    items = body.split(_KIMI_CALL)
-    if items[0].strip():
-        return None
-    parts: list[Part] = []
-    for item in items[1:]:
-        call, _, after = item.partition(_KIMI_END)
-        if after.strip():
-            return None
-        ident, sep, arguments_text = call.partition(_KIMI_ARGS)
-        name = ident.strip().removeprefix("functions.").rpartition(":")[0] or ident.strip()
-        arguments = as_arguments(arguments_text)
-        if not sep or name not in names or arguments is None:
-            return None
-        parts.append((name, arguments))
-    return parts or None
-
-
-def _functionary(_head: str, body: str, names: frozenset[str]) -> list[Part] | None:
-    """Functionary v3.2: after `>>>`, a recipient line: `all` (prose follows) or a function name (its
-    JSON arguments follow)."""
-    recipient, sep, rest = body.partition("\n")
-    recipient = recipient.strip()
-    if not sep and recipient != "all":
-        return None
-    if recipient == "all":
-        return [rest]
-    arguments = as_arguments(rest)
-    if recipient not in names or arguments is None:
-        return None
-    return [(recipient, arguments)]
-
-
-def _command_r(_head: str, body: str, names: frozenset[str]) -> list[Part] | None:
-    """Command-R/R+: `Action: ```json\\n[{"tool_name": ..., "parameters": {...}}]\\n````."""
-    stripped = body.lstrip()
-    if stripped.startswith("```"):
-        inner = stripped.partition("\n")[2]
-        inner, fence, rest = inner.partition("```")
-        if not fence:
-            return None
-        calls = calls_in_json_text(inner, names)
-        if not calls:
-            return None
-        return [*calls, rest] if rest.strip() else list(calls)
-    return _json_body("", body, names)
-
-
-def _gemma4(_head: str, body: str, names: frozenset[str]) -> list[Part] | None:
-    """Gemma 4: `call:name{key:<|"|>text<|"|>,n:1,nested:{...}}`: unquoted keys, strings in <|"|>."""
-    text = body.strip()
-    if not text.startswith("call:"):
-        return None
-    brace = text.find("{")
-    name = text[len("call:") : brace].strip() if brace >= 0 else ""
-    if name not in names:
-        return None
-    value = _Gemma4Reader(text, brace).read()
-    if not isinstance(value, dict):
-        return None
-    encoded = dumps(value)
-    return None if encoded is None else [(name, encoded)]
-
-
-_GEMMA4_BARE = re.compile(r"[^,}\]]*")
-
-
-class _Gemma4Reader:
-    """A tiny reader for Gemma 4's argument syntax; iterative depth counting bounds recursion."""
-
-    QUOTE = '<|"|>'
-    MAX_DEPTH = 64
-
-    def __init__(self, text: str, pos: int) -> None:
-        self.text = text
-        self.pos = pos
-        self.depth = 0
-
-    def read(self) -> object:
-        try:
-            value = self._value()
-        except (ValueError, IndexError):
-            return None
-        return value if not self.text[self.pos :].strip() else None
-
-    def _skip(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos] in " \t\r\n":
-            self.pos += 1
-
-    def _value(self) -> object:
-        self._skip()
-        text = self.text
-        if text.startswith(self.QUOTE, self.pos):
-            end = text.index(self.QUOTE, self.pos + len(self.QUOTE))
-            string = text[self.pos + len(self.QUOTE) : end]
-            self.pos = end + len(self.QUOTE)
-            return string
-        if text[self.pos] in "{[":
-            self.depth += 1
-            if self.depth > self.MAX_DEPTH:
-                raise ValueError("too deep")
-            nested = self._object() if text[self.pos] == "{" else self._array()
-            self.depth -= 1
-            return nested
-        m = _GEMMA4_BARE.match(text, self.pos)
-        assert m is not None
-        self.pos = m.end()
-        return scalar_or_json(m.group().strip())
-
-    def _object(self) -> dict[str, object]:
-        self.pos += 1
-        result: dict[str, object] = {}
-        while True:
-            self._skip()
-            if self.text[self.pos] == "}":
-                self.pos += 1
-                return result
-            colon = self.text.index(":", self.pos)
-            key = self.text[self.pos : colon].strip()
-            if not key or any(c in key for c in "{}[],"):
-                raise ValueError("bad key")
-            self.pos = colon + 1
-            result[key] = self._value()
-            self._skip()
-            if self.text[self.pos] == ",":
-                self.pos += 1
-
-    def _array(self) -> list[object]:
-        self.pos += 1
-        result: list[object] = []
-        while True:
-            self._skip()
-            if self.text[self.pos] == "]":
-                self.pos += 1
-                return result
-            result.append(self._value())
-            self._skip()
-            if self.text[self.pos] == ",":
-                self.pos += 1
-
-
-# -- the table -------------------------------------------------------------------------------------
-
-FAMILIES: tuple[Family, ...] = (
-    # Hermes 2/3, Qwen 2.5/3, Granite 4, SmolLM3: `<tool_call>{json}</tool_call>`. Qwen3-Coder and GLM
-    # share the tag with other bodies; entries with one marker are tried in this order.
-    Family("hermes", "<tool_call>", ("</tool_call>",), _json_body, template_hints=("<tool_call>",)),
-    Family("qwen3_coder", "<tool_call>", ("</tool_call>",), _qwen3_coder, template_hints=("<parameter=",)),
-    Family("glm", "<tool_call>", ("</tool_call>",), _glm, template_hints=("<arg_key>",)),
-    Family(
-        "llama3",
-        "<|python_tag|>",
-        ("<|eom_id|>", "<|eot_id|>"),
-        _python_tag,
-        template_hints=("<|python_tag|>", "<|eom_id|>"),
-    ),
-    Family(
-        "llama4", "<|python_start|>", ("<|python_end|>",), _pythonic, template_hints=("<|python_start|>",)
-    ),
-    Family(
-        "mistral",
-        "[TOOL_CALLS]",
-        (),
-        _mistral,
-        strip=("[TOOL_CALLS]", "[CALL_ID]"),
-        template_hints=("[TOOL_CALLS]", "[AVAILABLE_TOOLS]"),
-    ),
-    Family(
-        "deepseek",
-        "<｜tool▁calls▁begin｜>",
-        ("<｜tool▁calls▁end｜>",),
-        _deepseek,
-        strip=(_DEEPSEEK_CALL, _DEEPSEEK_CALL_END, _DEEPSEEK_SEP),
-        template_hints=("<｜tool▁calls▁begin｜>",),
-    ),
-    Family(
-        "gpt_oss",
-        "<|channel|>",  # opened through the harmony header; see HARMONY_OPENERS
-        ("<|call|>", "<|end|>", "<|return|>"),
-        _harmony,
-        template_hints=("<|channel|>",),
-    ),
-    Family("gemma3", "```tool_code", ("```",), _pythonic, weak=True, template_hints=("tool_code",)),
-    Family("gemma4", "<|tool_call>", ("<tool_call|>",), _gemma4, template_hints=("<|tool_call>",)),
-    Family(
-        "kimi_k2",
-        "<|tool_calls_section_begin|>",
-        ("<|tool_calls_section_end|>",),
-        _kimi,
-        strip=(_KIMI_CALL, _KIMI_ARGS, _KIMI_END),
-        template_hints=("<|tool_calls_section_begin|>",),
-    ),
-    Family("functionary_v3_1", "<function=", ("</function>",), _function_tag, template_hints=("<function=",)),
-    Family(
-        "functionary_v3_2",
-        ">>>",
-        (),
-        _functionary,
-        weak=True,
-        ends_before=(">>>",),
-        template_hints=(">>>all",),
-    ),
-    Family("command_r", "Action:", (), _command_r, weak=True, template_hints=("Action: ```json",)),
-    Family(
-        "command_r7b",
-        "<|START_ACTION|>",
-        ("<|END_ACTION|>",),
-        _json_body,
-        template_hints=("<|START_ACTION|>",),
-    ),
-    Family("granite", "<|tool_call|>", (), _json_body, template_hints=("<|tool_call|>",)),
-)
-
-# Reasoning blocks: opening marker -> closing markers. Their text is never parsed for calls.
+# Reasoning blocks: opening marker -> closing markers. Only the openers of `in_reasoning` families are
+# looked for inside them (see CALLS_IN_REASONING).
 REASONING: dict[str, tuple[str, ...]] = {
     "<think>": ("</think>",),
     "[THINK]": ("[/THINK]",),
     "<|START_THINKING|>": ("<|END_THINKING|>",),
     "<|channel>thought": ("<channel|>",),  # Gemma 4
+    "<|open|>think<|sep|>": ("<|close|>think<|sep|>", "<|open|>response<|sep|>"),  # Kimi K3
 }
+# Think blocks that a call may end, as the references of the in_reasoning families write them; a think
+# block the prompt opened counts as one of these.
+CALLS_END_THINKING = ("<think>",)
+CALLS_IN_REASONING: tuple[str, ...] = tuple(o for f in FAMILIES if f.in_reasoning for o in f.openers)
 
 # gpt-oss harmony: `<|start|>assistant<|channel|>NAME [to=functions.f] [<|constrain|>json]<|message|>`.
 # The header decides what the message is: analysis = reasoning, `to=functions.f` = a call, else content.
-HARMONY_OPENERS = ("<|start|>", "<|channel|>")
+HARMONY_OPENERS = ("<|start|>", "<|channel|>", "to=functions.")
+HARMONY_WEAK_OPENERS = ("to=functions.",)  # also prose: restored when no message header follows
 HARMONY_MESSAGE = "<|message|>"
 HARMONY_REASONING_CLOSES = ("<|end|>", "<|return|>")
 HARMONY_MAX_HEADER = 512  # longer than this without <|message|>: it was prose, not a header
 _HARMONY_CHANNEL = re.compile(r"<\|channel\|>\s*(\w+)")
+
+
+def harmony_target(header: str) -> str:
+    """The function a harmony header addresses (`to=functions.NAME`), "" if none."""
+    m = _HARMONY_TARGET.search(header)
+    return m.group(1) if m is not None else ""
 
 
 def harmony_kind(header: str) -> str:
@@ -521,17 +476,31 @@ DROPPED_MARKERS: tuple[str, ...] = (
     "<|tool_calls_section_end|>",
     "<｜tool▁calls▁end｜>",
     "<|END_ACTION|>",
+    f"</{_DSML}function_calls>",
+    f"</{_DSML}tool_calls>",
+    "<|tool_call_end|>",
+    "<|tool_call_section_end|>",
+    "<|channel>",  # Gemma 4: an empty channel opener
+    # Kimi K3's message sections
+    "<|close|>think<|sep|>",
+    "<|open|>response<|sep|>",
+    "<|close|>response<|sep|>",
+    "<|close|>tools<|sep|>",
+    "<|close|>message<|sep|>",
+    '<|open|>message role="assistant"<|sep|>',
+    "<|end_of_msg|>",
 )
 
 
-def families_by_marker() -> dict[str, tuple[Family, ...]]:
-    """Families grouped by the marker that opens their blocks, in table order (gpt-oss excluded: its
-    blocks are opened by the harmony header)."""
-    grouped: dict[str, list[Family]] = {}
+def families_by_marker() -> dict[str, Family]:
+    """The family whose reader reads a block, by the marker that opens it (the first row with that
+    marker; gpt-oss excluded: its blocks are opened by the harmony header)."""
+    found: dict[str, Family] = {}
     for family in FAMILIES:
         if family.name != "gpt_oss":
-            grouped.setdefault(family.opens, []).append(family)
-    return {marker: tuple(group) for marker, group in grouped.items()}
+            for opener in family.openers:
+                found.setdefault(opener, family)
+    return found
 
 
 GPT_OSS = next(f for f in FAMILIES if f.name == "gpt_oss")
@@ -583,11 +552,14 @@ def expected_reply(chat_template: str | None, prompt: str | None = None) -> Repl
         ),
         None,
     )
-    # Most specific first: Qwen3-Coder and GLM templates also mention <tool_call>.
+    # Most specific first: Qwen3-Coder and GLM templates also mention <tool_call>; DeepSeek V3.2 names
+    # its DSML block function_calls, V4 tool_calls.
     for specific in ("qwen3_coder", "glm"):
         hints = next(f.template_hints for f in FAMILIES if f.name == specific)
         if any(h in template for h in hints):
             family = specific
+    if _DSML in template:
+        family = "deepseek_v3_2" if "function_calls" in template else "deepseek_v4"
     tail = (prompt or "").rstrip()
     thinks = any(word in template for word in _THINKING_WORDS)
     effort = "reasoning_effort" in template

@@ -1,30 +1,37 @@
-"""Stream assembly: server text deltas -> content deltas now, tool calls at the end.
+"""Stream assembly: server text deltas -> content, reasoning and tool-call deltas as they become final.
 
-Prose streams as it arrives; reasoning too, into its own field. Text that may still turn out to be a tool
-call (an open bracket, a fence, a family block) is held back until the scanner decides; calls are emitted
-once complete and validated, so no fence or marker ever leaks into `content` and a truncated reply never
-yields a call. The assembled stream equals the non-streamed parse of the same text for any chunk
-boundaries, because both run the same `ReplyScanner` and read it through the same `take_content` /
-`take_reasoning`, which give only text whose role is final.
+Prose streams as it arrives; reasoning too, into its own field. A family call streams as OpenAI streams
+calls: announced (id, name) once it is certain (the family's opener and an offered tool's name read; a
+forced call from its first token), then its arguments in fragments as the model writes them. What is
+not certain yet (an open bracket in prose, a block whose name is still being read) is held back until the
+scanner decides, so no fence or marker ever leaks into `content`. A call's arguments lack their last
+character until the call closes: a call cut off after it was announced never has valid JSON arguments,
+its text comes as content as in the non-streamed reply, and finish_reason is not `tool_calls` for it.
+The assembled stream equals the non-streamed parse of the same text for any chunk boundaries, because
+both run the same `ReplyScanner` and read it through the same takes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from .parsing import ReplyScanner, ToolCall, call_id
-
-ARGUMENT_FRAGMENT_CHARS = 64  # tool-call arguments are sent in pieces, as OpenAI streams them
+from .offered import Offered
+from .parsing import ReplyScanner, ToolCall, reply_from_scanner
+from .reply_parts import CallDelta
 
 
 @dataclass(frozen=True, slots=True)
 class StreamEnd:
-    """What remains to send when the server's stream ends (reasoning goes out before content)."""
+    """What remains to send when the server's stream ends (reasoning goes out before content), and the
+    reply's closed calls (`tool_calls`, as the non-streamed reply has them)."""
 
     content: str
     tool_calls: tuple[ToolCall, ...]
     finish_reason: str
     reasoning: str = ""
+    call_deltas: tuple[CallDelta, ...] = ()
 
 
 def final_finish_reason(server_reason: str | None, has_calls: bool) -> str:
@@ -36,13 +43,14 @@ def final_finish_reason(server_reason: str | None, has_calls: bool) -> str:
     return server_reason or "stop"
 
 
-class _Trimmer:
+class Trimmer:
     """Streams a text so that the pieces join into `text.strip()`: leading whitespace is dropped,
-    trailing whitespace waits to see whether more text follows it."""
+    trailing whitespace waits to see whether more text follows it. The waiting whitespace is a list of
+    pieces joined once when text follows, so a long run of whitespace-only deltas costs linear time."""
 
     def __init__(self) -> None:
         self._started = False
-        self._pending_space = ""
+        self._space: list[str] = []
 
     def __call__(self, chunk: str, *, final: bool) -> str:
         if not self._started:
@@ -53,10 +61,13 @@ class _Trimmer:
         body = chunk.rstrip()
         if not body:
             if not final:
-                self._pending_space += chunk
+                self._space.append(chunk)
             return ""
-        out = self._pending_space + body
-        self._pending_space = "" if final else chunk[len(body) :]
+        self._space.append(body)
+        out = "".join(self._space)
+        self._space.clear()
+        if not final and len(body) < len(chunk):
+            self._space.append(chunk[len(body) :])
         return out
 
 
@@ -65,28 +76,31 @@ class StreamAssembler:
     reasoning that is safe to emit (send it before the content of the same delta); `finish` the rest.
 
     With `parse_tools=False` (no tools offered) text passes through untouched, unless `parse_reasoning`
-    asks for reasoning to be split off (then no tool calls are looked for). `starts_in_reasoning`: the
-    prompt opened a think block; `opener_echoed`: the server repeats it (see parsing.ReplyScanner)."""
+    asks for reasoning to be split off (then no tool calls are looked for). `tools`: names, OpenAI tool
+    dicts or an `Offered`; `starts_in_reasoning`: the prompt opened a think block; `opener_echoed`: the
+    server repeats it; `forced`: the reply is a constrained call (see parsing.ReplyScanner)."""
 
     def __init__(
         self,
-        names: frozenset[str],
+        tools: Iterable[Any] | Offered | None,
         *,
         parse_tools: bool,
         parse_reasoning: bool = False,
         starts_in_reasoning: bool = False,
         reply_prefix: str = "",
         opener_echoed: bool = False,
+        forced: bool = False,
     ) -> None:
         self._passthrough = not (parse_tools or parse_reasoning or starts_in_reasoning or opener_echoed)
         self._scanner = ReplyScanner(
-            names if parse_tools else frozenset(),
+            tools if parse_tools else (),
             starts_in_reasoning=starts_in_reasoning,
             reply_prefix=reply_prefix,
             opener_echoed=opener_echoed,
+            forced=forced,
         )
-        self._content = _Trimmer()
-        self._reasoning = _Trimmer()
+        self._content = Trimmer()
+        self._reasoning = Trimmer()
         self.emitted: list[str] = []
 
     def feed(self, delta: str) -> str:
@@ -107,8 +121,15 @@ class StreamAssembler:
             return ""
         return self._reasoning(self._scanner.take_reasoning(), final=False)
 
+    def take_calls(self, id_seed: str = "") -> list[CallDelta]:
+        """Tool-call deltas that became final since the last call; `id_seed` (the response id) makes
+        call ids match the non-streamed parse."""
+        if self._passthrough:
+            return []
+        return self._scanner.take_call_deltas(id_seed)
+
     def finish(self, server_reason: str | None, *, id_seed: str = "") -> StreamEnd:
-        """End of stream; `id_seed` (the response id) makes call ids match the non-streamed parse."""
+        """End of stream: what is left to send, and the reply's closed calls."""
         if self._passthrough:
             return StreamEnd("", (), final_finish_reason(server_reason, False))
         self._scanner.finish(truncated=server_reason == "length")
@@ -116,15 +137,6 @@ class StreamAssembler:
         tail = self._content(self._scanner.take_content(), final=True)
         if tail:
             self.emitted.append(tail)
-        calls = tuple(
-            ToolCall(id=call_id(id_seed, index), name=name, arguments=arguments)
-            for index, (name, arguments) in enumerate(self._scanner.calls)
-        )
-        return StreamEnd(tail, calls, final_finish_reason(server_reason, bool(calls)), reasoning)
-
-
-def argument_fragments(arguments: str, size: int = ARGUMENT_FRAGMENT_CHARS) -> list[str]:
-    """Split serialized arguments for streaming; joining the pieces gives the exact string back."""
-    if not arguments:
-        return [""]
-    return [arguments[i : i + size] for i in range(0, len(arguments), size)]
+        calls = reply_from_scanner(self._scanner, id_seed=id_seed).tool_calls
+        deltas = tuple(self._scanner.take_call_deltas(id_seed))
+        return StreamEnd(tail, calls, final_finish_reason(server_reason, bool(calls)), reasoning, deltas)

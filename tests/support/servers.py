@@ -52,7 +52,17 @@ MODEL_ROLES: dict[str, tuple[str, str | None]] = {
     "gemma3_nemo": ("gemma3", "mistralai-Mistral-Nemo-Instruct-2407"),
 }
 MODEL_CONTEXT = 4096  # one slot: the small servers these slower models get
-CANONICAL.update({role: f"http://{role}.llamafile.test:8080" for role in [*CORPUS_ROLES, *MODEL_ROLES]})
+# Templates whose generation prompts and native tool rendering the family-prompt tests read (the reply
+# formats themselves are checked by the case corpus, tests/support/families).
+PROMPT_ROLES = {
+    "qwen35": "Qwen3.5-4B",
+    "glm47": "GLM-4.7-Flash",
+    "dsv32": "deepseek-ai-DeepSeek-V3.2",
+    "dsv4": "deepseek-ai-DeepSeek-V4",
+    "dsv41": "deepseek-ai-DeepSeek-V4-Flash-0731",
+}
+TEMPLATE_ROLES = {**CORPUS_ROLES, **PROMPT_ROLES}
+CANONICAL.update({role: f"http://{role}.llamafile.test:8080" for role in [*TEMPLATE_ROLES, *MODEL_ROLES]})
 
 
 class Servers:
@@ -76,8 +86,8 @@ class Servers:
             server = EmbeddedServer(model=model, ctx_size=MODEL_CONTEXT, slots=1, extra_args=extra)
             self._running[role] = server.start()
             self.url_to_role[server.base_url] = role
-        if role in CORPUS_ROLES and role not in self._running:
-            template = _template(CORPUS_ROLES[role])
+        if role in TEMPLATE_ROLES and role not in self._running:
+            template = _template(TEMPLATE_ROLES[role])
             server = EmbeddedServer(
                 ctx_size=2048, slots=1, extra_args=["--chat-template-file", str(template)]
             )
