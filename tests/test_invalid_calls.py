@@ -16,7 +16,7 @@ import pytest
 from litellm_llamafile.prompt.call_checks import call_problem
 
 from .support.calls import call
-from .support.fake_server import FaultyServer, answer_chat
+from .support.fake_server import FaultyServer, answer_chat, chunk
 
 local_only = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 
@@ -85,3 +85,31 @@ def test_a_reply_whose_only_call_is_rejected_is_a_plain_answer(
     assert not choice.message.tool_calls
     assert choice.finish_reason == "stop"
     assert json.loads(choice.message.content) == {"name": "get_weather", "arguments": {"city": ["Paris"]}}
+
+
+@local_only
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_a_streamed_call_announced_before_the_schema_rejects_it_never_completes(
+    faulty: Callable[..., FaultyServer], mode: str
+) -> None:
+    """A family's call is announced as soon as its name is read, before its arguments are whole; when
+    the tool's schema then rejects it, its arguments never become JSON (the last fragment is withheld),
+    the finish_reason is not tool_calls, and its text comes as content, as in the non-streamed reply."""
+    pieces = ['<tool_call>\n{"name": "get_weather", "arguments": {"unit": ', '"celsius"}}\n</tool_call>']
+
+    def chat(exchange: Any) -> None:
+        exchange.sse([*(chunk(p) for p in pieces), chunk(finish_reason="stop")])
+
+    server = faulty(chat)
+    chunks = call(mode, api_base=server.url, messages=ASK, tools=WEATHER, tool_choice="auto")
+    announced = [c for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
+    assert announced, "the call was announced while its arguments streamed"
+    choice = _message(chunks)
+    for streamed in choice.message.tool_calls or []:
+        with pytest.raises(ValueError):
+            json.loads(streamed.function.arguments)
+    assert choice.finish_reason == "stop"
+    assert json.loads(choice.message.content.splitlines()[-1]) == {
+        "name": "get_weather",
+        "arguments": {"unit": "celsius"},
+    }

@@ -12,16 +12,17 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
@@ -71,13 +72,48 @@ class TemplateName(StrEnum):
     LEARN = "learn"  # render probe conversations through POST /apply-template once (template_facts.py)
 
 
+def normalize_api_base(url: str) -> str:
+    """`http://h:8080/v1/` -> `http://h:8080`: strip a trailing /v1 as a suffix, never as characters."""
+    root = url.strip().rstrip("/")
+    if root.endswith("/v1"):
+        root = root[: -len("/v1")]
+    return root.rstrip("/")
+
+
+def _schema_object(value: object) -> object:
+    # From LLAMAFILE_THOUGHT_SCHEMA the schema is JSON text.
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise ValueError("thought_schema is not JSON (or nests too deeply)") from None
+    if value is not None and not isinstance(value, dict):
+        raise ValueError("thought_schema must be a JSON schema object")
+    return value
+
+
+def _clean_key(value: object) -> object:
+    # A key read from a file or a k8s secret often ends in a newline; one with other control
+    # characters cannot be a header value, and httpx's error would quote it.
+    if isinstance(value, str):
+        value = value.strip()
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("api_key contains control characters")
+        return value or None
+    return value
+
+
 class LlamafileSettings(BaseModel):
     """Everything the adapter needs to talk to one server."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    api_base: str = Field(default=DEFAULT_API_BASE, description="Server root, without /v1.")
-    api_key: SecretStr | None = Field(default=None, description="llamafile --api-key; never invented.")
+    api_base: Annotated[str, AfterValidator(normalize_api_base)] = Field(
+        default=DEFAULT_API_BASE, description="Server root, without /v1."
+    )
+    api_key: Annotated[SecretStr | None, BeforeValidator(_clean_key)] = Field(
+        default=None, description="llamafile --api-key; never invented."
+    )
     timeout: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0)
     connect_timeout: float = Field(default=5.0, gt=0)
     template: TemplateName = TemplateName.AUTO
@@ -98,7 +134,7 @@ class LlamafileSettings(BaseModel):
         description="Constrain tool_choice='auto' replies: True = prose or a valid call; "
         "'thought' = a short thought, then a valid call (forced calls get the thought too).",
     )
-    thought_schema: dict[str, Any] | None = Field(
+    thought_schema: Annotated[dict[str, Any] | None, BeforeValidator(_schema_object)] = Field(
         default=None,
         description="A JSON schema for the thought: the thought mode's thought is then JSON valid for it "
         "(AutoGPT's 'thoughts' object), not prose. Implies constrain_auto='thought'.",
@@ -121,19 +157,6 @@ class LlamafileSettings(BaseModel):
     max_body_bytes: int = Field(default=64 << 20, gt=0, description="Largest answer body, decompressed.")
     max_line_bytes: int = Field(default=8 << 20, gt=0, description="Longest line of an event stream.")
 
-    @field_validator("thought_schema", mode="before")
-    @classmethod
-    def _schema_object(cls, value: object) -> object:
-        # From LLAMAFILE_THOUGHT_SCHEMA the schema is JSON text.
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except (ValueError, RecursionError):
-                raise ValueError("thought_schema is not JSON (or nests too deeply)") from None
-        if value is not None and not isinstance(value, dict):
-            raise ValueError("thought_schema must be a JSON schema object")
-        return value
-
     @model_validator(mode="after")
     def _one_thought_mode(self) -> LlamafileSettings:
         if self.thought_schema is not None and self.constrain_auto is True:
@@ -147,23 +170,6 @@ class LlamafileSettings(BaseModel):
     def thought_mode(self) -> bool:
         """A thought (prose, or JSON for thought_schema) before every call, auto or forced."""
         return self.constrain_auto == "thought" or self.thought_schema is not None
-
-    @field_validator("api_base")
-    @classmethod
-    def _root_url(cls, value: str) -> str:
-        return normalize_api_base(value)
-
-    @field_validator("api_key", mode="before")
-    @classmethod
-    def _clean_key(cls, value: object) -> object:
-        # A key read from a file or a k8s secret often ends in a newline; one with other control
-        # characters cannot be a header value, and httpx's error would quote it.
-        if isinstance(value, str):
-            value = value.strip()
-            if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-                raise ValueError("api_key contains control characters")
-            return value or None
-        return value
 
     @property
     def schema_limits(self) -> SchemaLimits:
@@ -309,14 +315,6 @@ def url_credentials(url: str) -> tuple[str, str] | None:
         return None
     user, _, password = userinfo.partition(":")
     return urllib.parse.unquote(user), urllib.parse.unquote(password)
-
-
-def normalize_api_base(url: str) -> str:
-    """`http://h:8080/v1/` -> `http://h:8080`: strip a trailing /v1 as a suffix, never as characters."""
-    root = url.strip().rstrip("/")
-    if root.endswith("/v1"):
-        root = root[: -len("/v1")]
-    return root.rstrip("/")
 
 
 def split_call_options(optional_params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -16,7 +16,7 @@ from litellm.types.llms.openai import (
 from litellm.types.utils import Delta, GenericStreamingChunk, ModelResponseStream, StreamingChoices, Usage
 
 from ..core import errors
-from ..prompt.call_checks import as_text, invalid_calls
+from ..prompt.call_checks import as_text, call_problem, invalid_calls
 from ..prompt.roles import WireMessage
 from ..reply.parsing import ParsedReply, broken_call_reason, parse_tool_calls
 from ..reply.reply_parts import CallDelta
@@ -162,6 +162,7 @@ class StreamTranslator:
         self._raw_text = request is None
         self._text_events = request is None or request.text_route
         expect = request.expect if request else None
+        self._tools = request.tools if request and request.parses_tools else ()
         self._assembler = StreamAssembler(
             request.offered if request else (),
             parse_tools=bool(request and request.parses_tools),
@@ -170,14 +171,18 @@ class StreamTranslator:
             starts_in_reasoning=bool(expect and expect.starts_in_reasoning),
             reply_prefix=expect.reply_prefix if expect else "",
             opener_echoed=bool(expect and expect.opener_echoed),
+            accepts=self._accepts,
         )
-        self._tools = request.tools if request and request.parses_tools else ()
         self._url = url
         self._model = model
         self._id = ""
         self._server_reason: str | None = None
         self._usage: Usage | None = None
         self._logprobs: list[Any] = []  # token logprobs not sent yet
+
+    def _accepts(self, name: str, arguments: str) -> bool:
+        """A closed call may reach the client only if its tool's schema accepts it (call_checks)."""
+        return call_problem(name, arguments, self._tools) is None
 
     @staticmethod
     def _chunk(

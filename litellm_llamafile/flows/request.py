@@ -27,7 +27,6 @@ from ..prompt.schemas import SchemaError, checked
 from ..prompt.tools import ToolChoice, normalize_tool_choice, tool_instructions, tool_name
 from ..reply.families import NO_EXPECTATION, ReplyExpectation
 from ..reply.offered import Offered
-from ..reply.parsing import tool_names
 from ..server.probe import chosen_template, native_tools
 from ..server.servers import Knowledge, Server
 
@@ -114,10 +113,6 @@ class ChatRequest:
     @property
     def parses_tools(self) -> bool:
         return bool(self.tools) and self.tool_choice.mode != "none"
-
-    @property
-    def tool_names(self) -> frozenset[str]:
-        return tool_names(self.tools) if self.parses_tools else frozenset()
 
     @property
     def offered(self) -> Offered:

@@ -131,16 +131,13 @@ class _BlockSink(ReplyParts):
 
 
 class ReplyScanner(_BlockSink):
-    """Incremental parser of one reply: `feed` text as it arrives, `finish` at the end, and take what is
-    final with `take_content` / `take_reasoning` / `take_call_deltas` (each returns only what is new).
-    This class is the marker pass (its modes are in marker_modes.py) and the sink of the family readers;
-    `ReplyParts` keeps what they found.
+    """Incremental parser of one reply: `feed` text as it arrives, `finish` at the end, and take only what
+    is new with `take_content` / `take_reasoning` / `take_call_deltas`. It is the marker pass (modes in
+    marker_modes.py) and the family readers' sink; `ReplyParts` keeps what they found.
 
-    `starts_in_reasoning`: the prompt opened a think block, so the reply begins inside it and the first
-    closer ends it. `reply_prefix`: an opening marker the prompt ended with (Functionary's `>>>`).
-    `opener_echoed`: a constrained reply; a think opener at its very start is the prompt's, which
-    llama-server repeats under `reasoning_format: none`; the constraint allowed no think block, so the
-    opener is dropped and what follows is the reply. `forced`: the reply is a constrained call."""
+    `starts_in_reasoning`: the prompt opened a think block. `reply_prefix`: an opener the prompt ended
+    with (Functionary's `>>>`). `opener_echoed`: a constrained reply, whose leading think opener is the
+    prompt's, echoed by llama-server (`reasoning_format: none`), and dropped. `forced`: a constrained call."""
 
     def __init__(
         self,
@@ -265,13 +262,12 @@ class ReplyScanner(_BlockSink):
         # else a dropped marker: nothing to do, the text goes on
 
     def _end_block(self) -> None:
-        self._reader = None
-        self._block_reasoning = None
+        self._reader = self._block_reasoning = None
         closes, self._back_to_reasoning = self._back_to_reasoning, None
-        if closes is not None:
-            self._enter_reasoning(closes, calls=True)
-        else:
+        if closes is None:
             self._mode = "text"
+        else:
+            self._enter_reasoning(closes, calls=True)
 
     def _on_header(self, header: str) -> None:
         kind = harmony_kind(header) if header else "content"

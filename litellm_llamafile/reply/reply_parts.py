@@ -4,12 +4,15 @@ of it), reasoning, and the calls, each a record that grows as its arguments arri
 A call record is announced when the call becomes certain, gets its arguments in fragments, and ends
 closed (a call) or dropped (never closed: its text was given back as content). The one-shot reply takes
 the closed records; the stream takes each record's fragments as they come (`take_call_deltas`), so the
-arguments a stream sends are the arguments the one-shot reply has, joined.
+arguments a stream sends are the arguments the one-shot reply has, joined. A closed call that `accepts`
+refuses (its tool's schema rejects it) is withheld from the stream: never announced if it was not yet,
+else its last fragment is never sent, so its arguments never become JSON, as for a call cut off.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .json_scanner import JsonScanner
@@ -28,6 +31,7 @@ class CallRecord:
     state: str = "open"  # open | closed | dropped
     sent: int = 0  # parts handed to the stream
     stream_index: int = -1  # its index in the stream's tool_calls, once announced
+    withheld: bool | None = None  # closed, and refused by `accepts` (decided when the stream takes it)
 
     @property
     def arguments(self) -> str:
@@ -58,6 +62,8 @@ class ReplyParts:
         self._reasoning_taken = 0
         self._unsettled = 0  # records before this one are closed and sent, or dropped
         self._announced = 0
+        # The stream's check of a closed call (name, arguments); None sends every closed call.
+        self.accepts: Callable[[str, str], bool] | None = None
 
     @property
     def calls(self) -> list[tuple[str, str]]:
@@ -151,14 +157,15 @@ class ReplyParts:
         deltas: list[CallDelta] = []
         for index in range(self._unsettled, len(self.records)):
             record = self.records[index]
-            if record.state == "dropped":
+            if record.state == "dropped" or (self._withheld(record) and record.stream_index < 0):
                 continue
             first = record.stream_index < 0
             if first:
                 record.stream_index = self._announced
                 self._announced += 1
-            piece = "".join(record.parts[record.sent :])
-            record.sent = len(record.parts)
+            upto = len(record.parts) - 1 if record.withheld else len(record.parts)
+            piece = "".join(record.parts[record.sent : upto])
+            record.sent = max(record.sent, upto)
             if first or piece:
                 deltas.append(
                     CallDelta(
@@ -171,3 +178,8 @@ class ReplyParts:
         while self._unsettled < len(self.records) and self.records[self._unsettled].state != "open":
             self._unsettled += 1
         return deltas
+
+    def _withheld(self, record: CallRecord) -> bool:
+        if record.state == "closed" and record.withheld is None:
+            record.withheld = self.accepts is not None and not self.accepts(record.name, record.arguments)
+        return bool(record.withheld)

@@ -13,7 +13,7 @@ both run the same `ReplyScanner` and read it through the same takes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +78,8 @@ class StreamAssembler:
     With `parse_tools=False` (no tools offered) text passes through untouched, unless `parse_reasoning`
     asks for reasoning to be split off (then no tool calls are looked for). `tools`: names, OpenAI tool
     dicts or an `Offered`; `starts_in_reasoning`: the prompt opened a think block; `opener_echoed`: the
-    server repeats it; `forced`: the reply is a constrained call (see parsing.ReplyScanner)."""
+    server repeats it; `forced`: the reply is a constrained call (see parsing.ReplyScanner); `accepts`:
+    whether a closed call may reach the client (a call it refuses is withheld, see reply_parts)."""
 
     def __init__(
         self,
@@ -90,6 +91,7 @@ class StreamAssembler:
         reply_prefix: str = "",
         opener_echoed: bool = False,
         forced: bool = False,
+        accepts: Callable[[str, str], bool] | None = None,
     ) -> None:
         self._passthrough = not (parse_tools or parse_reasoning or starts_in_reasoning or opener_echoed)
         self._scanner = ReplyScanner(
@@ -99,6 +101,7 @@ class StreamAssembler:
             opener_echoed=opener_echoed,
             forced=forced,
         )
+        self._scanner.accepts = accepts
         self._content = Trimmer()
         self._reasoning = Trimmer()
         self.emitted: list[str] = []

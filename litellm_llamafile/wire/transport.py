@@ -224,6 +224,54 @@ async def _aread(response: httpx.Response, budget: _Budget) -> str:
     return _body_text(response, bytes(received))
 
 
+def _caller_error(
+    error: BaseException,
+    peer: Peer,
+    replying: bool,
+    timeout: float,
+    streaming: bool,
+    streamed: int | None,
+    waited: float | None,
+) -> Exception:
+    """`error`, raised while calling `peer`, as the caller's LiteLLM exception (`replying`: the path is one
+    where the server generates, so a read timeout means it was still at it)."""
+    url, model, secret = peer.url, peer.model, peer.secret
+    if isinstance(error, _CutOff):
+        reason = errors.mask(error.reason, secret)
+        return errors.bad_body(
+            url,
+            model,
+            error.response.status_code,
+            _body_text(error.response, error.received),
+            secret,
+            f"a body cut off after {len(error.received)} bytes ({reason})",
+        )
+    if isinstance(error, _Loading):
+        return errors.from_status(
+            503,
+            error.body or "server still loading",
+            url=url,
+            model=model,
+            secret=secret,
+            response=error.response,
+        )
+    if isinstance(error, _TooLarge | LineTooLong):
+        return errors.too_large(url, model, str(error))
+    if isinstance(error, _CONNECT_ERRORS):
+        return errors.connection_failed(url, model, errors.mask(str(error) or type(error).__name__, secret))
+    if isinstance(error, httpx.ReadTimeout | TimeoutError) and replying:
+        # The request was sent (a read timed out; asyncio's deadline on the async path): say the server
+        # was still at it, how far a stream got, and the wait that ran out.
+        seconds = waited or timeout
+        return errors.timed_out_generating(url, model, seconds, streamed)
+    if isinstance(error, httpx.TimeoutException | TimeoutError):
+        return errors.timed_out(url, model, timeout)
+    if isinstance(error, httpx.HTTPError):
+        broken = errors.stream_broken if streaming else errors.connection_broken
+        return broken(url, model, errors.mask(str(error) or type(error).__name__, secret))
+    return error if isinstance(error, Exception) else RuntimeError(str(error))
+
+
 class _Policy:
     """What both drivers share: the URL, headers, retry policy and how each failure is mapped."""
 
@@ -313,45 +361,11 @@ class _Policy:
     ) -> Exception:
         """An exception raised while calling `path` -> the LiteLLM exception the caller gets. For a stream,
         `streamed` is the tokens it delivered and `waited` the wait for the next one that ran out."""
-        url = self.public_url(path)
         if isinstance(error, _CutOff | httpx.TransportError):  # the server may be another one next time
             self.pools.lost()
-        if isinstance(error, _CutOff):
-            reason = errors.mask(error.reason, self.secret)
-            return errors.bad_body(
-                url,
-                self.model,
-                error.response.status_code,
-                _body_text(error.response, error.received),
-                self.secret,
-                f"a body cut off after {len(error.received)} bytes ({reason})",
-            )
-        if isinstance(error, _Loading):
-            return errors.from_status(
-                503,
-                error.body or "server still loading",
-                url=url,
-                model=self.model,
-                secret=self.secret,
-                response=error.response,
-            )
-        if isinstance(error, _TooLarge | LineTooLong):
-            return errors.too_large(url, self.model, str(error))
-        if isinstance(error, _CONNECT_ERRORS):
-            return errors.connection_failed(
-                url, self.model, errors.mask(str(error) or type(error).__name__, self.secret)
-            )
-        if isinstance(error, httpx.ReadTimeout | TimeoutError) and path in _REPLY_PATHS:
-            # The request was sent (a read timed out; asyncio's deadline on the async path): say the server
-            # was still at it, how far a stream got, and the wait that ran out.
-            seconds = waited or self.settings.timeout
-            return errors.timed_out_generating(url, self.model, seconds, streamed)
-        if isinstance(error, httpx.TimeoutException | TimeoutError):
-            return errors.timed_out(url, self.model, self.settings.timeout)
-        if isinstance(error, httpx.HTTPError):
-            broken = errors.stream_broken if streaming else errors.connection_broken
-            return broken(url, self.model, errors.mask(str(error) or type(error).__name__, self.secret))
-        return error if isinstance(error, Exception) else RuntimeError(str(error))
+        return _caller_error(
+            error, self.peer(path), path in _REPLY_PATHS, self.settings.timeout, streaming, streamed, waited
+        )
 
     def advance(
         self, flow: Flow[T], call: HttpCall | None, answer: JSON | None, failure: Exception | None
