@@ -365,7 +365,7 @@ def test_example_agent_finishes_through_the_proxy(proxy: Proxy, tmp_path: Path) 
     finally:
         del sys.modules[spec.name]
     before = {role: tokens_predicted(proxy.servers[role]) for role in ("smart", "fast")}
-    run = agent.run_agent(proxy.client(), workspace=tmp_path, max_steps=3)
+    run = agent.run_agent(agent.openai_send(proxy.client()), workspace=tmp_path, max_steps=3)
     assert run.steps and run.steps[-1].name == "finish"
     assert run.answer
     assert run.steps[0].model == "smart"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+import litellm
 import pytest
 
 from litellm_llamafile.core.settings import LlamafileSettings
@@ -16,6 +18,7 @@ from litellm_llamafile.prompt.conversation import Conversation
 from litellm_llamafile.server.servers import ServerRegistry
 
 from .support.flows import drive
+from .support.scripted import serving
 
 QWEN = {
     "model_path": "/m/qwen.gguf",
@@ -88,6 +91,29 @@ def test_a_router_keeps_what_it_learns_per_model() -> None:
     assert qwen.info.model_path == "/m/qwen.gguf" and gemma.info.model_path == "/m/gemma.gguf"
     assert server.knowledge("qwen") is qwen and server.knowledge("gemma") is gemma
     assert server.route("qwen") == "qwen"
+
+
+@pytest.mark.parametrize("role", ["router", "model"])
+def test_a_router_gets_each_request_on_its_own_connection(role: str) -> None:
+    """A router drops kept-alive connections as it swaps models, and a POST it may have received is never
+    sent twice: so every request to a router says `Connection: close` (one model's server keeps them)."""
+    props = (
+        {"role": "router", "model_alias": "llama-server", "model_path": "none"} if role == "router" else QWEN
+    )
+    closing: dict[str, str | None] = {}
+
+    def server(request: httpx.Request) -> httpx.Response:
+        closing[request.url.path] = request.headers.get("connection")
+        if request.url.path == "/props":
+            return httpx.Response(200, json=props if "model" not in request.url.params else QWEN)
+        reply = {"role": "assistant", "content": "Hi"}
+        return httpx.Response(
+            200, json={"choices": [{"index": 0, "message": reply, "finish_reason": "stop"}]}
+        )
+
+    with serving(server) as url:
+        litellm.completion(model="llamafile/qwen", api_base=url, messages=[{"role": "user", "content": "Hi"}])
+    assert (closing["/v1/chat/completions"] == "close") is (role == "router")
 
 
 class Tokenizer:

@@ -100,6 +100,7 @@ class Server:
         if info.router:  # a router answers its own /props without ?model=: ask for the model's
             with self._lock:
                 self._router = True
+            self.pools.close_each = True  # it closes connections as it swaps models (see Pools)
             info = yield from probe_flow(model or None)
         self.pools.answered()  # the server just answered: quiet from now on
         with self._lock:
@@ -149,6 +150,7 @@ class Server:
         with self._lock:
             self._known.clear()
             self._router = False
+        self.pools.close_each = False
 
 
 class ServerRegistry:

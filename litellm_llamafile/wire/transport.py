@@ -89,6 +89,10 @@ class Pools:
         # last checked: what tells a Server that the model behind the URL may have changed.
         self._answered = time.monotonic()
         self._lost = False
+        # The server drops kept-alive connections at will (llama-server's router, when it swaps models: a
+        # request sent on such a connection gets "Server disconnected without sending a response", and a
+        # POST the server may have received is never sent twice): each request on its own connection.
+        self.close_each = False
         self._sync: httpx.Client | None = None
         # loop -> (its client, the async generator that closes that client when the loop shuts down)
         self._async: weakref.WeakKeyDictionary[
@@ -295,10 +299,11 @@ class _Policy:
 
     def headers(self, *, stream: bool = False) -> dict[str, str]:
         headers = {"Content-Type": "application/json", **self.settings.auth_headers()}
-        if stream:
-            # llama-server closes the connection after a streamed reply although it says Keep-Alive; a
-            # request sent on it before the close arrives fails ("Server disconnected"), and a POST is not
-            # safe to retry. So a stream's connection never goes back to the pool.
+        if stream or self.pools.close_each:
+            # llama-server closes the connection after a streamed reply although it says Keep-Alive (and
+            # a router whenever it swaps models); a request sent on it before the close arrives fails
+            # ("Server disconnected"), and a POST is not safe to retry. So such a connection never goes
+            # back to the pool.
             headers["Connection"] = "close"
         return headers
 
