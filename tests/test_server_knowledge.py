@@ -78,6 +78,22 @@ def test_a_reply_naming_another_model_forgets_what_was_learned() -> None:
     assert drive(server.knowledge_flow("x"), props_answer(GEMMA)).info.model_alias == "gemma.gguf"
 
 
+def test_a_server_whose_replies_give_a_fixed_name_is_learned_again_once() -> None:
+    """Some servers name every reply alike (neither the alias nor the request's model): one re-learn
+    shows that name is the model's own, and later replies cost no /props each."""
+    server = ServerRegistry().get("http://h:1")
+    first = drive(server.knowledge_flow("x"), props_answer(QWEN))
+    server.saw_reply("x", "LLaMA_CPP")
+    assert server.knowledge("x") is None  # evidence of another model, until /props says otherwise
+    again = drive(server.knowledge_flow("x"), props_answer(QWEN))
+    assert again is not first
+    for _ in range(3):
+        server.saw_reply("x", "LLaMA_CPP")
+        assert server.knowledge("x") is again
+    server.saw_reply("x", "gemma.gguf")  # another name still is evidence
+    assert server.knowledge("x") is None
+
+
 def test_a_router_keeps_what_it_learns_per_model() -> None:
     server = ServerRegistry().get("http://h:1")
     router = {"role": "router", "model_alias": "llama-server", "model_path": "none"}

@@ -40,6 +40,9 @@ class Knowledge:
 
     info: ServerInfo
     tokens: TokenCache = field(default_factory=TokenCache)
+    # The name its replies give it when that is neither its alias nor the request's model (a server that
+    # answers with a fixed name): seen again right after learning anew, so no evidence of another model.
+    answers_as: str | None = None
     _reader_refuses: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -65,6 +68,7 @@ class Server:
     compiled: CompiledTools = field(default_factory=CompiledTools)
     _router: bool = False  # llama-server's router mode: knowledge per requested model
     _known: dict[str, Knowledge] = field(default_factory=dict)
+    _forgot_for: dict[str, str] = field(default_factory=dict)  # route -> the reply name that made it forget
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def route(self, model: str) -> str:
@@ -123,21 +127,23 @@ class Server:
         return lost or self.pools.quiet_for() > RECHECK_AFTER
 
     def saw_reply(self, model: str, answered_as: object) -> None:
-        """A reply's `model` names another model than the one learned for this route (and is not just the
-        request's own name echoed back, as some servers do): forget the route, so the next request
-        learns again."""
+        """A reply's `model` names another model than the one learned for this route (not its alias, nor
+        the request's own name echoed back, as some servers do): forget the route, so the next request
+        learns again. A server whose replies always give one other name is learned again once, not at
+        every request: the same name right after learning anew is how it names its model."""
         self.pools.answered()  # the server just answered: quiet from now on
         with self._lock:
             route = model if self._router else ""
             known = self._known.get(route)
-            expected = known.info.model_alias if known else None
-            if (
-                expected
-                and isinstance(answered_as, str)
-                and answered_as
-                and answered_as not in (expected, model)
-            ):
-                del self._known[route]
+            if known is None or not known.info.model_alias or not isinstance(answered_as, str):
+                return
+            if not answered_as or answered_as in (known.info.model_alias, model, known.answers_as):
+                return
+            if self._forgot_for.get(route) == answered_as:
+                known.answers_as = answered_as  # learned anew, and it still says so: its own name
+                return
+            self._forgot_for[route] = answered_as
+            del self._known[route]
 
     def driver(self, settings: LlamafileSettings, model: str) -> SyncDriver:
         return SyncDriver(self.pools, settings, model)
@@ -149,6 +155,7 @@ class Server:
         """Drop what was learned (every model's facts and token counts); connections stay pooled."""
         with self._lock:
             self._known.clear()
+            self._forgot_for.clear()
             self._router = False
         self.pools.close_each = False
 
