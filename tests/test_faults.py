@@ -890,4 +890,3 @@ def test_a_request_right_after_a_stream_never_meets_a_closed_connection(servers:
     # Without the fix about one round in ten failed with "Server disconnected" on this build.
     assert [sync_round() for _ in range(40)] == ["chat.completion"] * 40
     assert asyncio.run(async_rounds(40)) == ["chat.completion"] * 40
-
