@@ -277,7 +277,7 @@ class DeepSeekReader(ArgsStep):
             if found:
                 self.state = state
                 return self.take(marker, pos)
-        if pos == len(text) or any(m.startswith(text[pos:]) for m in (DEEPSEEK_END, DEEPSEEK_CALL)):
+        if any(expect(text, pos, m) is None for m in (DEEPSEEK_END, DEEPSEEK_CALL)):  # a prefix so far
             return pos, True
         self.fail()
         return pos, False
