@@ -17,8 +17,9 @@ from litellm_llamafile.flows.counting import count_flow
 from litellm_llamafile.prompt.conversation import Conversation
 from litellm_llamafile.server.servers import ServerRegistry
 
+from .support.calls import MODES, call
 from .support.flows import drive
-from .support.scripted import serving
+from .support.scripted import event_stream, serving
 
 QWEN = {
     "model_path": "/m/qwen.gguf",
@@ -92,6 +93,38 @@ def test_a_server_whose_replies_give_a_fixed_name_is_learned_again_once() -> Non
         assert server.knowledge("x") is again
     server.saw_reply("x", "gemma.gguf")  # another name still is evidence
     assert server.knowledge("x") is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_reply_from_another_model_makes_the_next_request_learn_again(mode: str) -> None:
+    """A URL that starts serving another model (llama-swap, or a restart on a kept-alive connection) says
+    so in its reply's `model`, streamed or not: the next request reads /props again, and no more after."""
+    props = [QWEN, GEMMA]
+    reads: list[str] = []
+    answering = ["qwen.gguf"]
+
+    def server(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/props":
+            reads.append(request.url.path)
+            return httpx.Response(200, json=props[min(len(reads), 2) - 1])
+        if b'"stream":true' in request.content.replace(b" ", b""):
+            delta = {"model": answering[0], "choices": [{"index": 0, "delta": {"content": "Hi"}}]}
+            end = {"model": answering[0], "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            return event_stream([delta, end])
+        reply = {"role": "assistant", "content": "Hi"}
+        return httpx.Response(
+            200,
+            json={
+                "model": answering[0],
+                "choices": [{"index": 0, "message": reply, "finish_reason": "stop"}],
+            },
+        )
+
+    with serving(server) as url:
+        for name in ("qwen.gguf", "gemma.gguf", "gemma.gguf", "gemma.gguf"):
+            answering[0] = name
+            call(mode, model="llamafile/x", api_base=url)
+    assert len(reads) == 2  # the first request, and the one after gemma.gguf first answered
 
 
 def test_a_router_keeps_what_it_learns_per_model() -> None:

@@ -179,6 +179,7 @@ class StreamTranslator:
         self._server_reason: str | None = None
         self._usage: Usage | None = None
         self._logprobs: list[Any] = []  # token logprobs not sent yet
+        self.answered_as: object = None  # the `model` the server's events name (Server.saw_reply)
 
     def _accepts(self, name: str, arguments: str) -> bool:
         """A closed call may reach the client only if its tool's schema accepts it (call_checks)."""
@@ -223,6 +224,8 @@ class StreamTranslator:
     def on_event(self, event: JSON) -> list[Chunk]:
         if isinstance(event.get("id"), str):
             self._id = event["id"]
+        if self.answered_as is None:
+            self.answered_as = event.get("model")
         usage = usage_from(event)
         if usage is not None:
             self._usage = usage

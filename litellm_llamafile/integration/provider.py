@@ -82,6 +82,11 @@ class _Call:
         call = yield from stream_call_flow(request)
         return call, StreamTranslator(request, self.url(call.path), self.model)
 
+    def seen_to_the_end(self, chunks: Iterator[Chunk], translator: StreamTranslator) -> Iterator[Chunk]:
+        """A stream's chunks; once it has ended, what its events' `model` says (as completion_flow does)."""
+        yield from chunks
+        self.server.saw_reply(self.model, translator.answered_as)
+
     def plan_flow(self) -> Flow[Plan]:
         """What the request needs from the server: its profile, and the exact prompt size for a fair share."""
         known = yield from self.server.knowledge_flow(
@@ -188,15 +193,18 @@ class LlamafileProvider(CustomLLM):
     def streaming(self, *_: Any, **kwargs: Any) -> Iterator[Chunk]:  # type: ignore[override]
         call = _prepare(kwargs)
         driver = call.driver()
-        return driver.stream(*driver.run(call.stream_flow()))
+        http_call, translator = driver.run(call.stream_flow())
+        return call.seen_to_the_end(driver.stream(http_call, translator), translator)
 
     async def astreaming(  # type: ignore[override]
         self, *_: Any, **kwargs: Any
     ) -> AsyncIterator[Chunk]:
         call = await asyncio.to_thread(_prepare, kwargs)
         driver = call.async_driver()
-        async for chunk in driver.astream(*(await driver.run(call.stream_flow()))):
+        http_call, translator = await driver.run(call.stream_flow())
+        async for chunk in driver.astream(http_call, translator):
             yield chunk
+        call.server.saw_reply(call.model, translator.answered_as)  # as seen_to_the_end
 
     def embedding(self, *_: Any, **kwargs: Any) -> EmbeddingResponse:
         call, flow = _embedding(kwargs)
