@@ -25,8 +25,9 @@ from litellm_llamafile.core.settings import LlamafileSettings, SchemaLimits, Tem
 from litellm_llamafile.flows.request import ChatRequest, RequestProfile, build_chat_request
 from litellm_llamafile.prompt.constraints import CompiledTools
 from litellm_llamafile.prompt.conversation import Conversation
-from litellm_llamafile.server.servers import Server
-from litellm_llamafile.wire.protocol import Flow, HttpCall
+from litellm_llamafile.server.servers import SERVERS, Server
+from litellm_llamafile.wire.protocol import JSON, Flow, HttpCall, text_size
+from litellm_llamafile.wire.transport import LARGE_TEXT
 
 from .support.fake_server import FaultyServer
 from .support.gbnf import samples
@@ -37,6 +38,7 @@ from .support.schemas import (
     reference_fan_out,
     type_lists,
 )
+from .support.scripted import event_stream, serving
 
 REQUEST_CAP = 256 << 10  # what the server may receive for a schema under 8 KB
 
@@ -226,7 +228,7 @@ def test_any_schema_gives_a_request_sized_by_its_input_or_a_bad_request(
     assert sent_bytes(built) < REQUEST_CAP
 
 
-# -- the event loop never runs a flow's own work --------------------------------------------------------
+# -- the event loop never runs a flow's own work, nor a large event's translation -----------------------
 
 
 def _slow_flow(seconds: float) -> Flow[bool]:
@@ -260,6 +262,55 @@ def test_the_async_driver_runs_flow_steps_off_the_event_loop(faulty: Callable[..
     result, during = asyncio.run(both())
     assert result
     assert during >= 10  # the loop kept turning while the step slept (on the loop it would be 0 or 1)
+
+
+class _SlowOnLargeEvents:
+    """A stream translation that holds its thread on every event with a lot of text, as parsing an 8 MB
+    delta would; a small event costs nothing."""
+
+    settled = False
+
+    def on_event(self, event: JSON) -> list[str]:
+        if text_size(event) >= LARGE_TEXT:
+            time.sleep(0.5)
+        return ["event"]
+
+    def on_end(self) -> list[str]:
+        return ["end"]
+
+    def cut_off(self) -> None:
+        pass
+
+
+def test_the_async_driver_translates_a_large_stream_event_off_the_event_loop() -> None:
+    big = {"choices": [{"index": 0, "delta": {"content": "[" * LARGE_TEXT}}]}
+    small = {"choices": [{"index": 0, "delta": {"content": "["}}]}
+    ticks: list[float] = []
+
+    async def ticking(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    async def both(url: str) -> tuple[list[str], int]:
+        driver = SERVERS.get(url).async_driver(LlamafileSettings.resolve(api_base=url), "m")
+        stop = asyncio.Event()
+        ticker = asyncio.create_task(ticking(stop))
+        await asyncio.sleep(0.02)
+        before = len(ticks)
+        out = [
+            c
+            async for c in driver.astream(HttpCall("POST", "/v1/chat/completions", {}), _SlowOnLargeEvents())
+        ]
+        during = len(ticks) - before
+        stop.set()
+        await ticker
+        return out, during
+
+    with serving(lambda request: event_stream([small, big, small])) as url:
+        out, during = asyncio.run(both(url))
+    assert out == ["event", "event", "event", "end"]
+    assert during >= 10  # the loop kept turning while the large event was translated
 
 
 def test_an_agents_second_turn_reuses_the_compiled_constraint_and_instructions() -> None:

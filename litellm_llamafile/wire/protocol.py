@@ -253,13 +253,18 @@ def _json_or_missing(text: str) -> object:
         return _MISSING
 
 
-def carries_text(event: JSON) -> bool:
-    """Whether a stream event delivers generated text (llama-server sends one such event per token): a
-    chat delta's content or reasoning, or a text completion's text."""
+def text_size(event: JSON) -> int:
+    """How much generated text a stream event delivers (llama-server sends one token's worth per event):
+    a chat delta's content and reasoning, or a text completion's text, in characters."""
     choices = event.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices else None
     if not isinstance(choice, dict):
-        return False
+        return 0
     delta = choice.get("delta")
     pieces = [delta.get("content"), delta.get("reasoning_content")] if isinstance(delta, dict) else []
-    return any(isinstance(piece, str) and piece for piece in [*pieces, choice.get("text")])
+    return sum(len(piece) for piece in [*pieces, choice.get("text")] if isinstance(piece, str))
+
+
+def carries_text(event: JSON) -> bool:
+    """Whether a stream event delivers generated text."""
+    return text_size(event) > 0

@@ -41,6 +41,7 @@ from .protocol import (
     is_event_stream,
     json_object,
     step,
+    text_size,
 )
 
 T = TypeVar("T")
@@ -50,6 +51,9 @@ POOL_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, ke
 _CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 # Paths whose requests make the server generate: a read that runs out of time there is a reply in progress.
 _REPLY_PATHS = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS})
+# Characters of stream text worth a worker thread: reply parsing costs up to ~3 us a character
+# (bench/linear_time.py), so 64 Ki of them hold the event loop for a fraction of a second at most.
+LARGE_TEXT = 64 << 10
 
 
 class _Loading(Exception):
@@ -585,17 +589,29 @@ class AsyncDriver(_Policy):
             await response.aclose()
 
     async def astream(self, call: HttpCall, machine: StreamMachine[C]) -> AsyncIterator[C]:
+        """As `stream`; a large event, or the end of a large reply, is translated on a worker thread (reply
+        parsing is linear, but a server's 8 MB line would still hold the event loop for seconds)."""
+        received = 0
         async with self.aevents(call) as events:
             try:
                 async for event in events:
-                    for out in self.translated(machine.on_event, event, call.path):
+                    size = text_size(event)
+                    received += size
+                    for out in await self._translated(machine.on_event, event, call.path, size):
                         yield out
                     if machine.settled:
                         break
             except errors.ReplyOutOfContext:
                 machine.cut_off()
-        for out in self.translated(lambda _: machine.on_end(), STREAM_END, call.path):
+        for out in await self._translated(lambda _: machine.on_end(), STREAM_END, call.path, received):
             yield out
+
+    async def _translated(
+        self, step: Callable[[JSON], list[C]], event: JSON, path: str, size: int
+    ) -> list[C]:
+        if size < LARGE_TEXT:
+            return self.translated(step, event, path)
+        return await asyncio.to_thread(self.translated, step, event, path)
 
     async def _aevents(self, chunks: AsyncIterator[bytes], path: str, budget: _Budget) -> AsyncIterator[JSON]:
         decoder, failure, streamed = self.decoder(path), None, 0
