@@ -269,6 +269,7 @@ class DeepSeekReader(ArgsStep):
 
     def _between(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         pos = self.space(text, at)
+        arriving = False  # the text so far is the start of a marker
         for marker, state in ((DEEPSEEK_END, ""), (DEEPSEEK_CALL, "head")):
             found = expect(text, pos, marker)
             if found and not state:
@@ -277,7 +278,8 @@ class DeepSeekReader(ArgsStep):
             if found:
                 self.state = state
                 return self.take(marker, pos)
-        if any(expect(text, pos, m) is None for m in (DEEPSEEK_END, DEEPSEEK_CALL)):  # a prefix so far
+            arriving = arriving or found is None
+        if arriving:
             return pos, True
         self.fail()
         return pos, False

@@ -134,9 +134,7 @@ class TextMode:
             return stop, stop < len(pending) or (final and not shape.quote), ""
         s = _PROSE.search(pending, at)
         if s is not None and s.group() in _STRUCTURE:
-            # Only a bracket within a marker's length of the end can be inside one still arriving.
-            near_end = not final and s.start() > len(pending) - _TEXT[0].longest
-            held = _TEXT[0].held(pending, at) if near_end else len(pending)
+            held = len(pending) if final else _TEXT[0].held(pending, at)
             if s.start() >= held:  # it may be inside a marker still arriving (`role="assistant"`): wait
                 self.prose(pending[at:held])
                 return held, False, ""
