@@ -1,8 +1,9 @@
 """Every framework example (`examples/frameworks/*_run.py`, each variant) runs to its end against a real
 ChatML server, in the framework's own venv from PyPI (`scripts/frameworks-run --venvs-only` makes one
 when missing), so an example cannot crash unseen. What the model does with the tools is SmolLM2-135M's
-choice and is not asserted; that the framework's own code ran without an exception is, and so is that a
-call the model made was run by the framework (DSPy's `predict` variant crashed there once).
+choice and is not asserted (an agent loop the model keeps calling in is stopped by the framework's own
+limit); that the framework's own code ran without an exception is, and so is that a call the model made
+was run by the framework (DSPy's `predict` variant crashed there once), and that a forced turn made one.
 
 Live only, and the slowest module of the live tier: about a minute per run on a quiet 2-core machine."""
 
@@ -71,5 +72,8 @@ def test_the_example_runs_to_its_end(server: str, framework: str, variant: str) 
     result = run_example(framework, variant, server)
     assert "error" not in result, f"{result['error']}\n" + "\n".join(result.get("traceback_tail", []))
     assert result["sent_tools"], "the framework sent its tool"
+    if variant == "required":
+        first = result["per_turn"][0]
+        assert first["tool_choice"] == "required" and first["reply_calls"], "the forced turn made a call"
     if result["call_well_formed"]:
         assert result["tool_ran"], "a well-formed call was made and the framework did not run the tool"
