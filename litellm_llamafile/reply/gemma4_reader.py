@@ -30,12 +30,6 @@ class Gemma4Values(StepReader):
     def emit(self, text: str) -> None:
         self.sink.call_text(text)
 
-    def _wait_or_fail(self, wait: bool, pos: int) -> tuple[int, bool]:
-        if wait:
-            return pos, True
-        self.fail()
-        return pos, False
-
     def _separator(self) -> None:
         top = self.stack[-1]
         if top[1]:
@@ -117,11 +111,8 @@ class Gemma4Reader(Gemma4Values):
 
     def _name(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         m = _NAME.at(text, at, final, limit=160)
-        if m is True:
-            return at, True
-        if m is False:
-            self.fail()
-            return at, False
+        if isinstance(m, bool):
+            return self.wait_or_fail(m, at)
         if m.group(1) not in self.offered:
             self.skip_to(CLOSER)
             return self.take(m.group(), at)
@@ -161,7 +152,7 @@ class Gemma4Reader(Gemma4Values):
         else:
             m = _BARE_KEY.at(text, pos, final, limit=300)
             if isinstance(m, bool):
-                return self._wait_or_fail(m, pos)
+                return self.wait_or_fail(m, pos)
             key, stop = m.group(1).strip(), pos + m.end()
         self._separator()
         self.emit('"' + string_piece(key) + '": ')
@@ -169,16 +160,13 @@ class Gemma4Reader(Gemma4Values):
         return self.take(text[pos:stop], pos)
 
     def _short(self, text: str, pos: int, final: bool) -> tuple[int, bool]:
-        return self._wait_or_fail(not final and len(text) - pos < 300, pos)
+        return self.wait_or_fail(not final and len(text) - pos < 300, pos)
 
     def _closer(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         pos = self.space(text, at)
         found = expect(text, pos, CLOSER)
-        if found is None:
-            return pos, True
         if not found:
-            self.fail()
-            return pos, False
+            return self.wait_or_fail(found is None, pos)
         self.close_completed()
         self.end()
         return self.take(CLOSER, pos)

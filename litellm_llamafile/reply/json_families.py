@@ -95,11 +95,8 @@ class CommandRReader(StepReader):
             self.state = "value"
             return pos, False
         m = self._FENCE.at(text, pos, final, limit=40)
-        if m is True:
-            return pos, True
-        if m is False:
-            self.fail()
-            return pos, False
+        if isinstance(m, bool):
+            return self.wait_or_fail(m, pos)
         self.fenced = True
         self.state = "value"
         return self.take(m.group(), pos)
@@ -120,11 +117,8 @@ class CommandRReader(StepReader):
     def _fence_end(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         pos = self.space(text, at)
         found = expect(text, pos, "```")
-        if found is None:
-            return pos, True
         if not found:
-            self.fail()
-            return pos, False
+            return self.wait_or_fail(found is None, pos)
         self.end()
         return pos + 3, False
 
@@ -202,11 +196,8 @@ class MistralReader(ArgsStep):
 
     def _name(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         m = _MISTRAL_NAME.at(text, at, final, limit=360)
-        if m is True:
-            return at, True
-        if m is False:
-            self.fail()
-            return at, False
+        if isinstance(m, bool):
+            return self.wait_or_fail(m, at)
         if not self.begin_args(m.group(1)):
             self.args = JsonArgs(self)  # its JSON is read, then all of it is given back
             self.state = "skip_args"
@@ -286,11 +277,8 @@ class DeepSeekReader(ArgsStep):
 
     def _head(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         m = _DEEPSEEK_HEAD.at(text, at, final, limit=200)
-        if m is True:
-            return at, True
-        if m is False:
-            self.fail()
-            return at, False
+        if isinstance(m, bool):
+            return self.wait_or_fail(m, at)
         if not self.begin_args(m.group(1) or m.group(2)):
             self.skip_to(DEEPSEEK_END)
         return self.take(m.group(), at)
@@ -304,11 +292,8 @@ class DeepSeekReader(ArgsStep):
         elif fence is None and not final:
             return pos, True
         found = expect(text, pos, DEEPSEEK_CALL_END)
-        if found is None:
-            return pos, True
         if not found:
-            self.fail()
-            return pos, False
+            return self.wait_or_fail(found is None, pos)
         self.keep(DEEPSEEK_CALL_END)
         self.close_completed()
         self.state = "between"
@@ -352,11 +337,8 @@ class KimiK2Reader(ArgsStep):
 
     def _head(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         m = _KIMI_ID.at(text, at, final, limit=200)
-        if m is True:
-            return at, True
-        if m is False:
-            self.fail()
-            return at, False
+        if isinstance(m, bool):
+            return self.wait_or_fail(m, at)
         if not self.begin_args(m.group(1)):
             self.skip_to(*KIMI_SECTION_ENDS) if self.section else self.skip_to(KIMI_CALL_END)
         return self.take(m.group(), at)
@@ -364,11 +346,8 @@ class KimiK2Reader(ArgsStep):
     def _call_end(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         pos = self.space(text, at)
         found = expect(text, pos, KIMI_CALL_END)
-        if found is None:
-            return pos, True
         if not found:
-            self.fail()
-            return pos, False
+            return self.wait_or_fail(found is None, pos)
         self.keep(KIMI_CALL_END)
         self.close_completed()
         if not self.section:
@@ -416,11 +395,8 @@ class FunctionaryV32Reader(ArgsStep):
 
     def _start(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         m = self._RECIPIENT.at(text, at, final, limit=160)
-        if m is True:
-            return at, True
-        if m is False:
-            self.fail()
-            return at, False
+        if isinstance(m, bool):
+            return self.wait_or_fail(m, at)
         if m.group(1) == "all":
             self.end()
             return at + m.end(), False

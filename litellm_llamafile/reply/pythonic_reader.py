@@ -183,11 +183,8 @@ class PythonicReader(PythonValues):
     def _call(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         pos = self.space(text, at)
         m = _CALL.at(text, pos, final, limit=160)
-        if m is True:
-            return pos, True
-        if m is False or m.group(1) not in self.offered:
-            self.fail()
-            return pos, False
+        if isinstance(m, bool) or m.group(1) not in self.offered:
+            return self.wait_or_fail(m is True, pos)
         self.open_call(m.group(1))
         self.writer = ArgsWriter(self)
         self.state = "argument"

@@ -163,6 +163,13 @@ class StepReader(Reader):
         self.keep(marker)
         return pos + len(marker), False
 
+    def wait_or_fail(self, wait: bool, pos: int) -> tuple[int, bool]:
+        """A step whose text at `pos` is not (yet) what it reads: wait for more while it may still become
+        that, else the call fails."""
+        if not wait:
+            self.fail()
+        return pos, wait
+
 
 def without(text: str, markers: Iterable[str]) -> str:
     for marker in sorted(set(markers), key=len, reverse=True):

@@ -150,11 +150,8 @@ class QwenXmlReader(TaggedReader):
     def _call(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         pos = self.space(text, at)
         m = _FUNCTION.at(text, pos, final)
-        if m is True:
-            return pos, True
-        if m is False:
-            self.fail()
-            return pos, False
+        if isinstance(m, bool):
+            return self.wait_or_fail(m, pos)
         if not self.start_call(m.group(1).strip()):
             self.skip_to("</tool_call>")
         else:
@@ -163,11 +160,8 @@ class QwenXmlReader(TaggedReader):
 
     def _name(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         m = _NAME.at(text, at, final)
-        if m is True:
-            return at, True
-        if m is False or not self.start_call(m.group(1).strip()):
-            self.fail()
-            return at, False
+        if isinstance(m, bool) or not self.start_call(m.group(1).strip()):
+            return self.wait_or_fail(m is True, at)
         self.state = "body"
         return self.take(m.group(), at)
 
@@ -200,11 +194,8 @@ class QwenXmlReader(TaggedReader):
     def _close(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         pos = self.space(text, at)
         found = expect(text, pos, "</function>")
-        if found is None:
-            return pos, True
         if not found:
-            self.fail()
-            return pos, False
+            return self.wait_or_fail(found is None, pos)
         self.keep("</function>")
         self.close_completed()
         self.state = "done_call"
@@ -220,10 +211,7 @@ class QwenXmlReader(TaggedReader):
             return pos + len("</function>"), False
         m = _PARAMETER.at(text, pos, final)
         if isinstance(m, bool):
-            if m or closing is None:
-                return pos, True
-            self.fail()
-            return pos, False
+            return self.wait_or_fail(m or closing is None, pos)
         self.start_value(m.group(1).strip(), newlines=True)
         self.state = "value"
         return self.take(m.group(), pos)
@@ -302,10 +290,7 @@ class GlmReader(TaggedReader):
             return pos + len("</tool_call>"), False
         m = _GLM_ARG.at(text, pos, final, limit=320)
         if isinstance(m, bool):
-            if m or closing is None:
-                return pos, True
-            self.fail()
-            return pos, False
+            return self.wait_or_fail(m or closing is None, pos)
         self.start_value(m.group(1).strip())
         self.state = "value"
         return self.take(m.group(), pos)
@@ -347,10 +332,7 @@ class DsmlReader(TaggedReader):
             return pos + len(self.closer), False
         m = _INVOKE.at(text, pos, final)
         if isinstance(m, bool):
-            if m or ending is None:
-                return pos, True
-            self.fail()
-            return pos, False
+            return self.wait_or_fail(m or ending is None, pos)
         if not self.start_call(m.group(1)):
             self.skip_to(self.closer)
             return self.take(m.group(), pos)
@@ -371,10 +353,7 @@ class DsmlReader(TaggedReader):
             return pos + len(INVOKE_END), False
         m = _DSML_PARAMETER.at(text, pos, final)
         if isinstance(m, bool):
-            if m or closing is None:
-                return pos, True
-            self.fail()
-            return pos, False
+            return self.wait_or_fail(m or closing is None, pos)
         self.start_value(m.group(1), "string" if m.group(2) == "true" else "json")
         self.state = "value"
         return self.take(m.group(), pos)
@@ -418,10 +397,7 @@ class KimiK3Reader(TaggedReader):
             return pos + len(K3_TOOLS_END), False
         m = _K3_CALL.at(text, pos, final)
         if isinstance(m, bool):
-            if m or ending is None:
-                return pos, True
-            self.fail()
-            return pos, False
+            return self.wait_or_fail(m or ending is None, pos)
         if not self.start_call(html.unescape(m.group(1))):
             self.skip_to(K3_TOOLS_END)
         else:
@@ -448,10 +424,7 @@ class KimiK3Reader(TaggedReader):
                 return self.take(block.group(), pos)
         m = _K3_ARG.at(text, pos, final) if self.args is None else False
         if isinstance(m, bool):
-            if m or closing is None:
-                return pos, True
-            self.fail()
-            return pos, False
+            return self.wait_or_fail(m or closing is None, pos)
         self.start_value(html.unescape(m.group(1)), m.group(2) or "value")
         self.state = "value"
         return self.take(m.group(), pos)
@@ -470,11 +443,8 @@ class KimiK3Reader(TaggedReader):
             at = end
         pos = self.space(text, at)
         found = expect(text, pos, K3_JSON_END)
-        if found is None:
-            return pos, True
         if not found:
-            self.fail()
-            return pos, False
+            return self.wait_or_fail(found is None, pos)
         self.state = "args"
         return self.take(K3_JSON_END, pos)
 
