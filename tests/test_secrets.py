@@ -88,6 +88,24 @@ def test_a_secret_echoed_in_any_spelling_never_shows(
 
 @local_only
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("short", ["secret", "pw", "k3y!x"])
+def test_a_short_key_echoed_in_base64_never_shows(
+    faulty: Callable[..., FaultyServer], mode: str, short: str
+) -> None:
+    # `llamafile --api-key secret` is how keys look on a laptop: too short for its base64 alone to be
+    # told from chance text, so the echoed `Bearer <key>` must be recognised by what it decodes to.
+    server = faulty(every=echo_authorization)
+    with raises_typed(litellm.AuthenticationError) as caught:
+        call(mode, api_base=server.url, api_key=short)
+    text = exception_text(caught[0])
+    for spelling in (f"Bearer {short}", f"bearer {short}"):
+        encoded = base64.b64encode(spelling.encode()).decode()
+        assert encoded.rstrip("=") not in text, spelling
+    assert not Secrets(short).found_in(text)
+
+
+@local_only
+@pytest.mark.parametrize("mode", MODES)
 def test_credentials_in_api_base_never_override_the_key(
     faulty: Callable[..., FaultyServer], mode: str
 ) -> None:

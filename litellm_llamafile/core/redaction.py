@@ -5,6 +5,8 @@ with `\\u002d` for `-`, a URL with `%2D`, the Basic token's base64. `Secrets.mas
 any letter case; with any of its characters JSON-escaped (`\\u00XX`, however many backslashes), URL-escaped
 (`%XX`, also escaped twice as `%25XX`) or an HTML character reference; and inside base64 (standard or
 URL-safe, at every alignment, so also within the base64 of `user:password` or of `Bearer <key>`).
+A secret too short for its base64 to be told from chance text (`llamafile --api-key secret`) is found by
+decoding instead: a base64 word whose bytes hold a secret is masked whole.
 Pure; one compiled pattern per set of secrets, and masking is linear in the text.
 """
 
@@ -15,8 +17,12 @@ import re
 from functools import cached_property
 
 MASK = "***"
-# Base64 runs shorter than this are not masked: they would match ordinary text by chance.
+# Base64 runs shorter than this are not matched as text: they would match ordinary text by chance.
 _MIN_BASE64 = 8
+# A secret shorter than this (in bytes) has an alignment whose run is under _MIN_BASE64 characters, so
+# base64 words are decoded to find it.
+_SHORT_SECRET = 8
+_URLSAFE = str.maketrans("-_", "+/")
 
 
 def _char(char: str) -> str:
@@ -44,6 +50,21 @@ def _base64_runs(secret: bytes) -> list[str]:
     return runs
 
 
+def _base64_words(shortest: int) -> re.Pattern[str]:
+    """Words in either base64 alphabet, with their padding, of at least `shortest` characters."""
+    return re.compile(rf"[A-Za-z0-9+/_-]{{{shortest},}}={{0,2}}")
+
+
+def _decoded(word: str) -> bytes:
+    """The bytes a base64 word stands for, lowercased (a header may be lowercased before encoding)."""
+    body = word.rstrip("=").translate(_URLSAFE)
+    body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+    try:
+        return base64.b64decode(body + "=" * (-len(body) % 4)).lower()
+    except ValueError:  # "+" and "/" mixed with "-" and "_" in one word
+        return b""
+
+
 class Secrets:
     """The secrets of one call (API key, password of api_base), masked in any spelling."""
 
@@ -64,13 +85,40 @@ class Secrets:
         spelled += [f"(?-i:{re.escape(run)})" for run in sorted(runs, key=len, reverse=True)]
         return re.compile("|".join(spelled), re.IGNORECASE)
 
+    @cached_property
+    def _short(self) -> tuple[bytes, ...]:
+        encoded = (value.lower().encode() for value in self.values)
+        return tuple(value for value in encoded if len(value) < _SHORT_SECRET)
+
+    @cached_property
+    def _short_words(self) -> re.Pattern[str] | None:
+        if not self._short:
+            return None
+        # A word shorter than a secret's own base64 cannot hold it.
+        return _base64_words(max(2, min(map(len, self._short)) * 4 // 3))
+
+    def _in_base64(self, word: re.Match[str]) -> bool:
+        decoded = _decoded(word.group())
+        return any(value in decoded for value in self._short)
+
     def mask(self, text: str) -> str:
         pattern = self._pattern
-        return text if pattern is None else pattern.sub(MASK, text)
+        if pattern is None:
+            return text
+        text = pattern.sub(MASK, text)
+        words = self._short_words
+        if words is None:
+            return text
+        return words.sub(lambda word: MASK if self._in_base64(word) else word.group(), text)
 
     def found_in(self, text: str) -> bool:
         pattern = self._pattern
-        return pattern is not None and pattern.search(text) is not None
+        if pattern is None:
+            return False
+        if pattern.search(text) is not None:
+            return True
+        words = self._short_words
+        return words is not None and any(map(self._in_base64, words.finditer(text)))
 
 
 NO_SECRETS = Secrets()
