@@ -38,12 +38,9 @@ class JsonBlockReader(StepReader):
         self.state = "value"
 
     def _value(self, text: str, at: int, final: bool) -> tuple[int, bool]:
-        at = self.value.read(text, at, final)
-        if not self.value.done:
-            return at, True
-        if self.value.failed:
-            self.fail(cut=final and at >= len(text))
-            return at, False
+        at, wait = self.value.step(text, at, final)
+        if wait is not None:
+            return at, wait
         if self.closers is None or self.optional:
             self.close_completed()
         self.state = "after"
@@ -102,12 +99,9 @@ class CommandRReader(StepReader):
         return self.take(m.group(), pos)
 
     def _value(self, text: str, at: int, final: bool) -> tuple[int, bool]:
-        at = self.value.read(text, at, final)
-        if not self.value.done:
-            return at, True
-        if self.value.failed:
-            self.fail(cut=final and at >= len(text))
-            return at, False
+        at, wait = self.value.step(text, at, final)
+        if wait is not None:
+            return at, wait
         if not self.fenced:
             self.end()
             return at, False
@@ -154,14 +148,9 @@ class ArgsStep(StepReader):
         if not self.args.parts and text[pos] != "{":
             self.fail()
             return pos, False
-        end = self.args.feed(text, pos)
-        self.keep(text[pos:end])
-        if not self.args.done:
-            return end, True
-        if not self.args.ok:
-            self.fail()
-            return end, False
-        self.complete("}")
+        end, wait = self.args.step(text, pos)
+        if wait is not None:
+            return end, wait
         self.state = self.after_args
         return end, False
 
@@ -185,13 +174,10 @@ class MistralReader(ArgsStep):
         return pos, False
 
     def _v3(self, text: str, at: int, final: bool) -> tuple[int, bool]:
-        at = self.value.read(text, at, final)
-        if not self.value.done:
-            return at, True
-        if self.value.failed:
-            self.fail(cut=final and at >= len(text))
-        else:
-            self.end()
+        at, wait = self.value.step(text, at, final)
+        if wait is not None:
+            return at, wait
+        self.end()
         return at, False
 
     def _name(self, text: str, at: int, final: bool) -> tuple[int, bool]:
@@ -270,10 +256,7 @@ class DeepSeekReader(ArgsStep):
                 self.state = state
                 return self.take(marker, pos)
             arriving = arriving or found is None
-        if arriving:
-            return pos, True
-        self.fail()
-        return pos, False
+        return self.wait_or_fail(arriving, pos)
 
     def _head(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         m = _DEEPSEEK_HEAD.at(text, at, final, limit=200)

@@ -53,6 +53,19 @@ class JsonArgs:
             self.reader.sink.call_text(piece)
         return stop
 
+    def step(self, text: str, at: int) -> tuple[int, bool | None]:
+        """`feed` as a reader's step, keeping what it read: (end, True) while the object arrives, (end,
+        False) once it is not a JSON object (the call failed), (end, None) once the call is complete."""
+        end = self.feed(text, at)
+        self.reader.keep(text[at:end])
+        if not self.done:
+            return end, True
+        if not self.ok:
+            self.reader.fail()
+            return end, False
+        self.reader.complete("}")
+        return end, None
+
 
 class _Object:
     """One JSON object that may be a call: the fast path (see the module) or held whole."""
@@ -150,6 +163,17 @@ class JsonCalls:
         if final and not self.done:
             self.done = self.failed = True
         return at
+
+    def step(self, text: str, at: int, final: bool) -> tuple[int, bool | None]:
+        """`read` as a reader's step: (position, True) while the value arrives, (position, False) once it
+        is not calls (the block is given back), (position, None) once its calls are read."""
+        at = self.read(text, at, final)
+        if not self.done:
+            return at, True
+        if self.failed:
+            self.reader.fail(cut=final and at >= len(text))
+            return at, False
+        return at, None
 
     def _step(self, text: str, at: int) -> int:
         if self.state == "start":

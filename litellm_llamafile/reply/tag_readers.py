@@ -180,14 +180,9 @@ class QwenXmlReader(TaggedReader):
 
     def _json(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         assert self.args is not None
-        end = self.args.feed(text, at)
-        self.keep(text[at:end])
-        if not self.args.done:
-            return end, True
-        if not self.args.ok:
-            self.fail()
-            return end, False
-        self.complete("}")
+        end, wait = self.args.step(text, at)
+        if wait is not None:
+            return end, wait
         self.state = "close"
         return end, False
 
@@ -432,15 +427,9 @@ class KimiK3Reader(TaggedReader):
     def _json(self, text: str, at: int, final: bool) -> tuple[int, bool]:
         assert self.args is not None
         if not self.args.done:
-            end = self.args.feed(text, at)
-            self.keep(text[at:end])
-            if not self.args.done:
-                return end, True
-            if not self.args.ok:
-                self.fail()
-                return end, False
-            self.complete("}")
-            at = end
+            at, wait = self.args.step(text, at)
+            if wait is not None:
+                return at, wait
         pos = self.space(text, at)
         found = expect(text, pos, K3_JSON_END)
         if not found:
