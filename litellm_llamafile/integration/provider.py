@@ -83,8 +83,12 @@ class _Call:
         return call, StreamTranslator(request, self.url(call.path), self.model)
 
     def seen_to_the_end(self, chunks: Iterator[Chunk], translator: StreamTranslator) -> Iterator[Chunk]:
-        """A stream's chunks; once it has ended, what its events' `model` says (as completion_flow does)."""
+        """A stream's chunks, then `stream_ended`."""
         yield from chunks
+        self.stream_ended(translator)
+
+    def stream_ended(self, translator: StreamTranslator) -> None:
+        """What the stream's events said its `model` is goes to the server (as completion_flow does)."""
         self.server.saw_reply(self.model, translator.answered_as)
 
     def plan_flow(self) -> Flow[Plan]:
@@ -204,7 +208,7 @@ class LlamafileProvider(CustomLLM):
         http_call, translator = await driver.run(call.stream_flow())
         async for chunk in driver.astream(http_call, translator):
             yield chunk
-        call.server.saw_reply(call.model, translator.answered_as)  # as seen_to_the_end
+        call.stream_ended(translator)
 
     def embedding(self, *_: Any, **kwargs: Any) -> EmbeddingResponse:
         call, flow = _embedding(kwargs)
